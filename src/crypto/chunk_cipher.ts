@@ -1,0 +1,94 @@
+/**
+ * Response encryption, keyed exactly as RFC 9458 §4.4 and framed as the chunked-OHTTP draft
+ * (draft-ietf-ohai-chunked-ohttp §6):
+ *
+ *   secret         = context.Export("privacy-gateway response v1", max(Nn, Nk))       (32 bytes)
+ *   response_nonce = random(max(Nn, Nk))                                              (32 bytes)
+ *   prk            = HKDF-Extract(salt = enc ‖ response_nonce, ikm = secret)
+ *   aead_key       = HKDF-Expand(prk, "key", Nk);  aead_nonce = HKDF-Expand(prk, "nonce", Nn)
+ *   chunk i        = Seal(aead_key, aead_nonce XOR I2OSP(i, Nn), aad, plaintext_i)
+ *                    aad = "" for every chunk but the last, whose aad is "final"
+ *
+ * The counter makes reordering, duplication and dropping detectable; the "final" AAD makes truncation
+ * detectable; keys derived from this request's HPKE context make splicing from another response fail.
+ * Deviation from RFC 9458: the export label is this protocol's own, because the payload is not Binary HTTP.
+ */
+import { concat, utf8 } from "./bytes.ts";
+import { hkdfExpand, hkdfExtract } from "./hkdf.ts";
+import { AEAD_KEY_LENGTH, AEAD_NONCE_LENGTH, createAead } from "./suite.ts";
+
+/** Exporter label for the response secret. */
+export const RESPONSE_EXPORT_LABEL = utf8("privacy-gateway response v1");
+/** Length of the response nonce and of the exported secret: max(Nn, Nk). */
+export const RESPONSE_NONCE_LENGTH = Math.max(AEAD_KEY_LENGTH, AEAD_NONCE_LENGTH);
+const _FINAL_AAD = utf8("final");
+const _EMPTY = new Uint8Array(0);
+/** The counter must not wrap the nonce; 2^32 chunks is far beyond any answer. */
+const _MAX_CHUNKS = 2 ** 32;
+
+/** Seals or opens the chunks of one response. One instance per request, never shared or stored. */
+export class ChunkCipher {
+  #aead: ReturnType<ReturnType<typeof createAead>["createEncryptionContext"]>;
+  #baseNonce: Uint8Array<ArrayBuffer>;
+  #counter = 0;
+  #finished = false;
+
+  private constructor(key: Uint8Array<ArrayBuffer>, baseNonce: Uint8Array<ArrayBuffer>) {
+    this.#aead = createAead().createEncryptionContext(key.buffer);
+    this.#baseNonce = baseNonce;
+  }
+
+  /** Derives the chunk keys from the exported secret, `enc` and the response nonce. */
+  static async derive(
+    secret: Uint8Array<ArrayBuffer>,
+    enc: Uint8Array,
+    responseNonce: Uint8Array,
+  ): Promise<ChunkCipher> {
+    const prk = await hkdfExtract(concat(enc, responseNonce), secret);
+    const key = await hkdfExpand(prk, utf8("key"), AEAD_KEY_LENGTH);
+    const nonce = await hkdfExpand(prk, utf8("nonce"), AEAD_NONCE_LENGTH);
+    prk.fill(0);
+    return new ChunkCipher(key, nonce);
+  }
+
+  /** Whether the final chunk has been sealed or opened. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** Seals the next chunk; `final` marks the last one. Sealing after the final chunk throws. */
+  async seal(plaintext: Uint8Array<ArrayBuffer>, final: boolean): Promise<Uint8Array<ArrayBuffer>> {
+    const nonce = this.#nextNonce(final);
+    return new Uint8Array(await this.#aead.seal(nonce.buffer, _own(plaintext), (final ? _FINAL_AAD : _EMPTY).buffer));
+  }
+
+  /**
+   * Opens the next chunk in order. Throws when the chunk was altered, reordered, duplicated, spliced from
+   * another response, or when `final` does not match how it was sealed.
+   */
+  async open(ciphertext: Uint8Array<ArrayBuffer>, final: boolean): Promise<Uint8Array<ArrayBuffer>> {
+    const nonce = this.#nextNonce(final);
+    return new Uint8Array(
+      await this.#aead.open(nonce.buffer, _own(ciphertext), (final ? _FINAL_AAD : _EMPTY).buffer),
+    );
+  }
+
+  #nextNonce(final: boolean): Uint8Array<ArrayBuffer> {
+    if (this.#finished) throw new Error("Response already finished");
+    if (this.#counter >= _MAX_CHUNKS) throw new Error("Too many chunks");
+    const nonce = this.#baseNonce.slice();
+    let c = this.#counter++;
+    for (let i = nonce.byteLength - 1; c > 0 && i >= 0; i--) {
+      nonce[i] ^= c & 0xff;
+      c = Math.floor(c / 256);
+    }
+    if (final) this.#finished = true;
+    return nonce;
+  }
+}
+
+function _own(bytes: Uint8Array<ArrayBuffer>): ArrayBuffer {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes.buffer
+    : bytes.slice().buffer;
+}

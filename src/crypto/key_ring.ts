@@ -1,0 +1,108 @@
+/**
+ * The gateway's HPKE private keys: previous, current and next, each with a validity window. Keys rotate on
+ * a fixed interval; a request may use any key the ring still holds, so a client that fetched keys just
+ * before a rotation keeps working for a whole interval. Retired keys are dropped from memory.
+ *
+ * Validity (interval I, rotation at t): current = [t, t + 2I], next = [t + I, t + 3I]; the previous key
+ * stays until its own not_after passes.
+ */
+import type { CipherSuite } from "@hpke/core";
+import { encodeKeyConfig } from "./key_config.ts";
+import type { KeySetEntry } from "./keyset.ts";
+
+/** One HPKE key pair held by the gateway. */
+export interface HpkeKey {
+  keyId: number;
+  privateKey: CryptoKey;
+  publicKey: Uint8Array<ArrayBuffer>;
+  config: Uint8Array<ArrayBuffer>;
+  notBefore: number;
+  notAfter: number;
+}
+
+/** Builds an {@link HpkeKey} from a key pair. */
+export async function makeHpkeKey(
+  suite: CipherSuite,
+  pair: CryptoKeyPair,
+  keyId: number,
+  notBefore: number,
+  notAfter: number,
+): Promise<HpkeKey> {
+  const publicKey = new Uint8Array(await suite.kem.serializePublicKey(pair.publicKey));
+  return { keyId, privateKey: pair.privateKey, publicKey, config: encodeKeyConfig(keyId, publicKey), notBefore, notAfter };
+}
+
+/** Holds the keys that requests may be sealed to, and rotates them. */
+export class KeyRing {
+  #keys: HpkeKey[];
+  #nextKeyId: number;
+  #version = 0;
+
+  private constructor(keys: HpkeKey[], nextKeyId: number) {
+    this.#keys = keys;
+    this.#nextKeyId = nextKeyId;
+  }
+
+  /** A ring with fixed keys (loaded from a file shared by several instances); it never rotates itself. */
+  static fixed(keys: HpkeKey[]): KeyRing {
+    if (new Set(keys.map((k) => k.keyId)).size !== keys.length) throw new Error("Key ids must be unique");
+    return new KeyRing(keys, -1);
+  }
+
+  /** A ring of in-memory keys: a current and a next key, rotated by {@link rotateIfDue}. */
+  static async generate(suite: CipherSuite, nowSeconds: number, intervalSeconds: number): Promise<KeyRing> {
+    const firstId = crypto.getRandomValues(new Uint8Array(1))[0];
+    const ring = new KeyRing([], firstId);
+    ring.#keys.push(await ring.#newKey(suite, nowSeconds, nowSeconds + 2 * intervalSeconds));
+    ring.#keys.push(await ring.#newKey(suite, nowSeconds + intervalSeconds, nowSeconds + 3 * intervalSeconds));
+    return ring;
+  }
+
+  /** Increments whenever the set of keys changes, so callers can cache what they derive from it. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Keys currently held, oldest first. */
+  get keys(): readonly HpkeKey[] {
+    return this.#keys;
+  }
+
+  /** The key a request names, if the ring still holds it and it has not expired. */
+  lookup(keyId: number, nowSeconds: number): HpkeKey | undefined {
+    return this.#keys.find((k) => k.keyId === keyId && nowSeconds <= k.notAfter);
+  }
+
+  /** Entries for the signed key set. */
+  published(): KeySetEntry[] {
+    return this.#keys.map((k) => ({ notBefore: k.notBefore, notAfter: k.notAfter, config: k.config }));
+  }
+
+  /**
+   * Promotes next to current and creates a new next once the newest key's window has started; drops keys
+   * whose window has ended. Returns whether anything changed. A fixed ring only drops expired keys.
+   */
+  async rotateIfDue(suite: CipherSuite, nowSeconds: number, intervalSeconds: number): Promise<boolean> {
+    const before = this.#keys.length;
+    this.#keys = this.#keys.filter((k) => nowSeconds <= k.notAfter);
+    let changed = this.#keys.length !== before;
+    const newest = this.#keys.at(-1);
+    if (this.#nextKeyId >= 0 && (!newest || newest.notBefore <= nowSeconds)) {
+      const start = newest ? newest.notBefore + intervalSeconds : nowSeconds;
+      this.#keys.push(await this.#newKey(suite, start, start + 2 * intervalSeconds));
+      if (!newest) {
+        this.#keys.push(await this.#newKey(suite, start + intervalSeconds, start + 3 * intervalSeconds));
+      }
+      changed = true;
+    }
+    if (changed) this.#version++;
+    return changed;
+  }
+
+  async #newKey(suite: CipherSuite, notBefore: number, notAfter: number): Promise<HpkeKey> {
+    // Key ids cycle through 0..255; a ring holds at most three keys, so ids never collide.
+    const keyId = this.#nextKeyId;
+    this.#nextKeyId = (this.#nextKeyId + 1) % 256;
+    return makeHpkeKey(suite, await suite.kem.generateKeyPair(), keyId, notBefore, notAfter);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The signed key set served at `GET /api/pubkey`. The signature covers the exact bytes the client parses,
+ * so no JSON canonicalisation is involved:
+ *
+ *   KeySet   = format(8) = 1 ‖ issued_at(64, Unix seconds) ‖ count(8) ‖ Entry…
+ *   Entry    = not_before(64) ‖ not_after(64) ‖ config_length(16) ‖ KeyConfig (RFC 9458 §3.1)
+ *   signature = Ed25519(identity, "privacy-gateway keyset v1" ‖ 0x00 ‖ KeySet)
+ */
+import { concat, readUintBE, uintBE } from "./bytes.ts";
+import { decodeKeyConfig, type KeyConfig } from "./key_config.ts";
+import { type Identity, KEYSET_SIGNATURE_CONTEXT, verifySignature } from "./identity.ts";
+
+/** One published key with its validity window (Unix seconds). */
+export interface KeySetEntry {
+  notBefore: number;
+  notAfter: number;
+  config: Uint8Array<ArrayBuffer>;
+}
+
+/** A decoded, verified key set. */
+export interface KeySet {
+  issuedAt: number;
+  entries: (KeySetEntry & { decoded: KeyConfig })[];
+}
+
+const _FORMAT = 1;
+
+/** Encodes the key set bytes that the identity signs. */
+export function encodeKeySet(issuedAt: number, entries: KeySetEntry[]): Uint8Array<ArrayBuffer> {
+  if (entries.length > 255) throw new RangeError("At most 255 keys per key set");
+  return concat(
+    uintBE(_FORMAT, 1),
+    uintBE(issuedAt, 8),
+    uintBE(entries.length, 1),
+    ...entries.flatMap((e) => [
+      uintBE(e.notBefore, 8),
+      uintBE(e.notAfter, 8),
+      uintBE(e.config.byteLength, 2),
+      e.config,
+    ]),
+  );
+}
+
+/** Signs key set bytes with the identity. */
+export function signKeySet(identity: Identity, keySet: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
+  return identity.sign(concat(KEYSET_SIGNATURE_CONTEXT, keySet));
+}
+
+/** Decodes key set bytes; `undefined` when they are malformed in any way. */
+export function decodeKeySet(bytes: Uint8Array<ArrayBuffer>): KeySet | undefined {
+  if (bytes.byteLength < 10 || bytes[0] !== _FORMAT) return undefined;
+  const issuedAt = readUintBE(bytes, 1, 8);
+  const count = bytes[9];
+  const entries: KeySet["entries"] = [];
+  let offset = 10;
+  for (let i = 0; i < count; i++) {
+    if (offset + 18 > bytes.byteLength) return undefined;
+    const notBefore = readUintBE(bytes, offset, 8);
+    const notAfter = readUintBE(bytes, offset + 8, 8);
+    const length = readUintBE(bytes, offset + 16, 2);
+    offset += 18;
+    if (offset + length > bytes.byteLength) return undefined;
+    const config = bytes.slice(offset, offset + length);
+    offset += length;
+    const decoded = decodeKeyConfig(config);
+    if (!decoded || notAfter <= notBefore) return undefined;
+    entries.push({ notBefore, notAfter, config, decoded });
+  }
+  if (offset !== bytes.byteLength) return undefined;
+  return { issuedAt, entries };
+}
+
+/** Verifies the signature over key set bytes, then decodes them. `undefined` on any failure. */
+export async function verifyKeySet(
+  identityPublicKey: Uint8Array<ArrayBuffer>,
+  keySet: Uint8Array<ArrayBuffer>,
+  signature: Uint8Array<ArrayBuffer>,
+): Promise<KeySet | undefined> {
+  const ok = await verifySignature(identityPublicKey, signature, concat(KEYSET_SIGNATURE_CONTEXT, keySet));
+  return ok ? decodeKeySet(keySet) : undefined;
+}

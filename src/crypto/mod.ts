@@ -1,0 +1,8 @@
+/** Cryptographic building blocks: the HPKE suite, key configs, signed key sets, key rotation, chunk AEAD. */
+export * from "./bytes.ts";
+export * from "./suite.ts";
+export * from "./key_config.ts";
+export * from "./identity.ts";
+export * from "./keyset.ts";
+export * from "./key_ring.ts";
+export * from "./chunk_cipher.ts";

@@ -1,0 +1,102 @@
+/**
+ * The decrypted chat request: the OpenAI chat-completions shape plus `reasoning_effort` and `verbosity`.
+ * Strict everywhere: an unknown field (including `__proto__` or `constructor`) is an error, not ignored.
+ */
+import { z } from "zod";
+import { GatewayError } from "./errors.ts";
+import { unpadRequest } from "./padding.ts";
+
+/** Bounds on a request, set per profile in configuration. */
+export interface ChatRequestLimits {
+  maxMessages: number;
+  maxMessageChars: number;
+  maxTotalChars: number;
+  maxTools: number;
+  maxTokensCap: number;
+}
+
+const _name = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/);
+
+/** Builds the request schema for the given limits. */
+export function chatRequestSchema(limits: ChatRequestLimits) {
+  const content = z.string().max(limits.maxMessageChars);
+  const toolCall = z.strictObject({
+    id: z.string().max(64),
+    type: z.literal("function"),
+    function: z.strictObject({ name: _name, arguments: z.string().max(limits.maxMessageChars) }),
+  });
+  const message = z.discriminatedUnion("role", [
+    z.strictObject({ role: z.literal("system"), content }),
+    z.strictObject({ role: z.literal("developer"), content }),
+    z.strictObject({ role: z.literal("user"), content }),
+    z.strictObject({
+      role: z.literal("assistant"),
+      content: content.nullable().optional(),
+      tool_calls: z.array(toolCall).max(16).optional(),
+    }),
+    z.strictObject({ role: z.literal("tool"), content, tool_call_id: z.string().max(64), name: _name.optional() }),
+  ]);
+  const tool = z.strictObject({
+    type: z.literal("function"),
+    function: z.strictObject({
+      name: _name,
+      description: z.string().max(4096).optional(),
+      parameters: z.record(z.string(), z.unknown()).optional(),
+    }),
+  });
+  return z.strictObject({
+    messages: z.array(message).min(1).max(limits.maxMessages),
+    max_tokens: z.int().min(1).max(limits.maxTokensCap).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    top_p: z.number().gt(0).max(1).optional(),
+    stream: z.boolean().default(true),
+    reasoning_effort: z.enum(["low", "medium", "high"]).optional(),
+    verbosity: z.enum(["brief", "normal", "detailed"]).optional(),
+    include_reasoning: z.boolean().default(false),
+    tools: z.array(tool).max(limits.maxTools).optional(),
+  }).superRefine((request, ctx) => {
+    let total = 0;
+    for (const m of request.messages) total += (m.content ?? "").length;
+    if (total > limits.maxTotalChars) ctx.addIssue({ code: "custom", message: "conversation too long", path: ["messages"] });
+    if (request.messages.at(-1)?.role === "assistant") {
+      ctx.addIssue({ code: "custom", message: "last message must not be from the assistant", path: ["messages"] });
+    }
+  });
+}
+
+/** A validated chat request. */
+export type ChatRequest = z.infer<ReturnType<typeof chatRequestSchema>>;
+/** One message of a chat request. */
+export type ChatMessage = ChatRequest["messages"][number];
+/** A function tool the app offers the model. */
+export type ChatTool = NonNullable<ChatRequest["tools"]>[number];
+
+const _utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/**
+ * Decodes a padded plaintext into a validated request: padding, then UTF-8, then JSON, then the schema,
+ * each with its own error code. Schema errors name only the path, never the offending value.
+ */
+export function parseChatRequest(padded: Uint8Array, schema: ReturnType<typeof chatRequestSchema>): ChatRequest {
+  const payload = unpadRequest(padded);
+  let text: string;
+  try {
+    text = _utf8.decode(payload);
+  } catch {
+    throw new GatewayError("invalid_utf8");
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new GatewayError("invalid_json");
+  }
+  const result = schema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const path = issue.path.map(String).join(".") || "(root)";
+    const keys = issue.code === "unrecognized_keys" ? ` unknown field` : "";
+    throw new GatewayError("invalid_request", { detail: `${path}:${keys || " " + issue.code}` });
+  }
+  return result.data;
+}

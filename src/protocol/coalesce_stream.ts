@@ -1,0 +1,45 @@
+/**
+ * Response stage: collects events for one tick and emits them as one batch, merging adjacent text
+ * deltas. Chunk timing then follows the tick, not the token rate, and one chunk carries many tokens, so
+ * neither sizes nor timing reveal individual token lengths (Weiss et al. 2024; "Whisper Leak" 2025).
+ * A terminal event (`done`/`error`) flushes at once and ends the stream.
+ */
+import { type ChatEvent, isTerminal } from "./events.ts";
+
+/** Creates the coalescing stage; `tickMs` 0 emits each event as its own batch (tests, benchmarks). */
+export function createCoalesceStream(tickMs: number): TransformStream<ChatEvent, ChatEvent[]> {
+  let pending: ChatEvent[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let ended = false;
+  const flush = (controller: TransformStreamDefaultController<ChatEvent[]>) => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (pending.length > 0) controller.enqueue(pending);
+    pending = [];
+  };
+  return new TransformStream<ChatEvent, ChatEvent[]>({
+    transform(event, controller) {
+      if (ended) return;
+      const last = pending.at(-1);
+      if (last && (last.type === "text" || last.type === "reasoning") && last.type === event.type) {
+        pending[pending.length - 1] = { type: last.type, delta: last.delta + (event as typeof last).delta };
+      } else {
+        pending.push(event);
+      }
+      if (isTerminal(event)) {
+        ended = true;
+        flush(controller);
+      } else if (tickMs <= 0) {
+        flush(controller);
+      } else if (timer === undefined) {
+        timer = setTimeout(() => flush(controller), tickMs);
+      }
+    },
+    flush(controller) {
+      flush(controller);
+    },
+    cancel() {
+      if (timer !== undefined) clearTimeout(timer);
+    },
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * The one error type of the gateway. Every failure a client can see has a stable `code` and an HTTP
+ * `status`; the message is fixed per code, so no input is ever echoed back. Crypto failures share one
+ * code (`decryption_failed`) and never say which step failed.
+ */
+
+/** Stable error codes and their HTTP statuses. */
+export const ERROR_CODES = {
+  // Before decryption: sent in the clear.
+  malformed_request: 400,
+  unsupported_version: 400,
+  unsupported_suite: 400,
+  unknown_key_id: 400,
+  invalid_request_id: 400,
+  stale_request: 400,
+  replayed_request: 409,
+  decryption_failed: 400,
+  request_too_large: 413,
+  unsupported_media_type: 415,
+  not_found: 404,
+  method_not_allowed: 405,
+  ip_rate_limited: 429,
+  // After decryption: sent inside the encrypted response.
+  invalid_padding: 400,
+  invalid_utf8: 400,
+  invalid_json: 400,
+  invalid_request: 422,
+  context_too_long: 422,
+  rate_limited: 429,
+  overloaded: 503,
+  challenge_required: 428,
+  upstream_unavailable: 503,
+  upstream_error: 502,
+  upstream_timeout: 504,
+  shutting_down: 503,
+  internal_error: 500,
+} as const;
+
+/** One of the stable error codes. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+const _MESSAGES: Record<ErrorCode, string> = {
+  malformed_request: "Send a well-formed encapsulated request",
+  unsupported_version: "Use protocol version 1",
+  unsupported_suite: "Use the HPKE suite X25519/HKDF-SHA256/ChaCha20-Poly1305",
+  unknown_key_id: "Refetch the key configuration: the key id is unknown or retired",
+  invalid_request_id: "Use a request id of 16 to 32 bytes",
+  stale_request: "Check the device clock: the request timestamp is outside the accepted window",
+  replayed_request: "Send a fresh request: this one was already received",
+  decryption_failed: "Seal the request to a published key",
+  request_too_large: "Send a smaller request",
+  unsupported_media_type: "Send the request as application/x-privacy-gateway-request",
+  not_found: "Use a documented route",
+  method_not_allowed: "Use the documented method for this route",
+  ip_rate_limited: "Slow down: too many requests from this network",
+  invalid_padding: "Pad the plaintext to a size bucket with zero bytes",
+  invalid_utf8: "Encode the request as UTF-8",
+  invalid_json: "Encode the request as JSON",
+  invalid_request: "Fix the chat request: it does not match the schema",
+  context_too_long: "Shorten the conversation: it does not fit the model's context",
+  rate_limited: "Slow down: too many requests from this device",
+  overloaded: "Retry later: the gateway is at capacity",
+  challenge_required: "Solve the proof-of-work challenge and retry",
+  upstream_unavailable: "Retry later: no inference backend is ready",
+  upstream_error: "Retry: the inference backend failed",
+  upstream_timeout: "Retry: the inference backend timed out",
+  shutting_down: "Retry: the gateway is shutting down",
+  internal_error: "Retry later: the gateway failed unexpectedly",
+};
+
+/** A failure with a stable code; `detail` is a fixed, input-free hint (e.g. a schema path). */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail?: string;
+  readonly retryAfterSeconds?: number;
+
+  constructor(code: ErrorCode, options: { detail?: string; retryAfterSeconds?: number } = {}) {
+    super(_MESSAGES[code]);
+    this.name = "GatewayError";
+    this.code = code;
+    this.status = ERROR_CODES[code];
+    this.detail = options.detail;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+
+  /** The JSON body shape used in the clear and inside encrypted error events. */
+  toBody(): { error: { code: ErrorCode; message: string; detail?: string } } {
+    return { error: { code: this.code, message: this.message, ...(this.detail ? { detail: this.detail } : {}) } };
+  }
+}
+
+/** Maps anything thrown to a {@link GatewayError}; unknown failures become `internal_error`. */
+export function toGatewayError(error: unknown): GatewayError {
+  return error instanceof GatewayError ? error : new GatewayError("internal_error");
+}
