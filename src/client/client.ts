@@ -1,0 +1,213 @@
+/**
+ * The app-side SDK: pure TypeScript on WebCrypto, hpke-js and fetch (no Deno-only API), so a React Native
+ * (with a WebCrypto/Ed25519 polyfill), browser or Deno app can use it as is.
+ *
+ *   const client = new GatewayClient({ baseUrl, pin });
+ *   for await (const event of client.chat({ messages: [{ role: "user", content: "hi" }] })) …
+ *
+ * It verifies keys against the pin, pads and seals each request, opens the stream chunk by chunk
+ * (detecting truncation, reordering, duplication and splicing), refetches keys on `unknown_key_id`, and
+ * retries only what is safe: failures that happened before any event reached the caller.
+ */
+import { EventSourceParserStream } from "eventsource-parser/stream";
+import { createSuite, utf8 } from "../crypto/mod.ts";
+import {
+  type ChatEvent,
+  type ErrorCode,
+  openResponseCipher,
+  padRequest,
+  readWholeResponse,
+  REQUEST_MEDIA_TYPE,
+  RESPONSE_MEDIA_TYPE,
+  ResponseIntegrityError,
+  ResponseReader,
+  sealRequest,
+} from "../protocol/mod.ts";
+import { type UsableKey, verifyPubkeyDocument } from "./keys.ts";
+
+/** The request an app sends (the gateway validates it strictly). */
+export interface ChatInput {
+  messages: (
+    | { role: "system" | "developer" | "user"; content: string }
+    | { role: "assistant"; content?: string | null; tool_calls?: { id: string; type: "function"; function: { name: string; arguments: string } }[] }
+    | { role: "tool"; content: string; tool_call_id: string; name?: string }
+  )[];
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  reasoning_effort?: "low" | "medium" | "high";
+  verbosity?: "brief" | "normal" | "detailed";
+  include_reasoning?: boolean;
+  tools?: { type: "function"; function: { name: string; description?: string; parameters?: Record<string, unknown> } }[];
+}
+
+/** A failure reported by the gateway, with its stable code. */
+export class GatewayRequestError extends Error {
+  constructor(readonly code: ErrorCode | "network_error", readonly status: number, readonly retryAfterSeconds?: number) {
+    super(`Gateway refused the request: ${code} (HTTP ${status})`);
+    this.name = "GatewayRequestError";
+  }
+}
+
+/** Options of {@link GatewayClient}. */
+export interface GatewayClientOptions {
+  baseUrl: string;
+  /** Pinned identity fingerprint. Required unless `allowUnpinned` (development on loopback only). */
+  pin?: string;
+  allowUnpinned?: boolean;
+  fetch?: typeof fetch;
+  /** Wall clock in seconds (tests inject it). */
+  now?: () => number;
+  /** Attempts per request for retryable failures, including the first. */
+  maxAttempts?: number;
+  /** Upper bound of one backoff delay. */
+  maxBackoffMs?: number;
+}
+
+const _RETRYABLE: ReadonlySet<string> = new Set([
+  "overloaded", "upstream_unavailable", "shutting_down", "network_error", "stale_request", "unknown_key_id",
+  "upstream_error",
+]);
+
+/** Client for one gateway. Keeps the verified keys; holds no conversation state. */
+export class GatewayClient {
+  #options: Required<Omit<GatewayClientOptions, "pin">> & { pin?: string };
+  #suite = createSuite();
+  #keys?: Promise<UsableKey[]>;
+  #clockOffset = 0;
+  /** Fingerprint of the last verified key set (shown by the CLI when unpinned). */
+  fingerprint?: string;
+
+  constructor(options: GatewayClientOptions) {
+    if (!options.pin && !options.allowUnpinned) throw new Error("Pass the gateway's identity fingerprint as `pin`");
+    this.#options = {
+      fetch: globalThis.fetch.bind(globalThis),
+      now: () => Date.now() / 1000,
+      maxAttempts: 4,
+      maxBackoffMs: 4000,
+      allowUnpinned: false,
+      ...options,
+      baseUrl: options.baseUrl.replace(/\/+$/, ""),
+    };
+  }
+
+  /** Fetches and verifies the key set (cached until a key is refused). */
+  keys(refresh = false): Promise<UsableKey[]> {
+    if (refresh || !this.#keys) {
+      this.#keys = this.#fetchKeys();
+      this.#keys.catch(() => (this.#keys = undefined));
+    }
+    return this.#keys;
+  }
+
+  /** Streams the answer's events. Throws GatewayRequestError or ResponseIntegrityError. */
+  async *chat(input: ChatInput, signal?: AbortSignal): AsyncIterable<ChatEvent> {
+    for (let attempt = 1;; attempt++) {
+      let yielded = false;
+      try {
+        for await (const event of this.#attempt({ ...input, stream: true }, signal)) {
+          yielded = true;
+          yield event;
+        }
+        return;
+      } catch (error) {
+        if (yielded || !(await this.#shouldRetry(error, attempt, signal))) throw error;
+      }
+    }
+  }
+
+  /** Sends a non-streaming request and returns all events at once. */
+  async complete(input: ChatInput, signal?: AbortSignal): Promise<ChatEvent[]> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        const events: ChatEvent[] = [];
+        for await (const event of this.#attempt({ ...input, stream: false }, signal)) events.push(event);
+        return events;
+      } catch (error) {
+        if (!(await this.#shouldRetry(error, attempt, signal))) throw error;
+      }
+    }
+  }
+
+  async *#attempt(input: ChatInput & { stream: boolean }, signal?: AbortSignal): AsyncIterable<ChatEvent> {
+    const [key] = await this.keys();
+    const plaintext = utf8(JSON.stringify(input));
+    const padded = padRequest(plaintext);
+    plaintext.fill(0);
+    const sealed = await sealRequest(this.#suite, key, padded, {
+      timestamp: Math.floor(this.#options.now() + this.#clockOffset),
+      requestId: crypto.getRandomValues(new Uint8Array(16)),
+    });
+    padded.fill(0);
+    let response: Response;
+    try {
+      response = await this.#options.fetch(`${this.#options.baseUrl}/api/chat`, {
+        method: "POST",
+        headers: { "content-type": REQUEST_MEDIA_TYPE, accept: "text/event-stream" },
+        body: sealed.body,
+        signal,
+      });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw new GatewayRequestError("network_error", 0);
+    }
+    const cipherFor = (nonce: Uint8Array) => openResponseCipher(sealed.context, sealed.enc, nonce);
+    const type = response.headers.get("content-type") ?? "";
+    const retryAfter = Number(response.headers.get("retry-after") ?? "") || undefined;
+    if (type.startsWith("application/json")) {
+      const body = await response.json().catch(() => ({}));
+      if (body?.error?.code === "stale_request") this.#learnClock(response);
+      throw new GatewayRequestError(body?.error?.code ?? "internal_error", response.status, retryAfter);
+    }
+    if (type.startsWith(RESPONSE_MEDIA_TYPE)) {
+      const events = await readWholeResponse(new Uint8Array(await response.arrayBuffer()), cipherFor);
+      const failure = events.find((e) => e.type === "error");
+      if (failure?.type === "error") throw new GatewayRequestError(failure.code, response.status, retryAfter);
+      yield* events;
+      return;
+    }
+    if (!type.startsWith("text/event-stream") || !response.body) throw new ResponseIntegrityError("malformed");
+    const reader = new ResponseReader(cipherFor);
+    const sse = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
+    for await (const message of sse) {
+      for (const event of await reader.push(message.event ?? "message", message.data)) {
+        if (event.type === "error" && response.status !== 200) {
+          throw new GatewayRequestError(event.code, response.status, retryAfter);
+        }
+        yield event;
+      }
+    }
+    reader.end();
+  }
+
+  async #shouldRetry(error: unknown, attempt: number, signal?: AbortSignal): Promise<boolean> {
+    if (!(error instanceof GatewayRequestError) || !_RETRYABLE.has(error.code)) return false;
+    if (attempt >= this.#options.maxAttempts || signal?.aborted) return false;
+    if (error.code === "unknown_key_id") {
+      await this.keys(true);
+      return true;
+    }
+    // Capped exponential backoff with full jitter, at least what the gateway asked for.
+    const exp = Math.min(this.#options.maxBackoffMs, 250 * 2 ** (attempt - 1));
+    const delay = Math.max((error.retryAfterSeconds ?? 0) * 1000, Math.random() * exp);
+    await new Promise((resolve) => setTimeout(resolve, Math.min(delay, this.#options.maxBackoffMs)));
+    return true;
+  }
+
+  #learnClock(response: Response): void {
+    const date = Date.parse(response.headers.get("date") ?? "");
+    if (Number.isFinite(date)) this.#clockOffset = date / 1000 - this.#options.now();
+  }
+
+  async #fetchKeys(): Promise<UsableKey[]> {
+    const response = await this.#options.fetch(`${this.#options.baseUrl}/api/pubkey`, {
+      headers: { accept: "application/json" },
+    }).catch(() => {
+      throw new GatewayRequestError("network_error", 0);
+    });
+    if (!response.ok) throw new GatewayRequestError("upstream_unavailable", response.status);
+    const verified = await verifyPubkeyDocument(await response.json(), this.#options.pin, this.#options.now());
+    this.fingerprint = verified.fingerprint;
+    return verified.usable;
+  }
+}

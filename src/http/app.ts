@@ -1,0 +1,79 @@
+/**
+ * The Hono application: routes, clear-text error mapping, and security headers. One place maps
+ * GatewayError to HTTP; anything else becomes `internal_error` with no stack trace or detail.
+ */
+import { Hono } from "hono";
+import type { Logger } from "../observability/mod.ts";
+import { GatewayError, toGatewayError } from "../protocol/mod.ts";
+import { type ChatHandlerDeps, handleChat } from "./chat_handler.ts";
+import type { KeyPublisher } from "./key_publisher.ts";
+
+/** Everything the app needs, built by main.ts. */
+export interface AppDeps {
+  chat: Omit<ChatHandlerDeps, "onFinished">;
+  publisher: KeyPublisher;
+  logger: Logger;
+  /** Whether keys are loaded and at least one backend is ready. */
+  ready: () => boolean;
+}
+
+/** Builds the gateway's HTTP application. */
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+
+  app.use(async (c, next) => {
+    await next();
+    c.header("x-content-type-options", "nosniff");
+    c.header("referrer-policy", "no-referrer");
+  });
+
+  app.get("/api/pubkey", async (c) => {
+    const { document } = await deps.publisher.current();
+    c.header("cache-control", `public, max-age=${deps.publisher.maxAgeSeconds()}`);
+    return c.json(document);
+  });
+
+  app.get("/.well-known/ohttp-gateway", async (c) => {
+    const { ohttpKeys } = await deps.publisher.current();
+    return c.body(ohttpKeys, 200, {
+      "content-type": "application/ohttp-keys",
+      "cache-control": `public, max-age=${deps.publisher.maxAgeSeconds()}`,
+    });
+  });
+
+  app.post("/api/chat", (c) =>
+    handleChat(c.req.raw, {
+      ...deps.chat,
+      onFinished: ({ status, code, durationMs }) =>
+        deps.logger.log("info", "request.finished", {
+          route: "chat",
+          status,
+          code,
+          outcome: code ?? "ok",
+          duration_ms: Math.round(durationMs),
+        }),
+    }));
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+  app.get("/ready", (c) => deps.ready() ? c.json({ status: "ready" }) : c.json({ status: "not_ready" }, 503));
+
+  app.notFound((c) => {
+    const known = ["/api/chat", "/api/pubkey", "/.well-known/ohttp-gateway", "/health", "/ready"];
+    const error = new GatewayError(known.includes(c.req.path) ? "method_not_allowed" : "not_found");
+    return c.json(error.toBody(), error.status as 404);
+  });
+
+  app.onError((error, c) => {
+    const failure = toGatewayError(error);
+    if (failure.code === "internal_error") {
+      deps.logger.log("error", "request.finished", { route: "other", status: 500, code: "internal_error" });
+    } else if (c.req.path === "/api/chat") {
+      deps.logger.log("info", "request.finished", { route: "chat", status: failure.status, code: failure.code, outcome: failure.code });
+    }
+    if (failure.retryAfterSeconds) c.header("retry-after", String(failure.retryAfterSeconds));
+    c.header("cache-control", "no-store");
+    return c.json(failure.toBody(), failure.status as 400);
+  });
+
+  return app;
+}

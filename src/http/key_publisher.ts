@@ -1,0 +1,68 @@
+/**
+ * Publishes the signed key set (`/api/pubkey`) and the RFC 9540 key list (`/.well-known/ohttp-gateway`).
+ * The signature is computed once per key ring version, not per request.
+ */
+import {
+  encodeKeySet,
+  encodeOhttpKeys,
+  type Identity,
+  type KeyRing,
+  signKeySet,
+  toBase64Url,
+} from "../crypto/mod.ts";
+
+/** JSON body of `GET /api/pubkey` (docs/protocol.md §2). */
+export interface PubkeyDocument {
+  version: 1;
+  identity_key: string;
+  fingerprint: string;
+  keyset: string;
+  signature: string;
+  keys: { key_id: number; not_before: number; not_after: number; config: string }[];
+}
+
+/** Caches what is published for the current ring version. */
+export class KeyPublisher {
+  #ring: KeyRing;
+  #identity: Identity;
+  #now: () => number;
+  #cached?: { version: number; document: PubkeyDocument; ohttpKeys: Uint8Array<ArrayBuffer> };
+
+  constructor(ring: KeyRing, identity: Identity, nowSeconds: () => number) {
+    this.#ring = ring;
+    this.#identity = identity;
+    this.#now = nowSeconds;
+  }
+
+  /** The signed document and the ohttp-keys bytes for the current keys. */
+  async current(): Promise<{ document: PubkeyDocument; ohttpKeys: Uint8Array<ArrayBuffer> }> {
+    if (this.#cached?.version === this.#ring.version) return this.#cached;
+    const version = this.#ring.version;
+    const entries = this.#ring.published();
+    const keyset = encodeKeySet(Math.floor(this.#now()), entries);
+    const signature = await signKeySet(this.#identity, keyset);
+    const document: PubkeyDocument = {
+      version: 1,
+      identity_key: toBase64Url(this.#identity.publicKey),
+      fingerprint: this.#identity.fingerprint,
+      keyset: toBase64Url(keyset),
+      signature: toBase64Url(signature),
+      keys: this.#ring.keys.map((k) => ({
+        key_id: k.keyId,
+        not_before: k.notBefore,
+        not_after: k.notAfter,
+        config: toBase64Url(k.config),
+      })),
+    };
+    this.#cached = { version, document, ohttpKeys: encodeOhttpKeys(entries.map((e) => e.config)) };
+    return this.#cached;
+  }
+
+  /** Seconds clients may cache the key set: until the next key's window opens, at most an hour. */
+  maxAgeSeconds(): number {
+    const now = this.#now();
+    const upcoming = this.#ring.keys.map((k) => k.notBefore).filter((t) => t > now);
+    const until = upcoming.length > 0 ? Math.min(...upcoming) - now : 3600;
+    return Math.max(0, Math.min(3600, Math.floor(until)));
+  }
+}

@@ -1,0 +1,4 @@
+/** HTTP: the Hono app, the chat handler and key publishing. */
+export { type AppDeps, createApp } from "./app.ts";
+export { type ChatHandlerDeps, handleChat } from "./chat_handler.ts";
+export { KeyPublisher, type PubkeyDocument } from "./key_publisher.ts";

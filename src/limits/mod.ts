@@ -1,0 +1,2 @@
+/** Abuse limits. */
+export { ConcurrencyLimit } from "./concurrency.ts";

@@ -1,0 +1,213 @@
+/**
+ * The program's entry point and the only place that assembles it: parse the command line and the
+ * configuration, build the parts (identity, keys, replay guard, inference, app), pass them in explicitly,
+ * serve, and wire signals to an AbortController. `run()` is the seam tests use to start a whole gateway
+ * in-process.
+ */
+import { chatCommand } from "./cli/chat_command.ts";
+import { parseCommandLine, USAGE } from "./cli/args.ts";
+import { keysInitCommand } from "./cli/keys_command.ts";
+import { type EnvConfig, loadConfig, loadIdentityFile } from "./config/mod.ts";
+import { createSuite, generateIdentity, type Identity, KeyRing } from "./crypto/mod.ts";
+import { createApp, KeyPublisher } from "./http/mod.ts";
+import { EchoGenerator, type Generator } from "./inference/mod.ts";
+import { ConcurrencyLimit } from "./limits/mod.ts";
+import { createLogger, type Logger } from "./observability/mod.ts";
+import { chatRequestSchema, MemorySeenSet, ReplayGuard } from "./protocol/mod.ts";
+
+/** Version printed by `--version`. */
+export const VERSION = "0.1.0";
+
+/** Parts that tests may replace. */
+export interface RunDeps {
+  logger?: Logger;
+  generator?: Generator;
+  identity?: Identity;
+  nowSeconds?: () => number;
+}
+
+/** A running gateway. */
+export interface RunningGateway {
+  url: string;
+  fingerprint: string;
+  keyRing: KeyRing;
+  /** Resolves when the server has shut down (after `signal` aborted and streams drained). */
+  finished: Promise<void>;
+}
+
+/** Starts the gateway with a validated configuration; stops when `signal` aborts. */
+export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal): Promise<RunningGateway> {
+  const logger = deps.logger ?? createLogger(config.PG_LOG_LEVEL, (line) => console.error(line));
+  const nowSeconds = deps.nowSeconds ?? (() => Date.now() / 1000);
+  const suite = createSuite();
+
+  const identity = deps.identity ?? await _identity(config, logger);
+  const rotation = config.PG_KEY_ROTATION_SECONDS;
+  const ring = await KeyRing.generate(suite, Math.floor(nowSeconds()), rotation);
+  logger.log("info", "keys.loaded", { keys: ring.keys.length, fingerprint: identity.fingerprint });
+  const publisher = new KeyPublisher(ring, identity, nowSeconds);
+
+  const generator = deps.generator ?? _generator(config, logger);
+  const streams = new ConcurrencyLimit(config.PG_MAX_CONCURRENT_STREAMS);
+  const shutdown = new AbortController();
+  const replay = new ReplayGuard(new MemorySeenSet(nowSeconds), config.PG_REPLAY_WINDOW_SECONDS, Math.floor(nowSeconds()));
+  const schema = chatRequestSchema({
+    maxMessages: config.PG_MAX_MESSAGES,
+    maxMessageChars: config.PG_MAX_MESSAGE_CHARS,
+    maxTotalChars: config.PG_MAX_TOTAL_CHARS,
+    maxTools: 32,
+    maxTokensCap: config.PG_MAX_TOKENS_CAP,
+  });
+
+  const app = createApp({
+    chat: {
+      suite,
+      ring,
+      replay,
+      schema,
+      generator,
+      streams,
+      nowSeconds,
+      maxBodyBytes: config.PG_MAX_BODY_BYTES,
+      tickMs: config.PG_STREAM_TICK_MS,
+      chunkSize: config.PG_CHUNK_SIZE,
+      requestTimeoutMs: config.PG_REQUEST_TIMEOUT_SECONDS * 1000,
+      shutdown: shutdown.signal,
+    },
+    publisher,
+    logger,
+    ready: () => ring.keys.length > 0 && generator.ready(),
+  });
+
+  const rotationTimer = setInterval(async () => {
+    if (await ring.rotateIfDue(suite, Math.floor(nowSeconds()), rotation)) {
+      logger.log("info", "keys.rotated", { keys: ring.keys.length });
+    }
+  }, Math.min(rotation * 1000, 60_000) / 4);
+
+  const listening = Promise.withResolvers<string>();
+  const tls = config.PG_TLS_CERT_FILE && config.PG_TLS_KEY_FILE
+    ? { cert: await Deno.readTextFile(config.PG_TLS_CERT_FILE), key: await Deno.readTextFile(config.PG_TLS_KEY_FILE) }
+    : {};
+  const server = Deno.serve({
+    hostname: config.PG_HOST,
+    port: config.PG_PORT,
+    ...tls,
+    onListen: ({ hostname, port }) => {
+      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+      listening.resolve(`${"cert" in tls ? "https" : "http"}://${host}:${port}`);
+    },
+  }, app.fetch);
+  const url = await listening.promise;
+  logger.log("info", "gateway.listening", { url, profile: config.PG_PROFILE, fingerprint: identity.fingerprint });
+
+  const finished = (async () => {
+    if (!signal.aborted) {
+      await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+    }
+    logger.log("info", "gateway.shutdown_started", {});
+    clearInterval(rotationTimer);
+    // Stop accepting, let in-flight streams finish until the drain deadline, then cut them.
+    const drained = server.shutdown();
+    const deadline = setTimeout(() => shutdown.abort(), config.PG_DRAIN_SECONDS * 1000);
+    await drained;
+    clearTimeout(deadline);
+    shutdown.abort();
+    logger.log("info", "gateway.shutdown_complete", {});
+  })();
+
+  return { url, fingerprint: identity.fingerprint, keyRing: ring, finished };
+}
+
+async function _identity(config: EnvConfig, logger: Logger): Promise<Identity> {
+  if (config.PG_IDENTITY_KEY_FILE) return await loadIdentityFile(config.PG_IDENTITY_KEY_FILE);
+  if (config.PG_PROFILE === "production" || !config.PG_INSECURE_DEV_IDENTITY) {
+    throw new Error("Cannot start: set PG_IDENTITY_KEY_FILE (create one with `privacy-gateway keys init`)");
+  }
+  const { identity } = await generateIdentity();
+  logger.log("warn", "gateway.dev_identity", {
+    fingerprint: identity.fingerprint,
+    reason: "DEVELOPMENT: ephemeral identity key, apps cannot pin it across restarts",
+  });
+  return identity;
+}
+
+function _generator(config: EnvConfig, logger: Logger): Generator {
+  if (config.PG_BACKEND === "echo") {
+    logger.log("warn", "gateway.insecure_mode", { reason: "DEVELOPMENT: echo backend, no model" });
+    return new EchoGenerator();
+  }
+  throw new Error("Cannot start: the llama backend is not available in this build");
+}
+
+async function _readStdin(): Promise<string> {
+  return await new Response(Deno.stdin.readable).text();
+}
+
+/** CLI entry: returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const io = {
+    write: (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
+    error: (text: string) => Deno.stderr.writeSync(new TextEncoder().encode(text)),
+  };
+  let command;
+  try {
+    command = parseCommandLine(argv);
+  } catch (error) {
+    io.error(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  switch (command.command) {
+    case "help":
+      io.write(USAGE);
+      return 0;
+    case "version":
+      io.write(`privacy-gateway ${VERSION}\n`);
+      return 0;
+    case "keys init": {
+      const out = command.flags.out;
+      if (typeof out !== "string") {
+        io.error("Pass --out FILE: where to write the identity key\n");
+        return 2;
+      }
+      return await keysInitCommand({ out, force: command.flags.force === true }, io);
+    }
+    case "chat": {
+      const prompt = command.positionals.join(" ") || (await _readStdin()).trim();
+      if (!prompt) {
+        io.error("Pass a prompt as an argument or on stdin\n");
+        return 2;
+      }
+      const maxTokens = command.flags["max-tokens"] ? Number(command.flags["max-tokens"]) : undefined;
+      return await chatCommand({
+        url: String(command.flags.url ?? Deno.env.get("PG_URL") ?? "http://127.0.0.1:8000"),
+        pin: (command.flags.pin as string | undefined) ?? Deno.env.get("PG_PIN"),
+        json: command.flags.json === true,
+        maxTokens,
+        prompt,
+      }, io);
+    }
+    case "serve": {
+      const loaded = loadConfig(Deno.env.toObject(), (path) => Deno.readTextFileSync(path));
+      if (!loaded.ok) {
+        io.error(`Invalid configuration:\n${loaded.problems.map((p) => `  ${p}`).join("\n")}\n`);
+        return 78; // EX_CONFIG: systemd will not restart-loop on a config error with RestartPreventExitStatus.
+      }
+      const controller = new AbortController();
+      for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => controller.abort());
+      try {
+        const gateway = await run(loaded.config, {}, controller.signal);
+        await gateway.finished;
+        return 0;
+      } catch (error) {
+        io.error(`${(error as Error).message}\n`);
+        return 1;
+      }
+    }
+    default:
+      io.error(`Command '${command.command}' is not available yet\n`);
+      return 2;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
