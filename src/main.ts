@@ -6,6 +6,7 @@
  */
 import { chatCommand } from "./cli/chat_command.ts";
 import { parseCommandLine, USAGE } from "./cli/args.ts";
+import { harmonyParseCommand, harmonyRenderCommand } from "./cli/harmony_command.ts";
 import { keysInitCommand } from "./cli/keys_command.ts";
 import { type EnvConfig, loadConfig, loadIdentityFile } from "./config/mod.ts";
 import { createSuite, generateIdentity, type Identity, KeyRing } from "./crypto/mod.ts";
@@ -187,6 +188,10 @@ export async function main(argv: string[]): Promise<number> {
         prompt,
       }, io);
     }
+    case "harmony render":
+      return harmonyRenderCommand(await _readStdin(), io);
+    case "harmony parse":
+      return harmonyParseCommand(await _readStdin(), command.flags.role as string | undefined, io);
     case "serve": {
       const loaded = loadConfig(Deno.env.toObject(), (path) => Deno.readTextFileSync(path));
       if (!loaded.ok) {
