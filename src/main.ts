@@ -11,7 +11,21 @@ import { keysInitCommand } from "./cli/keys_command.ts";
 import { type EnvConfig, loadConfig, loadIdentityFile } from "./config/mod.ts";
 import { createSuite, generateIdentity, type Identity, KeyRing } from "./crypto/mod.ts";
 import { createApp, KeyPublisher } from "./http/mod.ts";
-import { EchoGenerator, type Generator } from "./inference/mod.ts";
+import {
+  type Backend,
+  DEFAULT_TIMING,
+  EchoGenerator,
+  type Generator,
+  generateTinyModel,
+  HarmonyGenerator,
+  LlamaClient,
+  preparePrivateDir,
+  probedBackend,
+  Router,
+  Supervisor,
+  type SupervisorTiming,
+} from "./inference/mod.ts";
+import { DEFAULT_POLICY } from "./harmony/mod.ts";
 import { ConcurrencyLimit } from "./limits/mod.ts";
 import { createLogger, type Logger } from "./observability/mod.ts";
 import { chatRequestSchema, MemorySeenSet, ReplayGuard } from "./protocol/mod.ts";
@@ -24,6 +38,8 @@ export interface RunDeps {
   logger?: Logger;
   generator?: Generator;
   identity?: Identity;
+  /** Supervisor timing (tests shorten it). */
+  timing?: Partial<SupervisorTiming>;
   nowSeconds?: () => number;
 }
 
@@ -32,6 +48,10 @@ export interface RunningGateway {
   url: string;
   fingerprint: string;
   keyRing: KeyRing;
+  /** The local llama-server supervisor, when there is one (tests, metrics). */
+  supervisor?: Supervisor;
+  /** The backend router, when inference is real (tests, metrics). */
+  router?: Router;
   /** Resolves when the server has shut down (after `signal` aborted and streams drained). */
   finished: Promise<void>;
 }
@@ -48,7 +68,10 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   logger.log("info", "keys.loaded", { keys: ring.keys.length, fingerprint: identity.fingerprint });
   const publisher = new KeyPublisher(ring, identity, nowSeconds);
 
-  const generator = deps.generator ?? _generator(config, logger);
+  const inference = deps.generator
+    ? { generator: deps.generator, stop: () => Promise.resolve() }
+    : await _inference(config, logger, deps.timing ?? {});
+  const generator = inference.generator;
   const streams = new ConcurrencyLimit(config.PG_MAX_CONCURRENT_STREAMS);
   const shutdown = new AbortController();
   const replay = new ReplayGuard(new MemorySeenSet(nowSeconds), config.PG_REPLAY_WINDOW_SECONDS, Math.floor(nowSeconds()));
@@ -114,10 +137,18 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     await drained;
     clearTimeout(deadline);
     shutdown.abort();
+    await inference.stop();
     logger.log("info", "gateway.shutdown_complete", {});
   })();
 
-  return { url, fingerprint: identity.fingerprint, keyRing: ring, finished };
+  return {
+    url,
+    fingerprint: identity.fingerprint,
+    keyRing: ring,
+    supervisor: inference.supervisor,
+    router: inference.router,
+    finished,
+  };
 }
 
 async function _identity(config: EnvConfig, logger: Logger): Promise<Identity> {
@@ -133,12 +164,82 @@ async function _identity(config: EnvConfig, logger: Logger): Promise<Identity> {
   return identity;
 }
 
-function _generator(config: EnvConfig, logger: Logger): Generator {
+interface _Inference {
+  generator: Generator;
+  supervisor?: Supervisor;
+  router?: Router;
+  stop(): Promise<void>;
+}
+
+async function _inference(config: EnvConfig, logger: Logger, timing: Partial<SupervisorTiming>): Promise<_Inference> {
   if (config.PG_BACKEND === "echo") {
     logger.log("warn", "gateway.insecure_mode", { reason: "DEVELOPMENT: echo backend, no model" });
-    return new EchoGenerator();
+    return { generator: new EchoGenerator(), stop: () => Promise.resolve() };
   }
-  throw new Error("Cannot start: the llama backend is not available in this build");
+  const stopProbes = new AbortController();
+  const backends: Backend[] = [];
+  let supervisor: Supervisor | undefined;
+  let demo = false;
+  if (config.PG_LOCAL_LLAMA) {
+    if (!config.PG_RUNTIME_DIR || !config.PG_LLAMA_SERVER_BIN) {
+      throw new Error("Cannot start llama-server: set PG_RUNTIME_DIR and PG_LLAMA_SERVER_BIN (deno task start sets both)");
+    }
+    await preparePrivateDir(config.PG_RUNTIME_DIR);
+    let model = config.PG_MODEL_PATH;
+    if (!model) {
+      model = `${config.PG_RUNTIME_DIR}/demo-model.gguf`;
+      await Deno.writeFile(model, generateTinyModel(), { mode: 0o600 });
+      demo = true;
+      logger.log("warn", "gateway.demo_model", {
+        reason: "DEMO MODEL: no PG_MODEL_PATH set, serving a generated tiny model that answers random text",
+      });
+    }
+    supervisor = new Supervisor({
+      binary: config.PG_LLAMA_SERVER_BIN,
+      model,
+      socketPath: `${config.PG_RUNTIME_DIR}/llama.sock`,
+      contextSize: config.PG_LLAMA_CTX,
+      threads: config.PG_LLAMA_THREADS,
+      parallel: config.PG_LLAMA_PARALLEL,
+      pdeathsigWrapper: config.PG_LLAMA_GUARD === "setpriv" ? "/usr/bin/setpriv" : undefined,
+    }, { ...DEFAULT_TIMING, ...timing }, logger);
+    supervisor.start();
+    const local = supervisor;
+    backends.push({ name: "local", client: local.client, healthy: () => local.state === "ready" });
+  }
+  if (config.PG_NODES) {
+    const [caCert, cert, key] = await Promise.all(
+      [config.PG_MTLS_CA_FILE!, config.PG_MTLS_CERT_FILE!, config.PG_MTLS_KEY_FILE!].map((f) => Deno.readTextFile(f)),
+    );
+    for (const [i, url] of config.PG_NODES.split(",").map((u) => u.trim()).entries()) {
+      const client = new LlamaClient(`node${i + 1}`, { kind: "mtls", url, caCert, cert, key });
+      backends.push(probedBackend(client, 2000, 1000, stopProbes.signal));
+    }
+  }
+  const router = new Router(backends, { failureThreshold: 3, openMs: 10_000 }, logger);
+  const generator = new HarmonyGenerator(router, {
+    policy: { ...DEFAULT_POLICY, defaultEffort: config.PG_REASONING_EFFORT },
+    deadlines: {
+      connectMs: 5_000,
+      firstTokenMs: config.PG_FIRST_TOKEN_TIMEOUT_SECONDS * 1000,
+      idleMs: config.PG_IDLE_TIMEOUT_SECONDS * 1000,
+    },
+    allowReasoning: config.PG_ALLOW_REASONING,
+    maxTokensCap: config.PG_MAX_TOKENS_CAP,
+    prefillFinal: demo,
+    maxAttempts: Math.max(1, backends.length) + 1,
+    today: () => new Date().toISOString().slice(0, 10),
+  });
+  return {
+    generator,
+    supervisor,
+    router,
+    stop: async () => {
+      stopProbes.abort();
+      await supervisor?.stop();
+      for (const b of backends) if (b.name !== "local") b.client.close();
+    },
+  };
 }
 
 async function _readStdin(): Promise<string> {

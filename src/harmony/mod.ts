@@ -10,3 +10,12 @@ export {
   type SystemContent,
 } from "./render.ts";
 export { HarmonyParser, type MessageHeader, type ParsedMessage, parseHeader, type ParserEvent } from "./parser.ts";
+export { InjectionDetectedError, piecesToTokenIds, type SpecialTokenIds, splitUntrustedText } from "./safe_tokens.ts";
+export {
+  conversationFor,
+  DEFAULT_POLICY,
+  type HarmonyPolicy,
+  VERBOSITY_MAX_TOKENS,
+  VERBOSITY_TEMPLATES,
+} from "./chat_policy.ts";
+export { AnswerFilter } from "./answer_filter.ts";

@@ -73,7 +73,10 @@ async function _answerOpened(request: Request, opened: OpenedRequest, deps: Chat
     wantsStream = chat.stream;
     release = deps.streams.tryAcquire();
     if (!release) throw new GatewayError("overloaded", { retryAfterSeconds: 2 });
-    const signal = AbortSignal.any([request.signal, deps.shutdown, AbortSignal.timeout(deps.requestTimeoutMs)]);
+    // Deno's request.signal also fires when a response completes, so a client disconnect is detected
+    // from the response stream's cancellation instead (see _cancellable).
+    const disconnected = new AbortController();
+    const signal = AbortSignal.any([disconnected.signal, deps.shutdown, AbortSignal.timeout(deps.requestTimeoutMs)]);
     const events = _eventsWithErrors(deps.generator.generate(chat, signal), signal);
     const done = release;
     let finalStatus = 200;
@@ -91,7 +94,7 @@ async function _answerOpened(request: Request, opened: OpenedRequest, deps: Chat
       const status = all.find((e) => e.type === "error") ? finalStatus : 200;
       return _sealedResponse(await sealWholeResponse(cipher, responseNonce, all, deps.chunkSize), status);
     }
-    const sse = ReadableStream.from(observed)
+    const sse = _cancellable(observed, disconnected)
       .pipeThrough(createCoalesceStream(deps.tickMs))
       .pipeThrough(createSealStream(cipher, responseNonce, deps.chunkSize))
       .pipeThrough(new TextEncoderStream());
@@ -114,6 +117,22 @@ async function _answerOpened(request: Request, opened: OpenedRequest, deps: Chat
   } finally {
     opened.padded.fill(0);
   }
+}
+
+/** A stream over `source` whose cancellation (the client went away) aborts `onCancel` at once. */
+function _cancellable<T>(source: AsyncIterable<T>, onCancel: AbortController): ReadableStream<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  return new ReadableStream<T>({
+    async pull(controller) {
+      const { done, value } = await iterator.next();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel() {
+      onCancel.abort(new DOMException("Client disconnected", "AbortError"));
+      await iterator.return?.();
+    },
+  }, { highWaterMark: 0 });
 }
 
 /** Turns a generator failure or abort into a terminal error event, so the stream always ends properly. */

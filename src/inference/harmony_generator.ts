@@ -1,0 +1,183 @@
+/**
+ * gpt-oss over llama-server's /completion, with Harmony rendered and parsed by the gateway:
+ *
+ *   request → conversationFor (policy) → renderConversation → piecesToTokenIds (injection-proof)
+ *   → /completion stream (token ids) → HarmonyParser → AnswerFilter → events
+ *
+ * Before the first event reaches the client a failed backend is retried on another (capped backoff with
+ * jitter); after that, a failure becomes an error event: generated text is never duplicated.
+ */
+import {
+  AnswerFilter,
+  conversationFor,
+  type HarmonyPolicy,
+  HarmonyParser,
+  InjectionDetectedError,
+  type Piece,
+  piecesToTokenIds,
+  renderConversation,
+  SPECIAL_TOKENS,
+  type SpecialName,
+  type SpecialTokenIds,
+  VERBOSITY_MAX_TOKENS,
+} from "../harmony/mod.ts";
+import { type ChatEvent, type ChatRequest, GatewayError } from "../protocol/mod.ts";
+import type { Generator } from "./generator.ts";
+import type { CompletionChunk, Deadlines, LlamaClient } from "./llama_client.ts";
+import type { Router } from "./router.ts";
+import { clampSampling } from "./sampling.ts";
+
+/** Options of {@link HarmonyGenerator}. */
+export interface HarmonyGeneratorOptions {
+  policy: HarmonyPolicy;
+  deadlines: Deadlines;
+  allowReasoning: boolean;
+  maxTokensCap: number;
+  /** Demo model only: prefill `<|channel|>final<|message|>` so its random text is shown as the answer. */
+  prefillFinal: boolean;
+  /** Attempts on distinct backends before the first event. */
+  maxAttempts: number;
+  today: () => string;
+}
+
+/** The gpt-oss generator. */
+export class HarmonyGenerator implements Generator {
+  #router: Router;
+  #options: HarmonyGeneratorOptions;
+  #specials = new Map<string, Promise<SpecialTokenIds>>();
+
+  constructor(router: Router, options: HarmonyGeneratorOptions) {
+    this.#router = router;
+    this.#options = options;
+  }
+
+  ready(): boolean {
+    return this.#router.ready();
+  }
+
+  async *generate(request: ChatRequest, signal: AbortSignal): AsyncIterable<ChatEvent> {
+    const pieces = renderConversation(conversationFor(request, this.#options.policy, this.#options.today()), {
+      mode: "completion",
+      autoDropAnalysis: true,
+    });
+    if (this.#options.prefillFinal) pieces.push({ special: "channel" }, { text: "final" }, { special: "message" });
+    const tried = new Set<string>();
+    for (let attempt = 1;; attempt++) {
+      const lease = this.#router.acquire(tried);
+      tried.add(lease.backend.name);
+      let yielded = false;
+      try {
+        for await (const event of this.#run(lease.backend.client, request, pieces, signal)) {
+          yielded = true;
+          yield event;
+        }
+        lease.done("success");
+        return;
+      } catch (error) {
+        const cancelled = signal.aborted;
+        lease.done(cancelled ? "cancelled" : _isBackendFault(error) ? "failure" : "success");
+        if (cancelled || yielded || !_isBackendFault(error) || attempt >= this.#options.maxAttempts) throw error;
+        const delay = Math.min(2000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random());
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  async *#run(client: LlamaClient, request: ChatRequest, pieces: Piece[], signal: AbortSignal): AsyncIterable<ChatEvent> {
+    const specials = await this.#specialIds(client);
+    let prompt: number[];
+    try {
+      prompt = await piecesToTokenIds(pieces, specials, (text) => client.tokenize(text, false, signal));
+    } catch (error) {
+      if (error instanceof InjectionDetectedError) throw new GatewayError("invalid_request", { detail: "messages: control token" });
+      throw error;
+    }
+    const verbosity = request.verbosity ?? this.#options.policy.defaultVerbosity;
+    const body = {
+      prompt,
+      n_predict: Math.min(request.max_tokens ?? VERBOSITY_MAX_TOKENS[verbosity], this.#options.maxTokensCap),
+      ...clampSampling(request),
+      cache_prompt: false,
+      return_tokens: true,
+      ...(this.#options.prefillFinal ? { logit_bias: _demoLogitBias(specials) } : {}),
+    };
+    const parser = new HarmonyParser(
+      this.#options.prefillFinal
+        ? { header: { role: "assistant", name: null, channel: "final", recipient: null, content_type: null } }
+        : { role: "assistant" },
+    );
+    const filter = new AnswerFilter({ includeReasoning: request.include_reasoning && this.#options.allowReasoning });
+    const names = new Map<number, SpecialName>([...specials.byName].map(([name, id]) => [id, name]));
+    let last: CompletionChunk = {};
+    for await (const chunk of client.completion(body, signal, this.#options.deadlines)) {
+      last = chunk;
+      for (const piece of _chunkPieces(chunk, names)) {
+        for (const parsed of parser.push(piece)) yield* filter.accept(parsed);
+      }
+      if (chunk.stop) break;
+    }
+    for (const parsed of parser.end()) yield* filter.accept(parsed);
+    yield {
+      type: "done",
+      finish_reason: filter.finishReason(last.stop_type === "limit"),
+      usage: { prompt_tokens: last.tokens_evaluated ?? prompt.length, completion_tokens: last.tokens_predicted ?? 0 },
+    };
+  }
+
+  /** Discovers the model's special token ids once per backend; a model without them is refused. */
+  #specialIds(client: LlamaClient): Promise<SpecialTokenIds> {
+    let found = this.#specials.get(client.name);
+    if (!found) {
+      found = (async () => {
+        const byName = new Map<SpecialName, number>();
+        for (const [name, text] of Object.entries(SPECIAL_TOKENS) as [SpecialName, string][]) {
+          const ids = await client.tokenize(text, true);
+          if (ids.length !== 1) throw new GatewayError("upstream_error");
+          byName.set(name, ids[0]);
+        }
+        const forbidden = new Set(byName.values());
+        for (const extra of ["<|endoftext|>", "<|refusal|>", "<|untrusted|>", "<|end_untrusted|>"]) {
+          const ids = await client.tokenize(extra, true);
+          if (ids.length === 1) forbidden.add(ids[0]);
+        }
+        return { byName, forbidden };
+      })();
+      found.catch(() => this.#specials.delete(client.name));
+      this.#specials.set(client.name, found);
+    }
+    return found;
+  }
+}
+
+/**
+ * A stream chunk as pieces. Token ids decide what is structure: a special id is a special piece, and text
+ * never is, even if it spells a marker. Chunks normally carry one token; a rare multi-token chunk with a
+ * special id is split as text (markers removed) followed by its specials.
+ */
+function _chunkPieces(chunk: CompletionChunk, names: ReadonlyMap<number, SpecialName>): Piece[] {
+  const tokens = chunk.tokens ?? [];
+  const specials = tokens.filter((id) => names.has(id)).map((id) => ({ special: names.get(id)! }));
+  if (specials.length === 0) return chunk.content ? [{ text: chunk.content }] : [];
+  if (tokens.length === 1) return specials;
+  let text = chunk.content ?? "";
+  for (const marker of Object.values(SPECIAL_TOKENS)) text = text.replaceAll(marker, "");
+  return [...(text ? [{ text }] : []), ...specials];
+}
+
+/**
+ * Demo model only (its token ids 0–255 are bytes): ban non-printable bytes and every special token but
+ * `<|return|>`, so its random answer is readable ASCII that ends cleanly.
+ */
+function _demoLogitBias(specials: SpecialTokenIds): [number, false][] {
+  const banned: [number, false][] = [];
+  for (let byte = 0; byte < 256; byte++) {
+    if ((byte < 32 && byte !== 10) || byte > 126) banned.push([byte, false]);
+  }
+  for (const [name, id] of specials.byName) if (name !== "return") banned.push([id, false]);
+  return banned;
+}
+
+function _isBackendFault(error: unknown): boolean {
+  return error instanceof GatewayError &&
+    (error.code === "upstream_unavailable" || error.code === "upstream_error" || error.code === "upstream_timeout");
+}

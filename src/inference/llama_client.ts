@@ -1,0 +1,160 @@
+/**
+ * HTTP client for one llama-server: over its private UNIX socket, or over HTTPS with mutual TLS to a node.
+ * Only the endpoints the gateway needs: /health, /tokenize, /completion, /v1/chat/completions.
+ * Streams are parsed with eventsource-parser; nothing read from llama-server is logged.
+ */
+import { EventSourceParserStream } from "eventsource-parser/stream";
+import { GatewayError } from "../protocol/mod.ts";
+import { createSocketFetch } from "./unix_fetch.ts";
+
+/** Where a backend is and how to reach it. */
+export type Transport =
+  | { kind: "unix"; socketPath: string }
+  | { kind: "mtls"; url: string; caCert: string; cert: string; key: string };
+
+/** One streamed chunk of /completion (fields the gateway reads). */
+export interface CompletionChunk {
+  content?: string;
+  tokens?: number[];
+  stop?: boolean;
+  stop_type?: string;
+  tokens_predicted?: number;
+  tokens_evaluated?: number;
+}
+
+/** Deadlines of one upstream request, each with its own failure. */
+export interface Deadlines {
+  connectMs: number;
+  firstTokenMs: number;
+  idleMs: number;
+}
+
+/** Client for one llama-server. */
+export class LlamaClient {
+  readonly name: string;
+  #fetch: (path: string, init: { method?: string; body?: string; signal?: AbortSignal }) => Promise<Response>;
+  #close: () => void;
+
+  constructor(name: string, transport: Transport) {
+    this.name = name;
+    if (transport.kind === "unix") {
+      const socket = createSocketFetch(transport.socketPath);
+      this.#fetch = socket.fetch;
+      this.#close = socket.close;
+    } else {
+      const client = Deno.createHttpClient({ caCerts: [transport.caCert], cert: transport.cert, key: transport.key });
+      const base = transport.url.replace(/\/+$/, "");
+      this.#fetch = (path, init) =>
+        fetch(`${base}${path}`, {
+          client,
+          method: init.method,
+          body: init.body,
+          signal: init.signal,
+          headers: init.body !== undefined ? { "content-type": "application/json" } : {},
+        });
+      this.#close = () => client.close();
+    }
+  }
+
+  /** Releases pooled connections. */
+  close(): void {
+    this.#close();
+  }
+
+  /** True when llama-server answers /health with 200 within `timeoutMs`. */
+  async health(timeoutMs: number): Promise<boolean> {
+    try {
+      const response = await this.#fetch("/health", { signal: AbortSignal.timeout(timeoutMs) });
+      await response.body?.cancel();
+      return response.status === 200;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Tokenizes text; `parseSpecial` false still turns some gpt-oss markers into tokens (see harmony/). */
+  async tokenize(content: string, parseSpecial: boolean, signal?: AbortSignal): Promise<number[]> {
+    const response = await this.#post("/tokenize", { content, parse_special: parseSpecial }, signal);
+    const body = await response.json() as { tokens?: unknown };
+    if (!Array.isArray(body.tokens) || !body.tokens.every((t) => Number.isInteger(t))) {
+      throw new GatewayError("upstream_error");
+    }
+    return body.tokens as number[];
+  }
+
+  /** Streams /completion chunks. Aborting `signal` closes the connection, which makes llama-server stop. */
+  async *completion(body: Record<string, unknown>, signal: AbortSignal, deadlines: Deadlines): AsyncIterable<CompletionChunk> {
+    yield* this.#stream("/completion", { ...body, stream: true }, signal, deadlines);
+  }
+
+  /** Streams /v1/chat/completions chunks (OpenAI shape), for models that are not gpt-oss. */
+  async *chatCompletion(body: Record<string, unknown>, signal: AbortSignal, deadlines: Deadlines): AsyncIterable<Record<string, unknown>> {
+    yield* this.#stream("/v1/chat/completions", { ...body, stream: true }, signal, deadlines);
+  }
+
+  async #post(path: string, body: unknown, signal?: AbortSignal, connectMs = 10_000): Promise<Response> {
+    let response: Response;
+    // The connect deadline covers only the wait for response headers, not the streamed body.
+    const connect = new AbortController();
+    const timer = setTimeout(() => connect.abort(), connectMs);
+    try {
+      response = await this.#fetch(path, {
+        method: "POST",
+        body: JSON.stringify(body),
+        signal: signal ? AbortSignal.any([signal, connect.signal]) : connect.signal,
+      });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw new GatewayError(connect.signal.aborted ? "upstream_timeout" : "upstream_unavailable");
+    } finally {
+      clearTimeout(timer);
+    }
+    if (response.status === 503) {
+      await response.body?.cancel();
+      throw new GatewayError("upstream_unavailable");
+    }
+    if (response.status === 400) {
+      const text = await response.text();
+      // llama-server answers 400 when the prompt exceeds the context; nothing of the body is kept.
+      throw new GatewayError(/context|exceed/i.test(text) ? "context_too_long" : "upstream_error");
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new GatewayError("upstream_error");
+    }
+    return response;
+  }
+
+  async *#stream<T>(path: string, body: unknown, signal: AbortSignal, deadlines: Deadlines): AsyncIterable<T> {
+    // One controller aborts the upstream request on client abort, first-token or idle timeout.
+    const upstream = new AbortController();
+    const onAbort = () => upstream.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    let timer = setTimeout(() => upstream.abort(new GatewayError("upstream_timeout")), deadlines.firstTokenMs);
+    try {
+      const response = await this.#post(path, body, upstream.signal, deadlines.connectMs);
+      const events = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
+      for await (const event of events) {
+        clearTimeout(timer);
+        timer = setTimeout(() => upstream.abort(new GatewayError("upstream_timeout")), deadlines.idleMs);
+        if (event.data === "[DONE]") return;
+        let parsed: T;
+        try {
+          parsed = JSON.parse(event.data);
+        } catch {
+          throw new GatewayError("upstream_error");
+        }
+        yield parsed;
+      }
+    } catch (error) {
+      if (upstream.signal.reason instanceof GatewayError) throw upstream.signal.reason;
+      if (signal.aborted) throw signal.reason;
+      throw error instanceof GatewayError ? error : new GatewayError("upstream_error");
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      // Closing the response stream tells llama-server the client is gone.
+      upstream.abort();
+    }
+  }
+}
