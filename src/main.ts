@@ -8,7 +8,7 @@ import { chatCommand } from "./cli/chat_command.ts";
 import { parseCommandLine, USAGE } from "./cli/args.ts";
 import { harmonyParseCommand, harmonyRenderCommand } from "./cli/harmony_command.ts";
 import { keysInitCommand } from "./cli/keys_command.ts";
-import { type EnvConfig, loadConfig, loadIdentityFile } from "./config/mod.ts";
+import { ENV_SCHEMA, type EnvConfig, loadConfig, loadIdentityFile } from "./config/mod.ts";
 import { createSuite, generateIdentity, type Identity, KeyRing } from "./crypto/mod.ts";
 import { createApp, KeyPublisher } from "./http/mod.ts";
 import {
@@ -242,6 +242,32 @@ async function _inference(config: EnvConfig, logger: Logger, timing: Partial<Sup
   };
 }
 
+/**
+ * The PG_* environment. Under the product's narrow `--allow-env=PG_*` Deno cannot list variables, so
+ * names are read from /proc/self/environ (granted read-only) and values through Deno.env; this keeps
+ * "an unknown PG_* variable is an error" true in production.
+ */
+function _gatewayEnvironment(): Record<string, string> {
+  try {
+    return Deno.env.toObject();
+  } catch {
+    const names = new Set<string>();
+    try {
+      for (const entry of Deno.readTextFileSync("/proc/self/environ").split("\0")) {
+        const name = entry.slice(0, entry.indexOf("="));
+        if (name.startsWith("PG_")) names.add(name);
+      }
+    } catch { /* not Linux: fall back to the names the schema knows */ }
+    for (const name of Object.keys(ENV_SCHEMA.shape)) names.add(name);
+    const env: Record<string, string> = {};
+    for (const name of names) {
+      const value = Deno.env.get(name);
+      if (value !== undefined) env[name] = value;
+    }
+    return env;
+  }
+}
+
 async function _readStdin(): Promise<string> {
   return await new Response(Deno.stdin.readable).text();
 }
@@ -294,7 +320,7 @@ export async function main(argv: string[]): Promise<number> {
     case "harmony parse":
       return harmonyParseCommand(await _readStdin(), command.flags.role as string | undefined, io);
     case "serve": {
-      const loaded = loadConfig(Deno.env.toObject(), (path) => Deno.readTextFileSync(path));
+      const loaded = loadConfig(_gatewayEnvironment(), (path) => Deno.readTextFileSync(path));
       if (!loaded.ok) {
         io.error(`Invalid configuration:\n${loaded.problems.map((p) => `  ${p}`).join("\n")}\n`);
         return 78; // EX_CONFIG: systemd will not restart-loop on a config error with RestartPreventExitStatus.

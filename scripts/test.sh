@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `deno task test`: installs what the integration tests need (llama-server build, redis-server, openssl),
+# then runs the whole suite. Safe to run repeatedly: every step reuses what is already there.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+need_apt=()
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v ninja >/dev/null || need_apt+=(ninja-build)
+command -v setpriv >/dev/null || need_apt+=(util-linux)
+command -v shellcheck >/dev/null || need_apt+=(shellcheck)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "test: installing ${need_apt[*]}" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "test: please install ${need_apt[*]} (not root, cannot apt-get)" >&2
+    exit 1
+  fi
+fi
+
+PG_TEST_LLAMA_SERVER_BIN="$(bash "$root/scripts/build-llama-server.sh" | tail -n 1)"
+export PG_TEST_LLAMA_SERVER_BIN
+cd "$root"
+# -A only here, for test helpers (they spawn the gateway with the product's own narrow flags).
+exec deno test --allow-all --no-prompt "$@" tests/ src/
