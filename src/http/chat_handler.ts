@@ -59,6 +59,13 @@ export async function handleChat(request: Request, deps: ChatHandlerDeps): Promi
   const now = deps.nowSeconds();
   deps.replay.checkTimestamp(split.header, now);
   const opened = await openRequest(deps.suite, deps.ring, split, now);
+  try {
+    // Recorded only after decryption succeeded, so garbage cannot fill the seen-set; refused in the clear.
+    await deps.replay.record(opened.header, opened.enc);
+  } catch (error) {
+    opened.padded.fill(0);
+    throw error;
+  }
   return await _answerOpened(request, opened, deps);
 }
 
@@ -68,7 +75,6 @@ async function _answerOpened(request: Request, opened: OpenedRequest, deps: Chat
   let wantsStream = true;
   let release: (() => void) | undefined;
   try {
-    await deps.replay.record(opened.header, opened.enc);
     const chat = parseChatRequest(opened.padded, deps.schema);
     wantsStream = chat.stream;
     release = deps.streams.tryAcquire();
