@@ -165,15 +165,15 @@ function _chunkPieces(chunk: CompletionChunk, names: ReadonlyMap<number, Special
 }
 
 /**
- * Demo model only (its token ids 0–255 are bytes): ban non-printable bytes and every special token but
- * `<|return|>`, so its random answer is readable ASCII that ends cleanly.
+ * Demo model only (its token ids 0–255 are bytes): ban non-printable bytes and every special token, so
+ * its random answer is readable ASCII that runs to `max_tokens` (tests rely on that length).
  */
 function _demoLogitBias(specials: SpecialTokenIds): [number, false][] {
   const banned: [number, false][] = [];
   for (let byte = 0; byte < 256; byte++) {
     if ((byte < 32 && byte !== 10) || byte > 126) banned.push([byte, false]);
   }
-  for (const [name, id] of specials.byName) if (name !== "return") banned.push([id, false]);
+  for (const id of specials.forbidden) banned.push([id, false]);
   return banned;
 }
 

@@ -25,6 +25,8 @@ export function llamaServerArgs(options: LlamaServerOptions): string[] {
     "--ctx-size", String(options.contextSize),
     "--threads", String(options.threads),
     "--parallel", String(options.parallel),
+    // Every streaming request holds an HTTP worker; leave room for health probes and tokenization.
+    "--threads-http", String(options.parallel * 2 + 4),
     "--no-slots",
     "--no-webui",
     "--cache-ram", "0",

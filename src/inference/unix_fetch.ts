@@ -11,7 +11,7 @@ export type SocketFetch = (path: string, init: { method?: string; body?: string;
 
 /** Creates a fetch for `socketPath`; `close` releases pooled connections. */
 export function createSocketFetch(socketPath: string): { fetch: SocketFetch; close: () => void } {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const agent = new http.Agent({ keepAlive: false });
   const fetchOverSocket: SocketFetch = (path, init) =>
     new Promise<Response>((resolve, reject) => {
       if (init.signal?.aborted) return reject(init.signal.reason);
