@@ -21,7 +21,9 @@ import {
   LlamaClient,
   preparePrivateDir,
   probedBackend,
+  type NodeServer,
   Router,
+  startNodeServer,
   Supervisor,
   type SupervisorTiming,
 } from "./inference/mod.ts";
@@ -164,6 +166,75 @@ async function _identity(config: EnvConfig, logger: Logger): Promise<Identity> {
   return identity;
 }
 
+/** Starts supervising the local llama-server (generating the demo model when none is configured). */
+async function _localSupervisor(
+  config: EnvConfig,
+  logger: Logger,
+  timing: Partial<SupervisorTiming>,
+): Promise<{ supervisor: Supervisor; demo: boolean; socketPath: string }> {
+  if (!config.PG_RUNTIME_DIR || !config.PG_LLAMA_SERVER_BIN) {
+    throw new Error("Cannot start llama-server: set PG_RUNTIME_DIR and PG_LLAMA_SERVER_BIN (deno task start sets both)");
+  }
+  await preparePrivateDir(config.PG_RUNTIME_DIR);
+  let model = config.PG_MODEL_PATH;
+  let demo = false;
+  if (!model) {
+    model = `${config.PG_RUNTIME_DIR}/demo-model.gguf`;
+    await Deno.writeFile(model, generateTinyModel(), { mode: 0o600 });
+    demo = true;
+    logger.log("warn", "gateway.demo_model", {
+      reason: "DEMO MODEL: no PG_MODEL_PATH set, serving a generated tiny model that answers random text",
+    });
+  }
+  const socketPath = `${config.PG_RUNTIME_DIR}/llama.sock`;
+  const supervisor = new Supervisor({
+    binary: config.PG_LLAMA_SERVER_BIN,
+    model,
+    socketPath,
+    contextSize: config.PG_LLAMA_CTX,
+    threads: config.PG_LLAMA_THREADS,
+    parallel: config.PG_LLAMA_PARALLEL,
+    pdeathsigWrapper: config.PG_LLAMA_GUARD === "setpriv" ? "/usr/bin/setpriv" : undefined,
+  }, { ...DEFAULT_TIMING, ...timing }, logger);
+  supervisor.start();
+  return { supervisor, demo, socketPath };
+}
+
+/** A running inference node (the `node` role). */
+export interface RunningNode {
+  url: string;
+  supervisor: Supervisor;
+  server: NodeServer;
+  finished: Promise<void>;
+}
+
+/** Starts the inference-node role: a supervised llama-server behind an mTLS listener. */
+export async function runNode(config: EnvConfig, deps: RunDeps, signal: AbortSignal): Promise<RunningNode> {
+  const logger = deps.logger ?? createLogger(config.PG_LOG_LEVEL, (line) => console.error(line));
+  if (!config.PG_MTLS_CA_FILE || !config.PG_MTLS_CERT_FILE || !config.PG_MTLS_KEY_FILE) {
+    throw new Error("Cannot start the node role: set PG_MTLS_CA_FILE, PG_MTLS_CERT_FILE and PG_MTLS_KEY_FILE");
+  }
+  const { supervisor, socketPath } = await _localSupervisor(config, logger, deps.timing ?? {});
+  const separator = config.PG_NODE_LISTEN.lastIndexOf(":");
+  const server = await startNodeServer({
+    host: config.PG_NODE_LISTEN.slice(0, separator).replace(/^\[|\]$/g, ""),
+    port: Number(config.PG_NODE_LISTEN.slice(separator + 1)),
+    caFile: config.PG_MTLS_CA_FILE,
+    certFile: config.PG_MTLS_CERT_FILE,
+    keyFile: config.PG_MTLS_KEY_FILE,
+    allowedSubjects: config.PG_NODE_ALLOWED_SUBJECTS?.split(",").map((s) => s.trim()).filter(Boolean),
+    socketPath,
+    maxBodyBytes: 4 * 1024 * 1024,
+    reloadIntervalMs: 5_000,
+  }, logger);
+  const finished = (async () => {
+    if (!signal.aborted) await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+    await server.close();
+    await supervisor.stop();
+  })();
+  return { url: server.url, supervisor, server, finished };
+}
+
 interface _Inference {
   generator: Generator;
   supervisor?: Supervisor;
@@ -181,31 +252,11 @@ async function _inference(config: EnvConfig, logger: Logger, timing: Partial<Sup
   let supervisor: Supervisor | undefined;
   let demo = false;
   if (config.PG_LOCAL_LLAMA) {
-    if (!config.PG_RUNTIME_DIR || !config.PG_LLAMA_SERVER_BIN) {
-      throw new Error("Cannot start llama-server: set PG_RUNTIME_DIR and PG_LLAMA_SERVER_BIN (deno task start sets both)");
-    }
-    await preparePrivateDir(config.PG_RUNTIME_DIR);
-    let model = config.PG_MODEL_PATH;
-    if (!model) {
-      model = `${config.PG_RUNTIME_DIR}/demo-model.gguf`;
-      await Deno.writeFile(model, generateTinyModel(), { mode: 0o600 });
-      demo = true;
-      logger.log("warn", "gateway.demo_model", {
-        reason: "DEMO MODEL: no PG_MODEL_PATH set, serving a generated tiny model that answers random text",
-      });
-    }
-    supervisor = new Supervisor({
-      binary: config.PG_LLAMA_SERVER_BIN,
-      model,
-      socketPath: `${config.PG_RUNTIME_DIR}/llama.sock`,
-      contextSize: config.PG_LLAMA_CTX,
-      threads: config.PG_LLAMA_THREADS,
-      parallel: config.PG_LLAMA_PARALLEL,
-      pdeathsigWrapper: config.PG_LLAMA_GUARD === "setpriv" ? "/usr/bin/setpriv" : undefined,
-    }, { ...DEFAULT_TIMING, ...timing }, logger);
-    supervisor.start();
-    const local = supervisor;
-    backends.push({ name: "local", client: local.client, healthy: () => local.state === "ready" });
+    const local = await _localSupervisor(config, logger, timing);
+    supervisor = local.supervisor;
+    demo = local.demo;
+    const running = local.supervisor;
+    backends.push({ name: "local", client: running.client, healthy: () => running.state === "ready" });
   }
   if (config.PG_NODES) {
     const [caCert, cert, key] = await Promise.all(
@@ -216,7 +267,10 @@ async function _inference(config: EnvConfig, logger: Logger, timing: Partial<Sup
       backends.push(probedBackend(client, 2000, 1000, stopProbes.signal));
     }
   }
-  const router = new Router(backends, { failureThreshold: 3, openMs: 10_000 }, logger);
+  const router = new Router(backends, {
+    failureThreshold: config.PG_CIRCUIT_FAILURES,
+    openMs: config.PG_CIRCUIT_OPEN_SECONDS * 1000,
+  }, logger);
   const generator = new HarmonyGenerator(router, {
     policy: { ...DEFAULT_POLICY, defaultEffort: config.PG_REASONING_EFFORT },
     deadlines: {
@@ -226,7 +280,7 @@ async function _inference(config: EnvConfig, logger: Logger, timing: Partial<Sup
     },
     allowReasoning: config.PG_ALLOW_REASONING,
     maxTokensCap: config.PG_MAX_TOKENS_CAP,
-    prefillFinal: demo,
+    prefillFinal: demo || config.PG_DEMO_MODEL,
     maxAttempts: Math.max(1, backends.length) + 1,
     today: () => new Date().toISOString().slice(0, 10),
   });
@@ -336,9 +390,23 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
     }
-    default:
-      io.error(`Command '${command.command}' is not available yet\n`);
-      return 2;
+    case "node": {
+      const loaded = loadConfig(_gatewayEnvironment(), (path) => Deno.readTextFileSync(path));
+      if (!loaded.ok) {
+        io.error(`Invalid configuration:\n${loaded.problems.map((p) => `  ${p}`).join("\n")}\n`);
+        return 78;
+      }
+      const controller = new AbortController();
+      for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => controller.abort());
+      try {
+        const node = await runNode(loaded.config, {}, controller.signal);
+        await node.finished;
+        return 0;
+      } catch (error) {
+        io.error(`${(error as Error).message}\n`);
+        return 1;
+      }
+    }
   }
 }
 

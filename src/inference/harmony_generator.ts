@@ -66,28 +66,32 @@ export class HarmonyGenerator implements Generator {
       const lease = this.#router.acquire(tried);
       tried.add(lease.backend.name);
       let yielded = false;
+      let outcome: "success" | "failure" = "success";
       try {
         for await (const event of this.#run(lease.backend.client, request, pieces, signal)) {
           yielded = true;
           yield event;
         }
-        lease.done("success");
         return;
       } catch (error) {
-        const cancelled = signal.aborted;
-        lease.done(cancelled ? "cancelled" : _isBackendFault(error) ? "failure" : "success");
-        if (cancelled || yielded || !_isBackendFault(error) || attempt >= this.#options.maxAttempts) throw error;
-        const delay = Math.min(2000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random());
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        if (_isBackendFault(error) && !signal.aborted) outcome = "failure";
+        if (signal.aborted || yielded || outcome !== "failure" || attempt >= this.#options.maxAttempts) throw error;
+      } finally {
+        // Also runs when the consumer stops early (after `done`, or on disconnect): the lease never leaks.
+        lease.done(signal.aborted ? "cancelled" : outcome);
       }
+      const delay = Math.min(2000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random());
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
 
   async *#run(client: LlamaClient, request: ChatRequest, pieces: Piece[], signal: AbortSignal): AsyncIterable<ChatEvent> {
-    const specials = await this.#specialIds(client);
+    // Preparing the prompt counts against the first-token deadline: a hung backend fails over quickly.
+    const timeoutMs = this.#options.deadlines.firstTokenMs;
+    const specials = await this.#specialIds(client, timeoutMs);
     let prompt: number[];
     try {
-      prompt = await piecesToTokenIds(pieces, specials, (text) => client.tokenize(text, false, signal));
+      prompt = await piecesToTokenIds(pieces, specials, (text) => client.tokenize(text, false, signal, timeoutMs));
     } catch (error) {
       if (error instanceof InjectionDetectedError) throw new GatewayError("invalid_request", { detail: "messages: control token" });
       throw error;
@@ -125,19 +129,19 @@ export class HarmonyGenerator implements Generator {
   }
 
   /** Discovers the model's special token ids once per backend; a model without them is refused. */
-  #specialIds(client: LlamaClient): Promise<SpecialTokenIds> {
+  #specialIds(client: LlamaClient, timeoutMs: number): Promise<SpecialTokenIds> {
     let found = this.#specials.get(client.name);
     if (!found) {
       found = (async () => {
         const byName = new Map<SpecialName, number>();
         for (const [name, text] of Object.entries(SPECIAL_TOKENS) as [SpecialName, string][]) {
-          const ids = await client.tokenize(text, true);
+          const ids = await client.tokenize(text, true, undefined, timeoutMs);
           if (ids.length !== 1) throw new GatewayError("upstream_error");
           byName.set(name, ids[0]);
         }
         const forbidden = new Set(byName.values());
         for (const extra of ["<|endoftext|>", "<|refusal|>", "<|untrusted|>", "<|end_untrusted|>"]) {
-          const ids = await client.tokenize(extra, true);
+          const ids = await client.tokenize(extra, true, undefined, timeoutMs);
           if (ids.length === 1) forbidden.add(ids[0]);
         }
         return { byName, forbidden };

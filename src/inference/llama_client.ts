@@ -73,8 +73,8 @@ export class LlamaClient {
   }
 
   /** Tokenizes text; `parseSpecial` false still turns some gpt-oss markers into tokens (see harmony/). */
-  async tokenize(content: string, parseSpecial: boolean, signal?: AbortSignal): Promise<number[]> {
-    const response = await this.#post("/tokenize", { content, parse_special: parseSpecial }, signal);
+  async tokenize(content: string, parseSpecial: boolean, signal?: AbortSignal, timeoutMs = 10_000): Promise<number[]> {
+    const response = await this.#post("/tokenize", { content, parse_special: parseSpecial }, signal, timeoutMs);
     const body = await response.json() as { tokens?: unknown };
     if (!Array.isArray(body.tokens) || !body.tokens.every((t) => Number.isInteger(t))) {
       throw new GatewayError("upstream_error");

@@ -7,3 +7,4 @@ export { type Backend, type CircuitPolicy, type CircuitState, type Lease, probed
 export { HarmonyGenerator, type HarmonyGeneratorOptions } from "./harmony_generator.ts";
 export { clampSampling } from "./sampling.ts";
 export { generateTinyModel, HARMONY_SPECIAL_TOKENS, tinyModelVocabulary } from "./tiny_model.ts";
+export { type NodeServer, type NodeServerOptions, startNodeServer } from "./node_server.ts";

@@ -108,7 +108,7 @@ export class Router {
   #record(name: string, circuit: _Circuit, outcome: "success" | "failure" | "cancelled"): void {
     circuit.probing = false;
     if (outcome === "cancelled") {
-      if (circuit.state === "half_open") circuit.state = "open";
+      // A cancelled trial proves nothing: the next request may try again.
       return;
     }
     if (outcome === "success") {

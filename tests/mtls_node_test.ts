@@ -1,0 +1,176 @@
+/**
+ * Two inference nodes (the `node` role, each with its own real llama-server) behind mTLS on loopback, with
+ * a test CA made by scripts/make-test-ca.sh; a gateway routes across them.
+ */
+import assert from "node:assert/strict";
+import { GatewayClient } from "../src/client/mod.ts";
+import { loadConfig } from "../src/config/mod.ts";
+import { runNode } from "../src/main.ts";
+import { silentLogger } from "../src/observability/mod.ts";
+import { llamaServerBin, privateTempDir, startGateway } from "./helpers/gateway.ts";
+
+async function makeCa(): Promise<string> {
+  const dir = await privateTempDir("pg-ca-");
+  const script = new URL("../scripts/make-test-ca.sh", import.meta.url).pathname;
+  const result = await new Deno.Command("bash", { args: [script, `${dir}/ca`], stderr: "null" }).output();
+  assert.ok(result.success, "make-test-ca.sh failed");
+  return `${dir}/ca`;
+}
+
+async function startNode(ca: string, extra: Record<string, string> = {}) {
+  const dir = await privateTempDir("pg-node-");
+  const loaded = loadConfig({
+    PG_LLAMA_SERVER_BIN: llamaServerBin(),
+    PG_RUNTIME_DIR: dir,
+    PG_NODE_LISTEN: "127.0.0.1:0",
+    PG_MTLS_CA_FILE: `${ca}/ca.pem`,
+    PG_MTLS_CERT_FILE: `${ca}/node.pem`,
+    PG_MTLS_KEY_FILE: `${ca}/node-key.pem`,
+    PG_LLAMA_PARALLEL: "2",
+    // Two llama-servers on a 2-core machine: one thread each. llama.cpp threads spin while waiting, so
+    // oversubscribing cores slowed 4 streams from 0.3 s to 16 s (measured).
+    PG_LLAMA_THREADS: "1",
+    ...extra,
+  }, () => "");
+  if (!loaded.ok) throw new Error(loaded.problems.join("; "));
+  const controller = new AbortController();
+  const node = await runNode(loaded.config, { logger: silentLogger }, controller.signal);
+  await node.supervisor.ensureReady(AbortSignal.timeout(20_000));
+  return {
+    ...node,
+    dir,
+    stop: async () => {
+      controller.abort();
+      await node.finished;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+async function routerGateway(ca: string, nodes: string[], extra: Record<string, string> = {}) {
+  const dir = await privateTempDir("pg-router-");
+  const gateway = await startGateway({
+    PG_BACKEND: "llama",
+    PG_LOCAL_LLAMA: "false",
+    PG_DEMO_MODEL: "true",
+    PG_RUNTIME_DIR: dir,
+    PG_NODES: nodes.join(","),
+    PG_MTLS_CA_FILE: `${ca}/ca.pem`,
+    PG_MTLS_CERT_FILE: `${ca}/router.pem`,
+    PG_MTLS_KEY_FILE: `${ca}/router-key.pem`,
+    ...extra,
+  });
+  // Wait for the first health probes of every node.
+  const deadline = Date.now() + 10_000;
+  while (!Object.values(gateway.router!.circuits()).length || !gateway.router!.ready()) {
+    if (Date.now() > deadline) throw new Error("nodes never became healthy");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  return { gateway, dir };
+}
+
+async function ask(client: GatewayClient, content: string, maxTokens = 20) {
+  const events = [];
+  for await (const event of client.chat({ messages: [{ role: "user", content }], max_tokens: maxTokens })) events.push(event);
+  return events;
+}
+
+Deno.test("Gateway balances requests across two mTLS nodes and refuses clients without a valid certificate", async () => {
+  const ca = await makeCa();
+  const [a, b] = await Promise.all([startNode(ca), startNode(ca)]);
+  const { gateway, dir } = await routerGateway(ca, [a.url, b.url]);
+  try {
+    const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => ask(client, `balance ${i}`, 200)));
+    for (const events of answers) assert.equal(events.at(-1)?.type, "done", JSON.stringify(events.at(-1)));
+    assert.ok(a.server.served() > 0 && b.server.served() > 0, `served: ${a.server.served()} / ${b.server.served()}`);
+
+    const caPem = await Deno.readTextFile(`${ca}/ca.pem`);
+    const anonymous = Deno.createHttpClient({ caCerts: [caPem] });
+    await assert.rejects(fetch(`${a.url}/health`, { client: anonymous }), "no client certificate");
+    anonymous.close();
+    const stranger = Deno.createHttpClient({
+      caCerts: [caPem],
+      cert: await Deno.readTextFile(`${ca}/stranger.pem`),
+      key: await Deno.readTextFile(`${ca}/stranger-key.pem`),
+    });
+    await assert.rejects(fetch(`${a.url}/health`, { client: stranger }), "certificate from another CA");
+    stranger.close();
+    const router = Deno.createHttpClient({
+      caCerts: [caPem],
+      cert: await Deno.readTextFile(`${ca}/router.pem`),
+      key: await Deno.readTextFile(`${ca}/router-key.pem`),
+    });
+    const ok = await fetch(`${a.url}/health`, { client: router });
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+    const hidden = await fetch(`${a.url}/slots`, { client: router });
+    assert.equal(hidden.status, 404, "only completion, tokenize and health are exposed");
+    await hidden.body?.cancel();
+    router.close();
+  } finally {
+    await gateway.stop();
+    await Promise.all([a.stop(), b.stop()]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("A node whose subject is not allow-listed refuses the router", async () => {
+  const ca = await makeCa();
+  const node = await startNode(ca, { PG_NODE_ALLOWED_SUBJECTS: "someone-else" });
+  try {
+    const caPem = await Deno.readTextFile(`${ca}/ca.pem`);
+    const router = Deno.createHttpClient({
+      caCerts: [caPem],
+      cert: await Deno.readTextFile(`${ca}/router.pem`),
+      key: await Deno.readTextFile(`${ca}/router-key.pem`),
+    });
+    const response = await fetch(`${node.url}/health`, { client: router });
+    assert.equal(response.status, 403);
+    await response.body?.cancel();
+    router.close();
+  } finally {
+    await node.stop();
+  }
+});
+
+Deno.test("SIGSTOP of one node's llama-server: deadline trips, circuit opens, traffic moves, node is readmitted", async () => {
+  const ca = await makeCa();
+  const [a, b] = await Promise.all([startNode(ca), startNode(ca)]);
+  const { gateway, dir } = await routerGateway(ca, [a.url, b.url], {
+    PG_FIRST_TOKEN_TIMEOUT_SECONDS: "1",
+    PG_CIRCUIT_FAILURES: "1",
+    PG_CIRCUIT_OPEN_SECONDS: "1",
+  });
+  const stoppedPid = a.supervisor.pid!;
+  try {
+    const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
+    Deno.kill(stoppedPid, "SIGSTOP");
+    const servedBefore = b.server.served();
+    // The first request goes to node1 (tie → first), times out before its first token, and is retried on node2.
+    const events = await ask(client, "while stopped");
+    assert.equal(events.at(-1)?.type, "done");
+    assert.deepEqual(gateway.router!.inFlight(), { node1: 0, node2: 0 }, "leases are returned");
+    assert.equal(gateway.router!.circuits().node1, "open");
+    assert.ok(b.server.served() > servedBefore);
+    for (let i = 0; i < 3; i++) assert.equal((await ask(client, `moved ${i}`)).at(-1)?.type, "done");
+    try {
+      Deno.kill(stoppedPid, "SIGCONT");
+    } catch { /* the node's own supervisor may already have replaced the hung process */ }
+    // After the open period and a healthy probe, node1 takes a trial request and its circuit closes.
+    const deadline = Date.now() + 15_000;
+    while (gateway.router!.circuits().node1 !== "closed") {
+      if (Date.now() > deadline) assert.fail(`node1 not readmitted: ${JSON.stringify(gateway.router!.circuits())}`);
+      await ask(client, "probe");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    try {
+      Deno.kill(stoppedPid, "SIGCONT");
+    } catch { /* gone */ }
+    await gateway.stop();
+    await Promise.all([a.stop(), b.stop()]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
