@@ -28,7 +28,7 @@ export interface PermissionScope {
 export function permissionFlags(scope: PermissionScope): string[] {
   const socket = `${scope.runtimeDir}/llama.sock`;
   const net = [...scope.listen, ...scope.nodes, ...(scope.redis ? [scope.redis] : []), `unix:${socket}`];
-  const read = [scope.runtimeDir, ...scope.readFiles, "/proc/self/environ"];
+  const read = [scope.runtimeDir, ...scope.readFiles];
   const run = [...(scope.llamaServerBin ? [scope.llamaServerBin] : []), ...(scope.setpriv ? ["/usr/bin/setpriv"] : [])];
   return [
     "--no-prompt",

@@ -282,6 +282,7 @@ async function _inference(config: EnvConfig, logger: Logger, timing: Partial<Sup
     maxTokensCap: config.PG_MAX_TOKENS_CAP,
     prefillFinal: demo || config.PG_DEMO_MODEL,
     maxAttempts: Math.max(1, backends.length) + 1,
+    readyWaitMs: Math.min(10_000, config.PG_FIRST_TOKEN_TIMEOUT_SECONDS * 1000),
     today: () => new Date().toISOString().slice(0, 10),
   });
   return {
@@ -297,24 +298,16 @@ async function _inference(config: EnvConfig, logger: Logger, timing: Partial<Sup
 }
 
 /**
- * The PG_* environment. Under the product's narrow `--allow-env=PG_*` Deno cannot list variables, so
- * names are read from /proc/self/environ (granted read-only) and values through Deno.env; this keeps
- * "an unknown PG_* variable is an error" true in production.
+ * The PG_* environment. Under the product's narrow `--allow-env=PG_*` Deno cannot list variables (and
+ * /proc/self/environ needs --allow-all), so only the names the schema knows are read; typos are still
+ * caught in PG_ENV_FILE, which is the recommended place for production settings (deploy/).
  */
 function _gatewayEnvironment(): Record<string, string> {
   try {
     return Deno.env.toObject();
   } catch {
-    const names = new Set<string>();
-    try {
-      for (const entry of Deno.readTextFileSync("/proc/self/environ").split("\0")) {
-        const name = entry.slice(0, entry.indexOf("="));
-        if (name.startsWith("PG_")) names.add(name);
-      }
-    } catch { /* not Linux: fall back to the names the schema knows */ }
-    for (const name of Object.keys(ENV_SCHEMA.shape)) names.add(name);
     const env: Record<string, string> = {};
-    for (const name of names) {
+    for (const name of Object.keys(ENV_SCHEMA.shape)) {
       const value = Deno.env.get(name);
       if (value !== undefined) env[name] = value;
     }

@@ -35,6 +35,8 @@ export interface HarmonyGeneratorOptions {
   maxTokensCap: number;
   /** Demo model only: prefill `<|channel|>final<|message|>` so its random text is shown as the answer. */
   prefillFinal: boolean;
+  /** How long a request may wait for a backend that is starting (model loading). */
+  readyWaitMs: number;
   /** Attempts on distinct backends before the first event. */
   maxAttempts: number;
   today: () => string;
@@ -63,7 +65,8 @@ export class HarmonyGenerator implements Generator {
     if (this.#options.prefillFinal) pieces.push({ special: "channel" }, { text: "final" }, { special: "message" });
     const tried = new Set<string>();
     for (let attempt = 1;; attempt++) {
-      const lease = this.#router.acquire(tried);
+      // The first attempt may wait for a backend that is still starting; a retry takes what is there.
+      const lease = await this.#router.acquireWhenReady(tried, attempt === 1 ? this.#options.readyWaitMs : 0, signal);
       tried.add(lease.backend.name);
       let yielded = false;
       let outcome: "success" | "failure" = "success";

@@ -66,6 +66,23 @@ export class Router {
     return Object.fromEntries(this.#backends.map((b) => [b.backend.name, b.inFlight]));
   }
 
+  /**
+   * Waits up to `waitMs` for a backend to be available (e.g. llama-server still loading), then takes it.
+   * Polls because health changes arrive from probes on their own schedule; 50 ms is far below any
+   * model's load time and costs nothing.
+   */
+  async acquireWhenReady(exclude: ReadonlySet<string>, waitMs: number, signal: AbortSignal): Promise<Lease> {
+    const deadline = Date.now() + waitMs;
+    while (true) {
+      try {
+        return this.acquire(exclude);
+      } catch (error) {
+        if (Date.now() >= deadline || signal.aborted) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** Takes the healthy backend with the fewest requests in flight, skipping `exclude`. */
   acquire(exclude: ReadonlySet<string> = new Set()): Lease {
     const candidates = this.#backends

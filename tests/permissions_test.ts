@@ -1,0 +1,93 @@
+/**
+ * The product's permissions (scripts/permissions.ts): the gateway serves a full encrypted chat with
+ * exactly those flags and the real llama-server; a probe under the same flags cannot write files, reach
+ * unlisted hosts, run other programs, read other variables or load native code; and llama-server dies
+ * with the gateway even when the gateway is killed with SIGKILL.
+ */
+import assert from "node:assert/strict";
+import { GatewayClient } from "../src/client/mod.ts";
+import { permissionFlags, scopeFromEnv } from "../scripts/permissions.ts";
+import { llamaServerBin, privateTempDir } from "./helpers/gateway.ts";
+import { spawnGateway } from "./helpers/gateway_process.ts";
+
+function alive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return true;
+}
+
+Deno.test("The gateway with the product's own permission flags serves a full encrypted chat", async () => {
+  const dir = await privateTempDir("pg-perm-");
+  const gateway = await spawnGateway({ PG_LLAMA_SERVER_BIN: llamaServerBin(), PG_RUNTIME_DIR: dir });
+  try {
+    assert.ok(await waitFor(() => gateway.logs().some((l) => l.event === "supervisor.ready"), 20_000));
+    const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint });
+    const events = [];
+    for await (const event of client.chat({ messages: [{ role: "user", content: "hello" }], max_tokens: 10 })) events.push(event);
+    assert.equal(events.at(-1)?.type, "done");
+    assert.ok(events.some((e) => e.type === "text"));
+  } finally {
+    const status = await gateway.stop();
+    assert.equal(status.code, 0, gateway.output());
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("A probe under the product's permission flags is denied writes, unlisted hosts, programs, env and FFI", async () => {
+  const dir = await privateTempDir("pg-probe-");
+  const flags = permissionFlags(scopeFromEnv("gateway", { PG_LLAMA_SERVER_BIN: llamaServerBin(), PG_RUNTIME_DIR: dir }));
+  assert.equal(flags.some((f) => f === "-A" || f === "--allow-all" || f.startsWith("--allow-ffi")), false);
+  const probe = new URL("./helpers/permission_probe.ts", import.meta.url).pathname;
+  const output = await new Deno.Command(Deno.execPath(), { args: ["run", ...flags, probe], env: { NO_COLOR: "1" } }).output();
+  const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+  assert.equal(lines.length, 6, lines.join("\n"));
+  for (const line of lines) assert.match(line, /^denied: /);
+  await assert.rejects(Deno.stat("/tmp/pg-probe-escape.txt"), Deno.errors.NotFound);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("llama-server dies with the gateway even when the gateway is killed with SIGKILL", async () => {
+  const dir = await privateTempDir("pg-kill-");
+  const gateway = await spawnGateway({ PG_LLAMA_SERVER_BIN: llamaServerBin(), PG_RUNTIME_DIR: dir });
+  try {
+    let pid = 0;
+    assert.ok(await waitFor(() => {
+      const started = gateway.logs().find((l) => l.event === "supervisor.ready");
+      pid = Number(started?.pid ?? 0);
+      return pid > 0;
+    }, 20_000), "llama-server never became ready");
+    assert.ok(alive(pid));
+    await gateway.stop("SIGKILL");
+    assert.ok(await waitFor(() => !alive(pid), 2000), "llama-server outlived its gateway");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("The gateway exits 78 with one line per problem on invalid configuration", async () => {
+  const flags = permissionFlags(scopeFromEnv("gateway", { PG_RUNTIME_DIR: "/nonexistent" }));
+  const main = new URL("../src/main.ts", import.meta.url).pathname;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, main, "serve"],
+    env: { PG_PORT: "http", PG_PROFILE: "staging", NO_COLOR: "1" },
+    clearEnv: true,
+  }).output();
+  assert.equal(output.code, 78);
+  const text = new TextDecoder().decode(output.stderr);
+  assert.match(text, /^Invalid configuration:\n/);
+  assert.match(text, /^  PG_PORT: expected an integer/m);
+  assert.match(text, /^  PG_PROFILE: expected one of development, production$/m);
+  assert.doesNotMatch(text, /at .*\.ts:\d+/, "no stack trace");
+});
