@@ -11,7 +11,12 @@ for (const [key, value] of Object.entries(Deno.env.toObject())) if (key.startsWi
 const root = new URL("..", import.meta.url).pathname;
 
 if (env.PG_BACKEND !== "echo" && env.PG_LOCAL_LLAMA !== "false" && !env.PG_LLAMA_SERVER_BIN) {
-  const build = await new Command("bash", [`${root}scripts/build-llama-server.sh`], "inherit").output();
+  // The build's progress goes to the terminal; its last stdout line is the binary's path.
+  const build = await new Deno.Command("bash", {
+    args: [`${root}scripts/build-llama-server.sh`],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
   if (!build.success) {
     console.error("Cannot start: building llama-server failed (see above)");
     Deno.exit(1);
@@ -39,8 +44,3 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 Deno.exit((await child.status).code);
-
-/** Small wrapper so the build's stdout is captured while its progress goes to the terminal. */
-function Command(program: string, args: string[], stderr: "inherit") {
-  return new Deno.Command(program, { args, stdout: "piped", stderr });
-}

@@ -29,7 +29,10 @@ export function permissionFlags(scope: PermissionScope): string[] {
   const socket = `${scope.runtimeDir}/llama.sock`;
   const net = [...scope.listen, ...scope.nodes, ...(scope.redis ? [scope.redis] : []), `unix:${socket}`];
   const read = [scope.runtimeDir, ...scope.readFiles];
-  const run = [...(scope.llamaServerBin ? [scope.llamaServerBin] : []), ...(scope.setpriv ? ["/usr/bin/setpriv"] : [])];
+  const run = [
+    ...(scope.llamaServerBin ? [scope.llamaServerBin] : []),
+    ...(scope.setpriv ? ["/usr/bin/setpriv"] : []),
+  ];
   return [
     "--no-prompt",
     `--allow-net=${net.join(",")}`,
@@ -43,7 +46,10 @@ export function permissionFlags(scope: PermissionScope): string[] {
 }
 
 /** Builds the scope from PG_* settings (the same variables the gateway reads). */
-export function scopeFromEnv(role: "gateway" | "node", env: Record<string, string | undefined>): PermissionScope {
+export function scopeFromEnv(
+  role: "gateway" | "node",
+  env: Record<string, string | undefined>,
+): PermissionScope {
   const hostPort = (host: string | undefined, port: string | undefined, fallback: string) =>
     host || port ? `${_bracket(host ?? "127.0.0.1")}:${port ?? "8000"}` : fallback;
   const listen = role === "gateway"
@@ -65,10 +71,12 @@ export function scopeFromEnv(role: "gateway" | "node", env: Record<string, strin
     env.PG_MTLS_KEY_FILE,
     env.PG_ENV_FILE,
   ].filter((f): f is string => Boolean(f));
-  const redis = env.PG_REDIS_URL ? (() => {
-    const url = new URL(env.PG_REDIS_URL);
-    return `${url.hostname}:${url.port || "6379"}`;
-  })() : undefined;
+  const redis = env.PG_REDIS_URL
+    ? (() => {
+      const url = new URL(env.PG_REDIS_URL);
+      return `${url.hostname}:${url.port || "6379"}`;
+    })()
+    : undefined;
   return {
     role,
     listen,

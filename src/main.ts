@@ -15,13 +15,13 @@ import {
   type Backend,
   DEFAULT_TIMING,
   EchoGenerator,
-  type Generator,
   generateTinyModel,
+  type Generator,
   HarmonyGenerator,
   LlamaClient,
+  type NodeServer,
   preparePrivateDir,
   probedBackend,
-  type NodeServer,
   Router,
   startNodeServer,
   Supervisor,
@@ -76,7 +76,11 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   const generator = inference.generator;
   const streams = new ConcurrencyLimit(config.PG_MAX_CONCURRENT_STREAMS);
   const shutdown = new AbortController();
-  const replay = new ReplayGuard(new MemorySeenSet(nowSeconds), config.PG_REPLAY_WINDOW_SECONDS, Math.floor(nowSeconds()));
+  const replay = new ReplayGuard(
+    new MemorySeenSet(nowSeconds),
+    config.PG_REPLAY_WINDOW_SECONDS,
+    Math.floor(nowSeconds()),
+  );
   const schema = chatRequestSchema({
     maxMessages: config.PG_MAX_MESSAGES,
     maxMessageChars: config.PG_MAX_MESSAGE_CHARS,
@@ -113,7 +117,10 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
 
   const listening = Promise.withResolvers<string>();
   const tls = config.PG_TLS_CERT_FILE && config.PG_TLS_KEY_FILE
-    ? { cert: await Deno.readTextFile(config.PG_TLS_CERT_FILE), key: await Deno.readTextFile(config.PG_TLS_KEY_FILE) }
+    ? {
+      cert: await Deno.readTextFile(config.PG_TLS_CERT_FILE),
+      key: await Deno.readTextFile(config.PG_TLS_KEY_FILE),
+    }
     : {};
   const server = Deno.serve({
     hostname: config.PG_HOST,
@@ -125,7 +132,11 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     },
   }, app.fetch);
   const url = await listening.promise;
-  logger.log("info", "gateway.listening", { url, profile: config.PG_PROFILE, fingerprint: identity.fingerprint });
+  logger.log("info", "gateway.listening", {
+    url,
+    profile: config.PG_PROFILE,
+    fingerprint: identity.fingerprint,
+  });
 
   const finished = (async () => {
     if (!signal.aborted) {
@@ -173,7 +184,9 @@ async function _localSupervisor(
   timing: Partial<SupervisorTiming>,
 ): Promise<{ supervisor: Supervisor; demo: boolean; socketPath: string }> {
   if (!config.PG_RUNTIME_DIR || !config.PG_LLAMA_SERVER_BIN) {
-    throw new Error("Cannot start llama-server: set PG_RUNTIME_DIR and PG_LLAMA_SERVER_BIN (deno task start sets both)");
+    throw new Error(
+      "Cannot start llama-server: set PG_RUNTIME_DIR and PG_LLAMA_SERVER_BIN (deno task start sets both)",
+    );
   }
   await preparePrivateDir(config.PG_RUNTIME_DIR);
   let model = config.PG_MODEL_PATH;
@@ -187,15 +200,19 @@ async function _localSupervisor(
     });
   }
   const socketPath = `${config.PG_RUNTIME_DIR}/llama.sock`;
-  const supervisor = new Supervisor({
-    binary: config.PG_LLAMA_SERVER_BIN,
-    model,
-    socketPath,
-    contextSize: config.PG_LLAMA_CTX,
-    threads: config.PG_LLAMA_THREADS,
-    parallel: config.PG_LLAMA_PARALLEL,
-    pdeathsigWrapper: config.PG_LLAMA_GUARD === "setpriv" ? "/usr/bin/setpriv" : undefined,
-  }, { ...DEFAULT_TIMING, ...timing }, logger);
+  const supervisor = new Supervisor(
+    {
+      binary: config.PG_LLAMA_SERVER_BIN,
+      model,
+      socketPath,
+      contextSize: config.PG_LLAMA_CTX,
+      threads: config.PG_LLAMA_THREADS,
+      parallel: config.PG_LLAMA_PARALLEL,
+      pdeathsigWrapper: config.PG_LLAMA_GUARD === "setpriv" ? "/usr/bin/setpriv" : undefined,
+    },
+    { ...DEFAULT_TIMING, ...timing },
+    logger,
+  );
   supervisor.start();
   return { supervisor, demo, socketPath };
 }
@@ -212,7 +229,9 @@ export interface RunningNode {
 export async function runNode(config: EnvConfig, deps: RunDeps, signal: AbortSignal): Promise<RunningNode> {
   const logger = deps.logger ?? createLogger(config.PG_LOG_LEVEL, (line) => console.error(line));
   if (!config.PG_MTLS_CA_FILE || !config.PG_MTLS_CERT_FILE || !config.PG_MTLS_KEY_FILE) {
-    throw new Error("Cannot start the node role: set PG_MTLS_CA_FILE, PG_MTLS_CERT_FILE and PG_MTLS_KEY_FILE");
+    throw new Error(
+      "Cannot start the node role: set PG_MTLS_CA_FILE, PG_MTLS_CERT_FILE and PG_MTLS_KEY_FILE",
+    );
   }
   const { supervisor, socketPath } = await _localSupervisor(config, logger, deps.timing ?? {});
   const separator = config.PG_NODE_LISTEN.lastIndexOf(":");
@@ -228,7 +247,9 @@ export async function runNode(config: EnvConfig, deps: RunDeps, signal: AbortSig
     reloadIntervalMs: 5_000,
   }, logger);
   const finished = (async () => {
-    if (!signal.aborted) await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+    if (!signal.aborted) {
+      await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+    }
     await server.close();
     await supervisor.stop();
   })();
@@ -242,7 +263,11 @@ interface _Inference {
   stop(): Promise<void>;
 }
 
-async function _inference(config: EnvConfig, logger: Logger, timing: Partial<SupervisorTiming>): Promise<_Inference> {
+async function _inference(
+  config: EnvConfig,
+  logger: Logger,
+  timing: Partial<SupervisorTiming>,
+): Promise<_Inference> {
   if (config.PG_BACKEND === "echo") {
     logger.log("warn", "gateway.insecure_mode", { reason: "DEVELOPMENT: echo backend, no model" });
     return { generator: new EchoGenerator(), stop: () => Promise.resolve() };
@@ -260,7 +285,9 @@ async function _inference(config: EnvConfig, logger: Logger, timing: Partial<Sup
   }
   if (config.PG_NODES) {
     const [caCert, cert, key] = await Promise.all(
-      [config.PG_MTLS_CA_FILE!, config.PG_MTLS_CERT_FILE!, config.PG_MTLS_KEY_FILE!].map((f) => Deno.readTextFile(f)),
+      [config.PG_MTLS_CA_FILE!, config.PG_MTLS_CERT_FILE!, config.PG_MTLS_KEY_FILE!].map((f) =>
+        Deno.readTextFile(f)
+      ),
     );
     for (const [i, url] of config.PG_NODES.split(",").map((u) => u.trim()).entries()) {
       const client = new LlamaClient(`node${i + 1}`, { kind: "mtls", url, caCert, cert, key });

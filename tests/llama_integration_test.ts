@@ -44,7 +44,13 @@ function alive(pid: number): boolean {
 Deno.test("Gateway streams a decrypted answer from the real llama-server over its UNIX socket", async () => {
   await using t = await llamaGateway();
   const events: ChatEvent[] = [];
-  for await (const event of t.client.chat({ messages: [{ role: "user", content: "hello" }], max_tokens: 40, temperature: 0 })) {
+  for await (
+    const event of t.client.chat({
+      messages: [{ role: "user", content: "hello" }],
+      max_tokens: 40,
+      temperature: 0,
+    })
+  ) {
     events.push(event);
   }
   const text = events.map((e) => (e.type === "text" ? e.delta : "")).join("");
@@ -63,7 +69,9 @@ Deno.test("kill -9 of llama-server mid-stream: encrypted error within a second, 
   let errorAt = 0;
   let errorCode = "";
   // A mid-stream failure arrives as an encrypted error event ending the 200 stream; the SDK yields it.
-  for await (const event of t.client.chat({ messages: [{ role: "user", content: "long" }], max_tokens: 15000 })) {
+  for await (
+    const event of t.client.chat({ messages: [{ role: "user", content: "long" }], max_tokens: 15000 })
+  ) {
     if (!killedAt) {
       Deno.kill(pid, "SIGKILL");
       killedAt = performance.now();
@@ -80,7 +88,9 @@ Deno.test("kill -9 of llama-server mid-stream: encrypted error within a second, 
   await supervisor.ensureReady(AbortSignal.timeout(10_000));
   assert.notEqual(supervisor.pid, pid);
   const events = [];
-  for await (const event of t.client.chat({ messages: [{ role: "user", content: "again" }], max_tokens: 5 })) events.push(event);
+  for await (
+    const event of t.client.chat({ messages: [{ role: "user", content: "again" }], max_tokens: 5 })
+  ) events.push(event);
   assert.equal(events.at(-1)?.type, "done");
 });
 
@@ -88,18 +98,27 @@ Deno.test("Client disconnect mid-stream stops generation in llama-server (measur
   await using t = await llamaGateway();
   // Control: how long a full long generation occupies the only slot.
   const t0 = performance.now();
-  for await (const _ of t.client.chat({ messages: [{ role: "user", content: "control" }], max_tokens: 6000 })) { /* drain */ }
+  for await (
+    const _ of t.client.chat({ messages: [{ role: "user", content: "control" }], max_tokens: 6000 })
+  ) { /* drain */ }
   const fullMs = performance.now() - t0;
   assert.ok(fullMs > 1500, `control generation too short to measure (${fullMs} ms)`);
   // Disconnect after the first chunk, then time a tiny request that needs the same slot.
   const abort = new AbortController();
   try {
-    for await (const _ of t.client.chat({ messages: [{ role: "user", content: "cut" }], max_tokens: 6000 }, abort.signal)) {
+    for await (
+      const _ of t.client.chat(
+        { messages: [{ role: "user", content: "cut" }], max_tokens: 6000 },
+        abort.signal,
+      )
+    ) {
       abort.abort();
     }
   } catch { /* aborted */ }
   const t1 = performance.now();
-  for await (const _ of t.client.chat({ messages: [{ role: "user", content: "next" }], max_tokens: 3 })) { /* drain */ }
+  for await (
+    const _ of t.client.chat({ messages: [{ role: "user", content: "next" }], max_tokens: 3 })
+  ) { /* drain */ }
   const nextMs = performance.now() - t1;
   assert.ok(nextMs < fullMs / 4, `next request took ${nextMs} ms; a full generation takes ${fullMs} ms`);
 });
@@ -118,7 +137,9 @@ Deno.test("Graceful shutdown drains an in-flight stream, then stops llama-server
   const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
   let stopping: Promise<void> | undefined;
   let last: ChatEvent | undefined;
-  for await (const event of client.chat({ messages: [{ role: "user", content: "drain" }], max_tokens: 2000 })) {
+  for await (
+    const event of client.chat({ messages: [{ role: "user", content: "drain" }], max_tokens: 2000 })
+  ) {
     stopping ??= gateway.stop();
     last = event;
   }

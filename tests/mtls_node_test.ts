@@ -72,7 +72,9 @@ async function routerGateway(ca: string, nodes: string[], extra: Record<string, 
 
 async function ask(client: GatewayClient, content: string, maxTokens = 20) {
   const events = [];
-  for await (const event of client.chat({ messages: [{ role: "user", content }], max_tokens: maxTokens })) events.push(event);
+  for await (const event of client.chat({ messages: [{ role: "user", content }], max_tokens: maxTokens })) {
+    events.push(event);
+  }
   return events;
 }
 
@@ -84,7 +86,10 @@ Deno.test("Gateway balances requests across two mTLS nodes and refuses clients w
     const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
     const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => ask(client, `balance ${i}`, 200)));
     for (const events of answers) assert.equal(events.at(-1)?.type, "done", JSON.stringify(events.at(-1)));
-    assert.ok(a.server.served() > 0 && b.server.served() > 0, `served: ${a.server.served()} / ${b.server.served()}`);
+    assert.ok(
+      a.server.served() > 0 && b.server.served() > 0,
+      `served: ${a.server.served()} / ${b.server.served()}`,
+    );
 
     const caPem = await Deno.readTextFile(`${ca}/ca.pem`);
     const anonymous = Deno.createHttpClient({ caCerts: [caPem] });
@@ -161,7 +166,9 @@ Deno.test("SIGSTOP of one node's llama-server: deadline trips, circuit opens, tr
     // After the open period and a healthy probe, node1 takes a trial request and its circuit closes.
     const deadline = Date.now() + 15_000;
     while (gateway.router!.circuits().node1 !== "closed") {
-      if (Date.now() > deadline) assert.fail(`node1 not readmitted: ${JSON.stringify(gateway.router!.circuits())}`);
+      if (Date.now() > deadline) {
+        assert.fail(`node1 not readmitted: ${JSON.stringify(gateway.router!.circuits())}`);
+      }
       await ask(client, "probe");
       await new Promise((r) => setTimeout(r, 200));
     }

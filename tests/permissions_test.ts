@@ -35,7 +35,9 @@ Deno.test("The gateway with the product's own permission flags serves a full enc
     assert.ok(await waitFor(() => gateway.logs().some((l) => l.event === "supervisor.ready"), 20_000));
     const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint });
     const events = [];
-    for await (const event of client.chat({ messages: [{ role: "user", content: "hello" }], max_tokens: 10 })) events.push(event);
+    for await (
+      const event of client.chat({ messages: [{ role: "user", content: "hello" }], max_tokens: 10 })
+    ) events.push(event);
     assert.equal(events.at(-1)?.type, "done");
     assert.ok(events.some((e) => e.type === "text"));
   } finally {
@@ -47,10 +49,15 @@ Deno.test("The gateway with the product's own permission flags serves a full enc
 
 Deno.test("A probe under the product's permission flags is denied writes, unlisted hosts, programs, env and FFI", async () => {
   const dir = await privateTempDir("pg-probe-");
-  const flags = permissionFlags(scopeFromEnv("gateway", { PG_LLAMA_SERVER_BIN: llamaServerBin(), PG_RUNTIME_DIR: dir }));
+  const flags = permissionFlags(
+    scopeFromEnv("gateway", { PG_LLAMA_SERVER_BIN: llamaServerBin(), PG_RUNTIME_DIR: dir }),
+  );
   assert.equal(flags.some((f) => f === "-A" || f === "--allow-all" || f.startsWith("--allow-ffi")), false);
   const probe = new URL("./helpers/permission_probe.ts", import.meta.url).pathname;
-  const output = await new Deno.Command(Deno.execPath(), { args: ["run", ...flags, probe], env: { NO_COLOR: "1" } }).output();
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, probe],
+    env: { NO_COLOR: "1" },
+  }).output();
   const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
   assert.equal(lines.length, 6, lines.join("\n"));
   for (const line of lines) assert.match(line, /^denied: /);
@@ -63,11 +70,14 @@ Deno.test("llama-server dies with the gateway even when the gateway is killed wi
   const gateway = await spawnGateway({ PG_LLAMA_SERVER_BIN: llamaServerBin(), PG_RUNTIME_DIR: dir });
   try {
     let pid = 0;
-    assert.ok(await waitFor(() => {
-      const started = gateway.logs().find((l) => l.event === "supervisor.ready");
-      pid = Number(started?.pid ?? 0);
-      return pid > 0;
-    }, 20_000), "llama-server never became ready");
+    assert.ok(
+      await waitFor(() => {
+        const started = gateway.logs().find((l) => l.event === "supervisor.ready");
+        pid = Number(started?.pid ?? 0);
+        return pid > 0;
+      }, 20_000),
+      "llama-server never became ready",
+    );
     assert.ok(alive(pid));
     await gateway.stop("SIGKILL");
     assert.ok(await waitFor(() => !alive(pid), 2000), "llama-server outlived its gateway");
@@ -87,7 +97,7 @@ Deno.test("The gateway exits 78 with one line per problem on invalid configurati
   assert.equal(output.code, 78);
   const text = new TextDecoder().decode(output.stderr);
   assert.match(text, /^Invalid configuration:\n/);
-  assert.match(text, /^  PG_PORT: expected an integer/m);
-  assert.match(text, /^  PG_PROFILE: expected one of development, production$/m);
+  assert.match(text, /^ {2}PG_PORT: expected an integer/m);
+  assert.match(text, /^ {2}PG_PROFILE: expected one of development, production$/m);
   assert.doesNotMatch(text, /at .*\.ts:\d+/, "no stack trace");
 });

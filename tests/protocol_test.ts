@@ -3,7 +3,12 @@
  * the model). Every tampering gets its documented code, and the gateway keeps serving afterwards.
  */
 import assert from "node:assert/strict";
-import { GatewayClient, GatewayRequestError, KeyVerificationError, ResponseIntegrityError } from "../src/client/mod.ts";
+import {
+  GatewayClient,
+  GatewayRequestError,
+  KeyVerificationError,
+  ResponseIntegrityError,
+} from "../src/client/mod.ts";
 import { fromBase64Url, toBase64Url, utf8 } from "../src/crypto/mod.ts";
 import { padRequest } from "../src/protocol/mod.ts";
 import { startGateway, type TestGateway } from "./helpers/gateway.ts";
@@ -20,7 +25,12 @@ async function expectClearError(response: Response, status: number, code: string
   assert.equal(typeof body.error.message, "string");
 }
 
-async function expectSealedError(gateway: TestGateway, sealed: Awaited<ReturnType<typeof sealFor>>, status: number, code: string) {
+async function expectSealedError(
+  gateway: TestGateway,
+  sealed: Awaited<ReturnType<typeof sealFor>>,
+  status: number,
+  code: string,
+) {
   const response = await post(gateway.url, sealed.body);
   assert.equal(response.status, status);
   assert.equal(response.headers.get("content-type"), "text/event-stream");
@@ -42,8 +52,13 @@ Deno.test("GatewayClient.chat() streams a decrypted answer from a real gateway",
   await using gateway = await startGateway();
   const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint });
   const events = [];
-  for await (const event of client.chat({ messages: [{ role: "user", content: "hello there" }] })) events.push(event);
-  assert.equal(events.filter((e) => e.type === "text").map((e) => e.type === "text" ? e.delta : "").join(""), "echo: hello there");
+  for await (const event of client.chat({ messages: [{ role: "user", content: "hello there" }] })) {
+    events.push(event);
+  }
+  assert.equal(
+    events.filter((e) => e.type === "text").map((e) => e.type === "text" ? e.delta : "").join(""),
+    "echo: hello there",
+  );
   assert.equal(events.at(-1)?.type, "done");
 });
 
@@ -75,14 +90,22 @@ Deno.test("GET /api/pubkey serves a signed key set with cache headers, and ohttp
 Deno.test("openRequest() rejects a flipped bit in enc as decryption_failed", async () => {
   await using gateway = await startGateway();
   const sealed = await sealFor(gateway.keyRing);
-  await expectClearError(await post(gateway.url, flipBit(sealed.body, ENC_OFFSET + 5)), 400, "decryption_failed");
+  await expectClearError(
+    await post(gateway.url, flipBit(sealed.body, ENC_OFFSET + 5)),
+    400,
+    "decryption_failed",
+  );
   await stillServes(gateway);
 });
 
 Deno.test("openRequest() rejects a flipped bit in the ciphertext as decryption_failed", async () => {
   await using gateway = await startGateway();
   const sealed = await sealFor(gateway.keyRing);
-  await expectClearError(await post(gateway.url, flipBit(sealed.body, sealed.body.byteLength - 20)), 400, "decryption_failed");
+  await expectClearError(
+    await post(gateway.url, flipBit(sealed.body, sealed.body.byteLength - 20)),
+    400,
+    "decryption_failed",
+  );
 });
 
 Deno.test("splitRequest() rejects a changed version byte as unsupported_version", async () => {
@@ -103,7 +126,11 @@ for (const [field, offset] of [["kem_id", 3], ["kdf_id", 5], ["aead_id", 7]] as 
   Deno.test(`splitRequest() rejects a changed ${field} as unsupported_suite`, async () => {
     await using gateway = await startGateway();
     const sealed = await sealFor(gateway.keyRing);
-    await expectClearError(await post(gateway.url, flipBit(sealed.body, offset, 1)), 400, "unsupported_suite");
+    await expectClearError(
+      await post(gateway.url, flipBit(sealed.body, offset, 1)),
+      400,
+      "unsupported_suite",
+    );
   });
 }
 
@@ -118,7 +145,11 @@ Deno.test("openRequest() rejects a timestamp changed inside the window as decryp
 Deno.test("openRequest() rejects a flipped bit in the request id as decryption_failed", async () => {
   await using gateway = await startGateway();
   const sealed = await sealFor(gateway.keyRing);
-  await expectClearError(await post(gateway.url, flipBit(sealed.body, RID_OFFSET + 3)), 400, "decryption_failed");
+  await expectClearError(
+    await post(gateway.url, flipBit(sealed.body, RID_OFFSET + 3)),
+    400,
+    "decryption_failed",
+  );
 });
 
 Deno.test("splitRequest() rejects a request id longer than 32 bytes as invalid_request_id", async () => {
@@ -148,26 +179,46 @@ Deno.test("ReplayGuard refuses a reused request id with a fresh enc as replayed_
   const requestId = crypto.getRandomValues(new Uint8Array(16));
   const first = await post(gateway.url, (await sealFor(gateway.keyRing, { requestId })).body);
   await first.body?.cancel();
-  await expectClearError(await post(gateway.url, (await sealFor(gateway.keyRing, { requestId })).body), 409, "replayed_request");
+  await expectClearError(
+    await post(gateway.url, (await sealFor(gateway.keyRing, { requestId })).body),
+    409,
+    "replayed_request",
+  );
 });
 
 Deno.test("ReplayGuard refuses stale and future timestamps as stale_request", async () => {
   await using gateway = await startGateway();
   const now = Math.floor(Date.now() / 1000);
-  await expectClearError(await post(gateway.url, (await sealFor(gateway.keyRing, { timestamp: now - 120 })).body), 400, "stale_request");
-  await expectClearError(await post(gateway.url, (await sealFor(gateway.keyRing, { timestamp: now + 120 })).body), 400, "stale_request");
+  await expectClearError(
+    await post(gateway.url, (await sealFor(gateway.keyRing, { timestamp: now - 120 })).body),
+    400,
+    "stale_request",
+  );
+  await expectClearError(
+    await post(gateway.url, (await sealFor(gateway.keyRing, { timestamp: now + 120 })).body),
+    400,
+    "stale_request",
+  );
 });
 
 Deno.test("ReplayGuard refuses requests stamped before a memory-backed gateway started", async () => {
   await using gateway = await startGateway();
   const before = Math.floor(Date.now() / 1000) - 5;
-  await expectClearError(await post(gateway.url, (await sealFor(gateway.keyRing, { timestamp: before })).body), 400, "stale_request");
+  await expectClearError(
+    await post(gateway.url, (await sealFor(gateway.keyRing, { timestamp: before })).body),
+    400,
+    "stale_request",
+  );
 });
 
 Deno.test("openRequest() answers an unknown key id with unknown_key_id", async () => {
   await using gateway = await startGateway();
   const unknown = (gateway.keyRing.keys[1].keyId + 7) % 256;
-  await expectClearError(await post(gateway.url, (await sealFor(gateway.keyRing, { keyId: unknown })).body), 400, "unknown_key_id");
+  await expectClearError(
+    await post(gateway.url, (await sealFor(gateway.keyRing, { keyId: unknown })).body),
+    400,
+    "unknown_key_id",
+  );
 });
 
 Deno.test("POST /api/chat refuses an oversized body with request_too_large", async () => {
@@ -178,12 +229,21 @@ Deno.test("POST /api/chat refuses an oversized body with request_too_large", asy
 Deno.test("POST /api/chat refuses other media types with unsupported_media_type", async () => {
   await using gateway = await startGateway();
   const sealed = await sealFor(gateway.keyRing);
-  await expectClearError(await post(gateway.url, sealed.body, "application/json"), 415, "unsupported_media_type");
+  await expectClearError(
+    await post(gateway.url, sealed.body, "application/json"),
+    415,
+    "unsupported_media_type",
+  );
 });
 
 Deno.test("parseChatRequest() reports invalid JSON inside the encryption as invalid_json", async () => {
   await using gateway = await startGateway();
-  await expectSealedError(gateway, await sealFor(gateway.keyRing, { payload: padRequest(utf8("{not json")) }), 400, "invalid_json");
+  await expectSealedError(
+    gateway,
+    await sealFor(gateway.keyRing, { payload: padRequest(utf8("{not json")) }),
+    400,
+    "invalid_json",
+  );
 });
 
 Deno.test("parseChatRequest() reports invalid UTF-8 inside the encryption as invalid_utf8", async () => {
@@ -201,7 +261,12 @@ Deno.test("unpadRequest() reports non-zero padding as invalid_padding", async ()
 
 Deno.test("unpadRequest() reports a plaintext that is not a bucket size as invalid_padding", async () => {
   await using gateway = await startGateway();
-  await expectSealedError(gateway, await sealFor(gateway.keyRing, { payload: new Uint8Array(1000) }), 400, "invalid_padding");
+  await expectSealedError(
+    gateway,
+    await sealFor(gateway.keyRing, { payload: new Uint8Array(1000) }),
+    400,
+    "invalid_padding",
+  );
 });
 
 for (
@@ -209,7 +274,10 @@ for (
     ["missing messages", { max_tokens: 5 }],
     ["an extra field", { ...chat("x"), surprise: true }],
     ["an extra message field", { messages: [{ role: "user", content: "x", extra: 1 }] }],
-    ["a __proto__ key", JSON.parse('{"messages":[{"role":"user","content":"x"}],"__proto__":{"polluted":true}}')],
+    [
+      "a __proto__ key",
+      JSON.parse('{"messages":[{"role":"user","content":"x"}],"__proto__":{"polluted":true}}'),
+    ],
     ["a constructor key", { ...chat("x"), constructor: { prototype: {} } }],
     ["a wrong type", { messages: "hello" }],
     ["an out-of-range temperature", { ...chat("x"), temperature: 50 }],
@@ -246,14 +314,21 @@ Deno.test("ResponseReader detects a flipped bit in every chunk", async () => {
     const bytes = fromBase64Url(tampered[i][1])!;
     bytes[3] ^= 0x01;
     tampered[i][1] = toBase64Url(bytes);
-    await assert.rejects(readSse(sealed, tampered), (e) => e instanceof ResponseIntegrityError && e.reason === "tampered", `chunk ${i}`);
+    await assert.rejects(
+      readSse(sealed, tampered),
+      (e) => e instanceof ResponseIntegrityError && e.reason === "tampered",
+      `chunk ${i}`,
+    );
   }
 });
 
 Deno.test("ResponseReader detects truncation (final chunk dropped)", async () => {
   await using gateway = await startGateway();
   const { sealed, events } = await multiChunkResponse(gateway);
-  await assert.rejects(readSse(sealed, events.slice(0, -1)), (e) => e instanceof ResponseIntegrityError && e.reason === "truncated");
+  await assert.rejects(
+    readSse(sealed, events.slice(0, -1)),
+    (e) => e instanceof ResponseIntegrityError && e.reason === "truncated",
+  );
 });
 
 Deno.test("ResponseReader detects a final chunk relabelled as an ordinary chunk", async () => {
@@ -267,14 +342,20 @@ Deno.test("ResponseReader detects reordered chunks", async () => {
   await using gateway = await startGateway();
   const { sealed, events } = await multiChunkResponse(gateway);
   const swapped = [events[0], events[2], events[1], ...events.slice(3)];
-  await assert.rejects(readSse(sealed, swapped), (e) => e instanceof ResponseIntegrityError && e.reason === "tampered");
+  await assert.rejects(
+    readSse(sealed, swapped),
+    (e) => e instanceof ResponseIntegrityError && e.reason === "tampered",
+  );
 });
 
 Deno.test("ResponseReader detects a duplicated chunk", async () => {
   await using gateway = await startGateway();
   const { sealed, events } = await multiChunkResponse(gateway);
   const duplicated = [events[0], events[1], events[1], ...events.slice(2)];
-  await assert.rejects(readSse(sealed, duplicated), (e) => e instanceof ResponseIntegrityError && e.reason === "tampered");
+  await assert.rejects(
+    readSse(sealed, duplicated),
+    (e) => e instanceof ResponseIntegrityError && e.reason === "tampered",
+  );
 });
 
 Deno.test("ResponseReader detects a chunk spliced from another response", async () => {
@@ -282,20 +363,29 @@ Deno.test("ResponseReader detects a chunk spliced from another response", async 
   const a = await multiChunkResponse(gateway);
   const b = await multiChunkResponse(gateway);
   const spliced = [a.events[0], a.events[1], b.events[2], ...a.events.slice(3)];
-  await assert.rejects(readSse(a.sealed, spliced), (e) => e instanceof ResponseIntegrityError && e.reason === "tampered");
+  await assert.rejects(
+    readSse(a.sealed, spliced),
+    (e) => e instanceof ResponseIntegrityError && e.reason === "tampered",
+  );
 });
 
 Deno.test("ResponseReader refuses data after the final chunk", async () => {
   await using gateway = await startGateway();
   const { sealed, events } = await multiChunkResponse(gateway);
-  await assert.rejects(readSse(sealed, [...events, events.at(-1)!]), (e) => e instanceof ResponseIntegrityError && e.reason === "tampered");
+  await assert.rejects(
+    readSse(sealed, [...events, events.at(-1)!]),
+    (e) => e instanceof ResponseIntegrityError && e.reason === "tampered",
+  );
 });
 
 Deno.test("ResponseReader refuses chunk data that is not base64url", async () => {
   await using gateway = await startGateway();
   const { sealed, events } = await multiChunkResponse(gateway);
   const broken = [events[0], ["chunk", events[1][1] + "!"] as [string, string], ...events.slice(2)];
-  await assert.rejects(readSse(sealed, broken), (e) => e instanceof ResponseIntegrityError && e.reason === "malformed");
+  await assert.rejects(
+    readSse(sealed, broken),
+    (e) => e instanceof ResponseIntegrityError && e.reason === "malformed",
+  );
 });
 
 Deno.test("Response chunks all have the same size on the wire (padding to the chunk size)", async () => {
@@ -308,7 +398,10 @@ Deno.test("Response chunks all have the same size on the wire (padding to the ch
 Deno.test("GatewayClient refuses keys whose identity does not match the pin", async () => {
   await using gateway = await startGateway();
   const client = new GatewayClient({ baseUrl: gateway.url, pin: "A".repeat(43) });
-  await assert.rejects(client.keys(), (e) => e instanceof KeyVerificationError && e.reason === "pin_mismatch");
+  await assert.rejects(
+    client.keys(),
+    (e) => e instanceof KeyVerificationError && e.reason === "pin_mismatch",
+  );
 });
 
 Deno.test("verifyPubkeyDocument() refuses a key set whose signature does not cover it", async () => {
@@ -334,7 +427,9 @@ Deno.test("GatewayClient refetches keys after unknown_key_id and succeeds", asyn
   await gateway.keyRing.rotateIfDue(createSuite(), Math.floor(now), 60);
   await gateway.keyRing.rotateIfDue(createSuite(), Math.floor(now), 60);
   const events = [];
-  for await (const event of client.chat({ messages: [{ role: "user", content: "after rotation" }] })) events.push(event);
+  for await (const event of client.chat({ messages: [{ role: "user", content: "after rotation" }] })) {
+    events.push(event);
+  }
   assert.equal(events.at(-1)?.type, "done");
 });
 
@@ -343,7 +438,9 @@ Deno.test("GatewayClient surfaces a sealed invalid_request as GatewayRequestErro
   const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint });
   await assert.rejects(
     async () => {
-      for await (const _ of client.chat({ messages: [{ role: "user", content: "x" }], temperature: 9 })) { /* none */ }
+      for await (
+        const _ of client.chat({ messages: [{ role: "user", content: "x" }], temperature: 9 })
+      ) { /* none */ }
     },
     (e) => e instanceof GatewayRequestError && e.code === "invalid_request" && e.status === 422,
   );

@@ -22,14 +22,18 @@ const FAST: SupervisorTiming = {
 
 async function fakeSupervisor(mode: string, timing: SupervisorTiming = FAST) {
   const dir = await privateTempDir("pg-sup-");
-  const supervisor = new Supervisor({
-    binary: FAKE,
-    model: `${dir}/${mode}`,
-    socketPath: `${dir}/llama.sock`,
-    contextSize: 512,
-    threads: 1,
-    parallel: 1,
-  }, timing, silentLogger);
+  const supervisor = new Supervisor(
+    {
+      binary: FAKE,
+      model: `${dir}/${mode}`,
+      socketPath: `${dir}/llama.sock`,
+      contextSize: 512,
+      threads: 1,
+      parallel: 1,
+    },
+    timing,
+    silentLogger,
+  );
   return { supervisor, dir };
 }
 

@@ -43,7 +43,9 @@ export function parseCommandLine(argv: string[]): CommandLine {
       if (second === "init") return { command: "keys init", flags: values, positionals: rest };
       throw new Error("Use `keys init`");
     case "harmony":
-      if (second === "render" || second === "parse") return { command: `harmony ${second}`, flags: values, positionals: rest };
+      if (second === "render" || second === "parse") {
+        return { command: `harmony ${second}`, flags: values, positionals: rest };
+      }
       throw new Error("Use `harmony render` or `harmony parse`");
     case "help":
       return { command: "help", flags: values, positionals };

@@ -1,5 +1,10 @@
 /** `privacy-gateway chat`: sends one encrypted request through the SDK and prints the answer as it streams. */
-import { GatewayClient, GatewayRequestError, KeyVerificationError, ResponseIntegrityError } from "../client/mod.ts";
+import {
+  GatewayClient,
+  GatewayRequestError,
+  KeyVerificationError,
+  ResponseIntegrityError,
+} from "../client/mod.ts";
 
 const _LOOPBACK_URL = /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\/?$/;
 
@@ -10,17 +15,23 @@ export async function chatCommand(
 ): Promise<number> {
   const unpinned = !options.pin;
   if (unpinned && !_LOOPBACK_URL.test(options.url)) {
-    io.error("Pass --pin FINGERPRINT: only a gateway on this machine may be used without a pinned identity\n");
+    io.error(
+      "Pass --pin FINGERPRINT: only a gateway on this machine may be used without a pinned identity\n",
+    );
     return 2;
   }
   const client = new GatewayClient({ baseUrl: options.url, pin: options.pin, allowUnpinned: unpinned });
   try {
     await client.keys();
-    if (unpinned) io.error(`warning: identity not pinned (development only); fingerprint ${client.fingerprint}\n`);
-    for await (const event of client.chat({
-      messages: [{ role: "user", content: options.prompt }],
-      ...(options.maxTokens ? { max_tokens: options.maxTokens } : {}),
-    })) {
+    if (unpinned) {
+      io.error(`warning: identity not pinned (development only); fingerprint ${client.fingerprint}\n`);
+    }
+    for await (
+      const event of client.chat({
+        messages: [{ role: "user", content: options.prompt }],
+        ...(options.maxTokens ? { max_tokens: options.maxTokens } : {}),
+      })
+    ) {
       if (options.json) io.write(JSON.stringify(event) + "\n");
       else if (event.type === "text") io.write(event.delta);
       else if (event.type === "tool_call") io.write(`\n[tool call ${event.name} ${event.arguments}]\n`);
@@ -32,7 +43,10 @@ export async function chatCommand(
     }
     return 0;
   } catch (error) {
-    if (error instanceof GatewayRequestError || error instanceof KeyVerificationError || error instanceof ResponseIntegrityError) {
+    if (
+      error instanceof GatewayRequestError || error instanceof KeyVerificationError ||
+      error instanceof ResponseIntegrityError
+    ) {
       io.error(`error: ${error.message}\n`);
       return 1;
     }

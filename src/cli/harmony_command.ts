@@ -45,7 +45,10 @@ const _renderInput = z.strictObject({
 });
 
 /** Renders JSON input to Harmony text; returns the exit code. */
-export function harmonyRenderCommand(input: string, io: { write: (t: string) => void; error: (t: string) => void }): number {
+export function harmonyRenderCommand(
+  input: string,
+  io: { write: (t: string) => void; error: (t: string) => void },
+): number {
   let json: unknown;
   try {
     json = JSON.parse(input);
@@ -55,7 +58,9 @@ export function harmonyRenderCommand(input: string, io: { write: (t: string) => 
   }
   const parsed = _renderInput.safeParse(json);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) io.error(`Cannot render: ${issue.path.join(".") || "(input)"}: ${issue.message}\n`);
+    for (const issue of parsed.error.issues) {
+      io.error(`Cannot render: ${issue.path.join(".") || "(input)"}: ${issue.message}\n`);
+    }
     return 2;
   }
   try {

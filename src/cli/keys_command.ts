@@ -10,7 +10,13 @@ export async function keysInitCommand(
   const text = JSON.stringify(file, null, 2) + "\n";
   try {
     // createNew refuses an existing file atomically; mode applies at creation, before any byte is written.
-    const handle = await Deno.open(options.out, { write: true, createNew: !options.force, create: true, truncate: true, mode: 0o600 });
+    const handle = await Deno.open(options.out, {
+      write: true,
+      createNew: !options.force,
+      create: true,
+      truncate: true,
+      mode: 0o600,
+    });
     await Deno.chmod(options.out, 0o600);
     await handle.write(new TextEncoder().encode(text));
     handle.close();
@@ -22,6 +28,8 @@ export async function keysInitCommand(
     io.error(`Cannot create identity key: writing '${options.out}' failed (${(error as Error).name})\n`);
     return 1;
   }
-  io.write(`Identity key written to ${options.out} (mode 0600)\nFingerprint to pin in the app: ${file.fingerprint}\n`);
+  io.write(
+    `Identity key written to ${options.out} (mode 0600)\nFingerprint to pin in the app: ${file.fingerprint}\n`,
+  );
   return 0;
 }

@@ -29,7 +29,11 @@ import { type UsableKey, verifyPubkeyDocument } from "./keys.ts";
 export interface ChatInput {
   messages: (
     | { role: "system" | "developer" | "user"; content: string }
-    | { role: "assistant"; content?: string | null; tool_calls?: { id: string; type: "function"; function: { name: string; arguments: string } }[] }
+    | {
+      role: "assistant";
+      content?: string | null;
+      tool_calls?: { id: string; type: "function"; function: { name: string; arguments: string } }[];
+    }
     | { role: "tool"; content: string; tool_call_id: string; name?: string }
   )[];
   max_tokens?: number;
@@ -38,12 +42,19 @@ export interface ChatInput {
   reasoning_effort?: "low" | "medium" | "high";
   verbosity?: "brief" | "normal" | "detailed";
   include_reasoning?: boolean;
-  tools?: { type: "function"; function: { name: string; description?: string; parameters?: Record<string, unknown> } }[];
+  tools?: {
+    type: "function";
+    function: { name: string; description?: string; parameters?: Record<string, unknown> };
+  }[];
 }
 
 /** A failure reported by the gateway, with its stable code. */
 export class GatewayRequestError extends Error {
-  constructor(readonly code: ErrorCode | "network_error", readonly status: number, readonly retryAfterSeconds?: number) {
+  constructor(
+    readonly code: ErrorCode | "network_error",
+    readonly status: number,
+    readonly retryAfterSeconds?: number,
+  ) {
     super(`Gateway refused the request: ${code} (HTTP ${status})`);
     this.name = "GatewayRequestError";
   }
@@ -65,7 +76,12 @@ export interface GatewayClientOptions {
 }
 
 const _RETRYABLE: ReadonlySet<string> = new Set([
-  "overloaded", "upstream_unavailable", "shutting_down", "network_error", "stale_request", "unknown_key_id",
+  "overloaded",
+  "upstream_unavailable",
+  "shutting_down",
+  "network_error",
+  "stale_request",
+  "unknown_key_id",
   "upstream_error",
 ]);
 
@@ -79,7 +95,9 @@ export class GatewayClient {
   fingerprint?: string;
 
   constructor(options: GatewayClientOptions) {
-    if (!options.pin && !options.allowUnpinned) throw new Error("Pass the gateway's identity fingerprint as `pin`");
+    if (!options.pin && !options.allowUnpinned) {
+      throw new Error("Pass the gateway's identity fingerprint as `pin`");
+    }
     this.#options = {
       fetch: globalThis.fetch.bind(globalThis),
       now: () => Date.now() / 1000,
@@ -166,7 +184,9 @@ export class GatewayClient {
       yield* events;
       return;
     }
-    if (!type.startsWith("text/event-stream") || !response.body) throw new ResponseIntegrityError("malformed");
+    if (!type.startsWith("text/event-stream") || !response.body) {
+      throw new ResponseIntegrityError("malformed");
+    }
     const reader = new ResponseReader(cipherFor);
     const sse = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
     for await (const message of sse) {
@@ -206,7 +226,11 @@ export class GatewayClient {
       throw new GatewayRequestError("network_error", 0);
     });
     if (!response.ok) throw new GatewayRequestError("upstream_unavailable", response.status);
-    const verified = await verifyPubkeyDocument(await response.json(), this.#options.pin, this.#options.now());
+    const verified = await verifyPubkeyDocument(
+      await response.json(),
+      this.#options.pin,
+      this.#options.now(),
+    );
     this.fingerprint = verified.fingerprint;
     return verified.usable;
   }

@@ -41,7 +41,9 @@ export async function verifyPubkeyDocument(
   const identity = typeof doc.identity_key === "string" ? fromBase64Url(doc.identity_key) : undefined;
   const keyset = typeof doc.keyset === "string" ? fromBase64Url(doc.keyset) : undefined;
   const signature = typeof doc.signature === "string" ? fromBase64Url(doc.signature) : undefined;
-  if (!identity || identity.byteLength !== 32 || !keyset || !signature) throw new KeyVerificationError("malformed");
+  if (!identity || identity.byteLength !== 32 || !keyset || !signature) {
+    throw new KeyVerificationError("malformed");
+  }
   const fingerprint = await fingerprintOf(identity);
   if (pin !== undefined && !constantTimeEqual(utf8(fingerprint), utf8(pin.trim()))) {
     throw new KeyVerificationError("pin_mismatch");
@@ -52,7 +54,12 @@ export async function verifyPubkeyDocument(
     .filter((e) => e.notBefore <= nowSeconds && nowSeconds <= e.notAfter)
     .filter((e) => e.decoded.algorithms.some((a) => a.kdfId === 1 && a.aeadId === 3))
     .sort((a, b) => b.notBefore - a.notBefore)
-    .map((e) => ({ keyId: e.decoded.keyId, publicKey: e.decoded.publicKey, notBefore: e.notBefore, notAfter: e.notAfter }));
+    .map((e) => ({
+      keyId: e.decoded.keyId,
+      publicKey: e.decoded.publicKey,
+      notBefore: e.notBefore,
+      notAfter: e.notAfter,
+    }));
   if (usable.length === 0) throw new KeyVerificationError("no_valid_key");
   return { keySet, fingerprint, usable };
 }

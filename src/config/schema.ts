@@ -8,7 +8,10 @@ import { z } from "zod";
 const _bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 const _int = (min: number, max: number) =>
   z.string().regex(/^\d+$/, `expected an integer from ${min} to ${max}`).transform(Number).pipe(
-    z.number().min(min, `expected an integer from ${min} to ${max}`).max(max, `expected an integer from ${min} to ${max}`),
+    z.number().min(min, `expected an integer from ${min} to ${max}`).max(
+      max,
+      `expected an integer from ${min} to ${max}`,
+    ),
   );
 const _path = z.string().min(1, "expected a file path").regex(/^\//, "expected an absolute path");
 const _host = z.string().regex(/^[A-Za-z0-9.:\-\[\]]+$/, "expected a host name or IP address");
@@ -16,39 +19,59 @@ const _hostPort = z.string().regex(/^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$/, "expected h
 
 /** Environment variables and their rules; descriptions feed the README's configuration table. */
 export const ENV_SCHEMA = z.strictObject({
-  PG_PROFILE: z.enum(["development", "production"]).default("development").describe("Profile: development or production"),
+  PG_PROFILE: z.enum(["development", "production"]).default("development").describe(
+    "Profile: development or production",
+  ),
   PG_ENV_FILE: _path.optional().describe("Optional env file (KEY=VALUE lines) read before the environment"),
   PG_HOST: _host.default("127.0.0.1").describe("Listen address"),
   PG_PORT: _int(0, 65535).default(8000).describe("Listen port (0 picks a free port)"),
   PG_BEHIND_TLS_PROXY: _bool.default(false).describe("Plain HTTP is served to a TLS-terminating proxy"),
-  PG_TLS_CERT_FILE: _path.optional().describe("PEM certificate chain; the gateway serves HTTPS and reloads it on change"),
+  PG_TLS_CERT_FILE: _path.optional().describe(
+    "PEM certificate chain; the gateway serves HTTPS and reloads it on change",
+  ),
   PG_TLS_KEY_FILE: _path.optional().describe("PEM private key for PG_TLS_CERT_FILE"),
-  PG_IDENTITY_KEY_FILE: _path.optional().describe("Ed25519 identity key file from `keys init` (required in production)"),
-  PG_HPKE_KEYS_FILE: _path.optional().describe("Shared HPKE keys file (several instances); otherwise keys live in memory"),
-  PG_KEY_ROTATION_SECONDS: _int(60, 31_536_000).default(86_400).describe("In-memory HPKE key rotation interval"),
+  PG_IDENTITY_KEY_FILE: _path.optional().describe(
+    "Ed25519 identity key file from `keys init` (required in production)",
+  ),
+  PG_HPKE_KEYS_FILE: _path.optional().describe(
+    "Shared HPKE keys file (several instances); otherwise keys live in memory",
+  ),
+  PG_KEY_ROTATION_SECONDS: _int(60, 31_536_000).default(86_400).describe(
+    "In-memory HPKE key rotation interval",
+  ),
   PG_REPLAY_WINDOW_SECONDS: _int(5, 600).default(60).describe("Accepted request clock skew (± seconds)"),
   PG_MAX_BODY_BYTES: _int(1024, 16_777_216).default(262_144).describe("Largest encapsulated request"),
   PG_STREAM_TICK_MS: _int(0, 1000).default(50).describe("Coalescing tick for streamed deltas"),
   PG_CHUNK_SIZE: _int(128, 16_384).default(512).describe("Padded plaintext size of every response chunk"),
   PG_BACKEND: z.enum(["llama", "echo"]).default("llama").describe("`llama`, or `echo` (development only)"),
-  PG_MODEL_FORMAT: z.enum(["harmony", "chat"]).default("harmony").describe("`harmony` (gpt-oss) or `chat` (llama-server's template)"),
+  PG_MODEL_FORMAT: z.enum(["harmony", "chat"]).default("harmony").describe(
+    "`harmony` (gpt-oss) or `chat` (llama-server's template)",
+  ),
   PG_LLAMA_SERVER_BIN: _path.optional().describe("llama-server binary (development: the cached build)"),
   PG_MODEL_PATH: _path.optional().describe("GGUF model (development: a generated demo model)"),
   PG_RUNTIME_DIR: _path.optional().describe("Private directory for the llama-server socket (mode 0700)"),
   PG_LLAMA_CTX: _int(256, 1_048_576).default(4096).describe("llama-server context size (-c)"),
   PG_LLAMA_THREADS: _int(1, 512).default(2).describe("llama-server threads (-t)"),
   PG_LLAMA_PARALLEL: _int(1, 256).default(2).describe("llama-server parallel slots (-np)"),
-  PG_LLAMA_GUARD: z.enum(["setpriv", "none"]).default("setpriv").describe("Run llama-server under `setpriv --pdeathsig KILL` so it dies with the gateway"),
+  PG_LLAMA_GUARD: z.enum(["setpriv", "none"]).default("setpriv").describe(
+    "Run llama-server under `setpriv --pdeathsig KILL` so it dies with the gateway",
+  ),
   PG_LOCAL_LLAMA: _bool.default(true).describe("Supervise a local llama-server on a UNIX socket"),
   PG_NODES: z.string().optional().describe("Comma-separated https:// URLs of inference nodes (mTLS)"),
   PG_MTLS_CA_FILE: _path.optional().describe("CA that issued node and router certificates"),
   PG_MTLS_CERT_FILE: _path.optional().describe("This process's mTLS certificate"),
   PG_MTLS_KEY_FILE: _path.optional().describe("This process's mTLS private key"),
   PG_NODE_LISTEN: _hostPort.default("127.0.0.1:9443").describe("Node role: mTLS listen address"),
-  PG_NODE_ALLOWED_SUBJECTS: z.string().optional().describe("Node role: comma-separated allowed client certificate CNs"),
+  PG_NODE_ALLOWED_SUBJECTS: z.string().optional().describe(
+    "Node role: comma-separated allowed client certificate CNs",
+  ),
   PG_CIRCUIT_FAILURES: _int(1, 100).default(3).describe("Consecutive failures that open a backend's circuit"),
-  PG_CIRCUIT_OPEN_SECONDS: _int(1, 3600).default(10).describe("How long a failing backend's circuit stays open"),
-  PG_DEMO_MODEL: _bool.default(false).describe("Backends serve the generated demo model (set on a router whose nodes do)"),
+  PG_CIRCUIT_OPEN_SECONDS: _int(1, 3600).default(10).describe(
+    "How long a failing backend's circuit stays open",
+  ),
+  PG_DEMO_MODEL: _bool.default(false).describe(
+    "Backends serve the generated demo model (set on a router whose nodes do)",
+  ),
   PG_REASONING_EFFORT: z.enum(["low", "medium", "high"]).default("low").describe("Default reasoning effort"),
   PG_ALLOW_REASONING: _bool.default(false).describe("Let requests ask for the analysis channel"),
   PG_MAX_MESSAGES: _int(1, 1000).default(64).describe("Most messages per request"),
@@ -61,7 +84,9 @@ export const ENV_SCHEMA = z.strictObject({
   PG_IDLE_TIMEOUT_SECONDS: _int(1, 3600).default(30).describe("Deadline between two tokens"),
   PG_DRAIN_SECONDS: _int(0, 3600).default(30).describe("Grace period for in-flight streams on shutdown"),
   PG_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Log level"),
-  PG_INSECURE_DEV_IDENTITY: _bool.default(true).describe("Development: generate an ephemeral identity if none is set"),
+  PG_INSECURE_DEV_IDENTITY: _bool.default(true).describe(
+    "Development: generate an ephemeral identity if none is set",
+  ),
 });
 
 /** Raw environment, validated. */
@@ -78,27 +103,43 @@ export function isLoopbackHost(host: string): boolean {
 export const configSchema = ENV_SCHEMA.superRefine((c, ctx) => {
   const problem = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
   if (Boolean(c.PG_TLS_CERT_FILE) !== Boolean(c.PG_TLS_KEY_FILE)) {
-    problem(c.PG_TLS_CERT_FILE ? "PG_TLS_KEY_FILE" : "PG_TLS_CERT_FILE", "set both PG_TLS_CERT_FILE and PG_TLS_KEY_FILE");
+    problem(
+      c.PG_TLS_CERT_FILE ? "PG_TLS_KEY_FILE" : "PG_TLS_CERT_FILE",
+      "set both PG_TLS_CERT_FILE and PG_TLS_KEY_FILE",
+    );
   }
   const mtls = [c.PG_MTLS_CA_FILE, c.PG_MTLS_CERT_FILE, c.PG_MTLS_KEY_FILE].filter(Boolean).length;
-  if (c.PG_NODES && mtls !== 3) problem("PG_NODES", "remote nodes need PG_MTLS_CA_FILE, PG_MTLS_CERT_FILE and PG_MTLS_KEY_FILE");
+  if (c.PG_NODES && mtls !== 3) {
+    problem("PG_NODES", "remote nodes need PG_MTLS_CA_FILE, PG_MTLS_CERT_FILE and PG_MTLS_KEY_FILE");
+  }
   if (c.PG_NODES) {
     for (const url of c.PG_NODES.split(",")) {
-      if (!/^https:\/\/[A-Za-z0-9.\-]+(:\d+)?\/?$/.test(url.trim())) problem("PG_NODES", "expected https://host:port URLs");
+      if (!/^https:\/\/[A-Za-z0-9.\-]+(:\d+)?\/?$/.test(url.trim())) {
+        problem("PG_NODES", "expected https://host:port URLs");
+      }
     }
   }
   if (!c.PG_LOCAL_LLAMA && !c.PG_NODES && c.PG_BACKEND === "llama") {
     problem("PG_LOCAL_LLAMA", "enable the local llama-server or set PG_NODES");
   }
   if (c.PG_PROFILE !== "production") return;
-  if (!c.PG_IDENTITY_KEY_FILE) problem("PG_IDENTITY_KEY_FILE", "production needs an identity key file (privacy-gateway keys init)");
+  if (!c.PG_IDENTITY_KEY_FILE) {
+    problem("PG_IDENTITY_KEY_FILE", "production needs an identity key file (privacy-gateway keys init)");
+  }
   if (!isLoopbackHost(c.PG_HOST) && !c.PG_TLS_CERT_FILE && !c.PG_BEHIND_TLS_PROXY) {
-    problem("PG_HOST", "production refuses plain HTTP on a public address: set PG_TLS_CERT_FILE or PG_BEHIND_TLS_PROXY=true");
+    problem(
+      "PG_HOST",
+      "production refuses plain HTTP on a public address: set PG_TLS_CERT_FILE or PG_BEHIND_TLS_PROXY=true",
+    );
   }
   if (c.PG_BACKEND === "echo") problem("PG_BACKEND", "the echo backend is for development only");
   if (c.PG_LOCAL_LLAMA && c.PG_BACKEND === "llama") {
     if (!c.PG_MODEL_PATH) problem("PG_MODEL_PATH", "production needs a real model (GGUF path)");
-    if (!c.PG_LLAMA_SERVER_BIN) problem("PG_LLAMA_SERVER_BIN", "production needs the llama-server binary path");
-    if (!c.PG_RUNTIME_DIR) problem("PG_RUNTIME_DIR", "production needs a runtime directory (systemd RuntimeDirectory)");
+    if (!c.PG_LLAMA_SERVER_BIN) {
+      problem("PG_LLAMA_SERVER_BIN", "production needs the llama-server binary path");
+    }
+    if (!c.PG_RUNTIME_DIR) {
+      problem("PG_RUNTIME_DIR", "production needs a runtime directory (systemd RuntimeDirectory)");
+    }
   }
 });

@@ -2,7 +2,7 @@
  * Reading secret files (identity key, shared HPKE keys). A file that group or others can read is refused:
  * a key readable by other users is a key already lost.
  */
-import { fromBase64Url, importIdentity, type Identity } from "../crypto/mod.ts";
+import { fromBase64Url, type Identity, importIdentity } from "../crypto/mod.ts";
 
 /** Reads a file only if its mode grants nothing to group and others. */
 export async function readSecretFile(path: string): Promise<string> {
@@ -22,10 +22,14 @@ export async function loadIdentityFile(path: string): Promise<Identity> {
   try {
     parsed = JSON.parse(await readSecretFile(path));
   } catch (error) {
-    if (error instanceof SyntaxError) throw new Error(`Cannot load identity '${path}': not a JSON identity file`);
+    if (error instanceof SyntaxError) {
+      throw new Error(`Cannot load identity '${path}': not a JSON identity file`);
+    }
     throw error;
   }
-  const pkcs8 = typeof parsed.private_key_pkcs8 === "string" ? fromBase64Url(parsed.private_key_pkcs8) : undefined;
+  const pkcs8 = typeof parsed.private_key_pkcs8 === "string"
+    ? fromBase64Url(parsed.private_key_pkcs8)
+    : undefined;
   if (parsed.type !== "privacy-gateway-identity" || !pkcs8) {
     throw new Error(`Cannot load identity '${path}': not a privacy-gateway identity file`);
   }

@@ -59,7 +59,9 @@ export class ChunkCipher {
   /** Seals the next chunk; `final` marks the last one. Sealing after the final chunk throws. */
   async seal(plaintext: Uint8Array<ArrayBuffer>, final: boolean): Promise<Uint8Array<ArrayBuffer>> {
     const nonce = this.#nextNonce(final);
-    return new Uint8Array(await this.#aead.seal(nonce.buffer, _own(plaintext), (final ? _FINAL_AAD : _EMPTY).buffer));
+    return new Uint8Array(
+      await this.#aead.seal(nonce.buffer, _own(plaintext), (final ? _FINAL_AAD : _EMPTY).buffer),
+    );
   }
 
   /**

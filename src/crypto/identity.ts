@@ -44,7 +44,10 @@ export async function importIdentity(pkcs8: Uint8Array<ArrayBuffer>): Promise<Id
 
 /** Generates a fresh identity and the file content that stores it. */
 export async function generateIdentity(): Promise<{ identity: Identity; file: IdentityFile }> {
-  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]) as CryptoKeyPair;
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
+    "sign",
+    "verify",
+  ]) as CryptoKeyPair;
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
   const identity = await importIdentity(pkcs8);
   const file: IdentityFile = {

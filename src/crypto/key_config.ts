@@ -20,7 +20,14 @@ export interface KeyConfig {
 /** Encodes one key configuration for this protocol's suite. */
 export function encodeKeyConfig(keyId: number, publicKey: Uint8Array): Uint8Array<ArrayBuffer> {
   if (publicKey.byteLength !== PUBLIC_KEY_LENGTH) throw new RangeError("X25519 public keys are 32 bytes");
-  return concat(uintBE(keyId, 1), uintBE(KEM_ID, 2), publicKey, uintBE(4, 2), uintBE(KDF_ID, 2), uintBE(AEAD_ID, 2));
+  return concat(
+    uintBE(keyId, 1),
+    uintBE(KEM_ID, 2),
+    publicKey,
+    uintBE(4, 2),
+    uintBE(KDF_ID, 2),
+    uintBE(AEAD_ID, 2),
+  );
 }
 
 /**

@@ -29,7 +29,14 @@ export async function makeHpkeKey(
   notAfter: number,
 ): Promise<HpkeKey> {
   const publicKey = new Uint8Array(await suite.kem.serializePublicKey(pair.publicKey));
-  return { keyId, privateKey: pair.privateKey, publicKey, config: encodeKeyConfig(keyId, publicKey), notBefore, notAfter };
+  return {
+    keyId,
+    privateKey: pair.privateKey,
+    publicKey,
+    config: encodeKeyConfig(keyId, publicKey),
+    notBefore,
+    notAfter,
+  };
 }
 
 /** Holds the keys that requests may be sealed to, and rotates them. */
@@ -54,7 +61,9 @@ export class KeyRing {
     const firstId = crypto.getRandomValues(new Uint8Array(1))[0];
     const ring = new KeyRing([], firstId);
     ring.#keys.push(await ring.#newKey(suite, nowSeconds, nowSeconds + 2 * intervalSeconds));
-    ring.#keys.push(await ring.#newKey(suite, nowSeconds + intervalSeconds, nowSeconds + 3 * intervalSeconds));
+    ring.#keys.push(
+      await ring.#newKey(suite, nowSeconds + intervalSeconds, nowSeconds + 3 * intervalSeconds),
+    );
     return ring;
   }
 

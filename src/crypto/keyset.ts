@@ -42,7 +42,10 @@ export function encodeKeySet(issuedAt: number, entries: KeySetEntry[]): Uint8Arr
 }
 
 /** Signs key set bytes with the identity. */
-export function signKeySet(identity: Identity, keySet: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
+export function signKeySet(
+  identity: Identity,
+  keySet: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
   return identity.sign(concat(KEYSET_SIGNATURE_CONTEXT, keySet));
 }
 

@@ -26,7 +26,9 @@ export class AnswerFilter {
       const { header } = event;
       if (header.role !== "assistant" || header.recipient !== null) return [];
       if (header.channel === "final") return [{ type: "text", delta: event.delta }];
-      if (header.channel === "analysis" && this.#includeReasoning) return [{ type: "reasoning", delta: event.delta }];
+      if (header.channel === "analysis" && this.#includeReasoning) {
+        return [{ type: "reasoning", delta: event.delta }];
+      }
       return [];
     }
     if (event.type === "message_end") {
@@ -37,7 +39,12 @@ export class AnswerFilter {
       if (isFunctionCall && event.end === "call") {
         this.#sawToolCall = true;
         this.#ended = "call";
-        return [{ type: "tool_call", id: this.#newId(), name: message.recipient!.slice("functions.".length), arguments: message.content }];
+        return [{
+          type: "tool_call",
+          id: this.#newId(),
+          name: message.recipient!.slice("functions.".length),
+          arguments: message.content,
+        }];
       }
     }
     return [];

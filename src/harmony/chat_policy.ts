@@ -37,7 +37,11 @@ export const DEFAULT_POLICY: HarmonyPolicy = {
 };
 
 /** Builds the Harmony conversation for a request. `today` is YYYY-MM-DD. */
-export function conversationFor(request: ChatRequest, policy: HarmonyPolicy, today: string): HarmonyMessage[] {
+export function conversationFor(
+  request: ChatRequest,
+  policy: HarmonyPolicy,
+  today: string,
+): HarmonyMessage[] {
   const verbosity = request.verbosity ?? policy.defaultVerbosity;
   const appInstructions = request.messages
     .filter((m) => m.role === "system" || m.role === "developer")

@@ -9,8 +9,19 @@ export {
   type RenderOptions,
   type SystemContent,
 } from "./render.ts";
-export { HarmonyParser, type MessageHeader, type ParsedMessage, parseHeader, type ParserEvent } from "./parser.ts";
-export { InjectionDetectedError, piecesToTokenIds, type SpecialTokenIds, splitUntrustedText } from "./safe_tokens.ts";
+export {
+  HarmonyParser,
+  type MessageHeader,
+  type ParsedMessage,
+  parseHeader,
+  type ParserEvent,
+} from "./parser.ts";
+export {
+  InjectionDetectedError,
+  piecesToTokenIds,
+  type SpecialTokenIds,
+  splitUntrustedText,
+} from "./safe_tokens.ts";
 export {
   conversationFor,
   DEFAULT_POLICY,

@@ -105,7 +105,12 @@ export class HarmonyParser {
         if (state.kind === "content") events.push(this.#finish(state, piece.special));
         else if (state.kind === "header") {
           const malformed = this.#headerOnlyMessage(state.text);
-          if (malformed) events.push({ type: "message_start", header: malformed.header }, this.#finish(malformed, piece.special));
+          if (malformed) {
+            events.push(
+              { type: "message_start", header: malformed.header },
+              this.#finish(malformed, piece.special),
+            );
+          }
           this.#state = { kind: "expect_start" };
           this.#nextRole = null;
         }
@@ -122,7 +127,10 @@ export class HarmonyParser {
     return [];
   }
 
-  #finish(state: { header: MessageHeader; content: string }, end: "end" | "return" | "call" | "eos"): ParserEvent {
+  #finish(
+    state: { header: MessageHeader; content: string },
+    end: "end" | "return" | "call" | "eos",
+  ): ParserEvent {
     const message = { ...state.header, content: state.content };
     this.messages.push(message);
     this.#state = { kind: "expect_start" };

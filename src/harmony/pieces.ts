@@ -26,8 +26,12 @@ export function piecesToText(pieces: readonly Piece[]): string {
   return pieces.map((p) => ("special" in p ? SPECIAL_TOKENS[p.special] : p.text)).join("");
 }
 
-const _BY_TEXT = new Map<string, SpecialName>(Object.entries(SPECIAL_TOKENS).map(([name, text]) => [text, name as SpecialName]));
-const _SPLIT = new RegExp(`(${Object.values(SPECIAL_TOKENS).map((t) => t.replace(/[|]/g, "\\|")).join("|")})`);
+const _BY_TEXT = new Map<string, SpecialName>(
+  Object.entries(SPECIAL_TOKENS).map(([name, text]) => [text, name as SpecialName]),
+);
+const _SPLIT = new RegExp(
+  `(${Object.values(SPECIAL_TOKENS).map((t) => t.replace(/[|]/g, "\\|")).join("|")})`,
+);
 
 /**
  * Splits Harmony text into pieces, reading special tokens from their text form. Only for trusted text:

@@ -61,7 +61,8 @@ export function renderConversation(messages: readonly HarmonyMessage[], options:
   );
   const channelOf = (m: HarmonyMessage) => ("content" in m ? m.channel ?? null : null);
   const lastAssistant = [...messages].reverse().find((m) => m.role === "assistant");
-  const dropAnalysis = options.autoDropAnalysis && lastAssistant !== undefined && channelOf(lastAssistant) === "final";
+  const dropAnalysis = options.autoDropAnalysis && lastAssistant !== undefined &&
+    channelOf(lastAssistant) === "final";
   const firstFinal = messages.findIndex((m) => channelOf(m) === "final");
   const pieces: Piece[] = [];
   for (const [index, message] of messages.entries()) {
@@ -76,7 +77,9 @@ export function renderConversation(messages: readonly HarmonyMessage[], options:
 export function renderMessage(message: HarmonyMessage, hasFunctionTools: boolean): Piece[] {
   const pieces: Piece[] = [{ special: "start" }];
   if (message.role === "system") {
-    pieces.push({ text: "system" }, { special: "message" }, { text: _systemText(message.system, hasFunctionTools) });
+    pieces.push({ text: "system" }, { special: "message" }, {
+      text: _systemText(message.system, hasFunctionTools),
+    });
     pieces.push({ special: "end" });
     return pieces;
   }
@@ -91,7 +94,9 @@ export function renderMessage(message: HarmonyMessage, hasFunctionTools: boolean
   } else {
     pieces.push({ text: message.name != null ? `${message.role}:${message.name}` : message.role });
   }
-  if (message.recipient != null && message.recipient !== "all") pieces.push({ text: ` to=${message.recipient}` });
+  if (message.recipient != null && message.recipient !== "all") {
+    pieces.push({ text: ` to=${message.recipient}` });
+  }
   if (message.channel != null) pieces.push({ special: "channel" }, { text: message.channel });
   if (message.content_type != null) {
     if (message.content_type.startsWith("<|constrain|>")) {

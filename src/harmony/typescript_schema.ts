@@ -65,14 +65,22 @@ function _object(schema: _Schema, indent: string): string {
   let out = typeof schema.description === "string" ? `${indent}// ${schema.description}\n` : "";
   out += "{\n";
   const required = new Set(Array.isArray(schema.required) ? schema.required : []);
-  const properties = (schema.properties && typeof schema.properties === "object" ? schema.properties : {}) as Record<string, _Schema>;
+  const properties =
+    (schema.properties && typeof schema.properties === "object" ? schema.properties : {}) as Record<
+      string,
+      _Schema
+    >;
   for (const [key, value] of Object.entries(properties)) {
     const optional = required.has(key) ? "" : "?";
     if (typeof value.title === "string") out += `${indent}// ${value.title}\n${indent}//\n`;
-    if (!Array.isArray(value.oneOf) && typeof value.description === "string") out += `${indent}// ${value.description}\n`;
+    if (!Array.isArray(value.oneOf) && typeof value.description === "string") {
+      out += `${indent}// ${value.description}\n`;
+    }
     if (Array.isArray(value.examples) && value.examples.length > 0) {
       out += `${indent}// Examples:\n`;
-      for (const example of value.examples) if (typeof example === "string") out += `${indent}// - "${example}"\n`;
+      for (const example of value.examples) {
+        if (typeof example === "string") out += `${indent}// - "${example}"\n`;
+      }
     }
     if (Array.isArray(value.oneOf)) {
       out += _oneOfProperty(key, optional, value, indent);
@@ -97,7 +105,10 @@ function _oneOfProperty(key: string, optional: string, value: _Schema, indent: s
   for (const [i, variant] of variants.entries()) {
     out += `${indent} | ` + _nullable(variant, schemaToTypeScript(variant, `${indent}   `));
     const comments: string[] = [];
-    if (!(i === 0 && describedAbove) && typeof variant.description === "string" && variant.description !== description) {
+    if (
+      !(i === 0 && describedAbove) && typeof variant.description === "string" &&
+      variant.description !== description
+    ) {
       comments.push(variant.description);
     }
     if ("default" in variant) comments.push(_defaultComment(variant));

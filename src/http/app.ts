@@ -68,7 +68,12 @@ export function createApp(deps: AppDeps): Hono {
     if (failure.code === "internal_error") {
       deps.logger.log("error", "request.finished", { route: "other", status: 500, code: "internal_error" });
     } else if (c.req.path === "/api/chat") {
-      deps.logger.log("info", "request.finished", { route: "chat", status: failure.status, code: failure.code, outcome: failure.code });
+      deps.logger.log("info", "request.finished", {
+        route: "chat",
+        status: failure.status,
+        code: failure.code,
+        outcome: failure.code,
+      });
     }
     if (failure.retryAfterSeconds) c.header("retry-after", String(failure.retryAfterSeconds));
     c.header("cache-control", "no-store");

@@ -66,10 +66,13 @@ export async function handleChat(request: Request, deps: ChatHandlerDeps): Promi
     opened.padded.fill(0);
     throw error;
   }
-  return await _answerOpened(request, opened, deps);
+  return await _answerOpened(opened, deps);
 }
 
-async function _answerOpened(request: Request, opened: OpenedRequest, deps: ChatHandlerDeps): Promise<Response> {
+async function _answerOpened(
+  opened: OpenedRequest,
+  deps: ChatHandlerDeps,
+): Promise<Response> {
   const { responseNonce, cipher } = await createResponseCipher(opened.context, opened.enc);
   const started = performance.now();
   let wantsStream = true;
@@ -82,7 +85,11 @@ async function _answerOpened(request: Request, opened: OpenedRequest, deps: Chat
     // Deno's request.signal also fires when a response completes, so a client disconnect is detected
     // from the response stream's cancellation instead (see _cancellable).
     const disconnected = new AbortController();
-    const signal = AbortSignal.any([disconnected.signal, deps.shutdown, AbortSignal.timeout(deps.requestTimeoutMs)]);
+    const signal = AbortSignal.any([
+      disconnected.signal,
+      deps.shutdown,
+      AbortSignal.timeout(deps.requestTimeoutMs),
+    ]);
     const events = _eventsWithErrors(deps.generator.generate(chat, signal), signal);
     const done = release;
     let finalStatus = 200;
@@ -92,7 +99,9 @@ async function _answerOpened(request: Request, opened: OpenedRequest, deps: Chat
       deps.onFinished({ status: finalStatus, code: finalCode, durationMs: performance.now() - started });
     };
     const observed = _observe(events, (event) => {
-      if (event.type === "error") [finalStatus, finalCode] = [new GatewayError(event.code).status, event.code];
+      if (event.type === "error") {
+        [finalStatus, finalCode] = [new GatewayError(event.code).status, event.code];
+      }
     }, finish);
     if (!chat.stream) {
       const all: ChatEvent[] = [];
@@ -114,7 +123,11 @@ async function _answerOpened(request: Request, opened: OpenedRequest, deps: Chat
       ? { "retry-after": String(failure.retryAfterSeconds) }
       : {};
     if (!wantsStream) {
-      return _sealedResponse(await sealWholeResponse(cipher, responseNonce, [event], deps.chunkSize), failure.status, headers);
+      return _sealedResponse(
+        await sealWholeResponse(cipher, responseNonce, [event], deps.chunkSize),
+        failure.status,
+        headers,
+      );
     }
     const sse = ReadableStream.from([[event]])
       .pipeThrough(createSealStream(cipher, responseNonce, deps.chunkSize))
@@ -142,7 +155,10 @@ function _cancellable<T>(source: AsyncIterable<T>, onCancel: AbortController): R
 }
 
 /** Turns a generator failure or abort into a terminal error event, so the stream always ends properly. */
-async function* _eventsWithErrors(source: AsyncIterable<ChatEvent>, signal: AbortSignal): AsyncIterable<ChatEvent> {
+async function* _eventsWithErrors(
+  source: AsyncIterable<ChatEvent>,
+  signal: AbortSignal,
+): AsyncIterable<ChatEvent> {
   try {
     for await (const event of source) {
       yield event;
@@ -184,7 +200,11 @@ function _sseHeaders(): Record<string, string> {
   };
 }
 
-function _sealedResponse(body: Uint8Array<ArrayBuffer>, status: number, headers: Record<string, string> = {}): Response {
+function _sealedResponse(
+  body: Uint8Array<ArrayBuffer>,
+  status: number,
+  headers: Record<string, string> = {},
+): Response {
   return new Response(body, {
     status,
     headers: { "content-type": RESPONSE_MEDIA_TYPE, "cache-control": "no-store", ...headers },

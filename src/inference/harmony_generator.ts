@@ -10,8 +10,8 @@
 import {
   AnswerFilter,
   conversationFor,
-  type HarmonyPolicy,
   HarmonyParser,
+  type HarmonyPolicy,
   InjectionDetectedError,
   type Piece,
   piecesToTokenIds,
@@ -62,11 +62,17 @@ export class HarmonyGenerator implements Generator {
       mode: "completion",
       autoDropAnalysis: true,
     });
-    if (this.#options.prefillFinal) pieces.push({ special: "channel" }, { text: "final" }, { special: "message" });
+    if (this.#options.prefillFinal) {
+      pieces.push({ special: "channel" }, { text: "final" }, { special: "message" });
+    }
     const tried = new Set<string>();
     for (let attempt = 1;; attempt++) {
       // The first attempt may wait for a backend that is still starting; a retry takes what is there.
-      const lease = await this.#router.acquireWhenReady(tried, attempt === 1 ? this.#options.readyWaitMs : 0, signal);
+      const lease = await this.#router.acquireWhenReady(
+        tried,
+        attempt === 1 ? this.#options.readyWaitMs : 0,
+        signal,
+      );
       tried.add(lease.backend.name);
       let yielded = false;
       let outcome: "success" | "failure" = "success";
@@ -78,7 +84,9 @@ export class HarmonyGenerator implements Generator {
         return;
       } catch (error) {
         if (_isBackendFault(error) && !signal.aborted) outcome = "failure";
-        if (signal.aborted || yielded || outcome !== "failure" || attempt >= this.#options.maxAttempts) throw error;
+        if (signal.aborted || yielded || outcome !== "failure" || attempt >= this.#options.maxAttempts) {
+          throw error;
+        }
       } finally {
         // Also runs when the consumer stops early (after `done`, or on disconnect): the lease never leaks.
         lease.done(signal.aborted ? "cancelled" : outcome);
@@ -88,15 +96,26 @@ export class HarmonyGenerator implements Generator {
     }
   }
 
-  async *#run(client: LlamaClient, request: ChatRequest, pieces: Piece[], signal: AbortSignal): AsyncIterable<ChatEvent> {
+  async *#run(
+    client: LlamaClient,
+    request: ChatRequest,
+    pieces: Piece[],
+    signal: AbortSignal,
+  ): AsyncIterable<ChatEvent> {
     // Preparing the prompt counts against the first-token deadline: a hung backend fails over quickly.
     const timeoutMs = this.#options.deadlines.firstTokenMs;
     const specials = await this.#specialIds(client, timeoutMs);
     let prompt: number[];
     try {
-      prompt = await piecesToTokenIds(pieces, specials, (text) => client.tokenize(text, false, signal, timeoutMs));
+      prompt = await piecesToTokenIds(
+        pieces,
+        specials,
+        (text) => client.tokenize(text, false, signal, timeoutMs),
+      );
     } catch (error) {
-      if (error instanceof InjectionDetectedError) throw new GatewayError("invalid_request", { detail: "messages: control token" });
+      if (error instanceof InjectionDetectedError) {
+        throw new GatewayError("invalid_request", { detail: "messages: control token" });
+      }
       throw error;
     }
     const verbosity = request.verbosity ?? this.#options.policy.defaultVerbosity;
@@ -113,7 +132,9 @@ export class HarmonyGenerator implements Generator {
         ? { header: { role: "assistant", name: null, channel: "final", recipient: null, content_type: null } }
         : { role: "assistant" },
     );
-    const filter = new AnswerFilter({ includeReasoning: request.include_reasoning && this.#options.allowReasoning });
+    const filter = new AnswerFilter({
+      includeReasoning: request.include_reasoning && this.#options.allowReasoning,
+    });
     const names = new Map<number, SpecialName>([...specials.byName].map(([name, id]) => [id, name]));
     let last: CompletionChunk = {};
     for await (const chunk of client.completion(body, signal, this.#options.deadlines)) {
@@ -127,7 +148,10 @@ export class HarmonyGenerator implements Generator {
     yield {
       type: "done",
       finish_reason: filter.finishReason(last.stop_type === "limit"),
-      usage: { prompt_tokens: last.tokens_evaluated ?? prompt.length, completion_tokens: last.tokens_predicted ?? 0 },
+      usage: {
+        prompt_tokens: last.tokens_evaluated ?? prompt.length,
+        completion_tokens: last.tokens_predicted ?? 0,
+      },
     };
   }
 
@@ -186,5 +210,6 @@ function _demoLogitBias(specials: SpecialTokenIds): [number, false][] {
 
 function _isBackendFault(error: unknown): boolean {
   return error instanceof GatewayError &&
-    (error.code === "upstream_unavailable" || error.code === "upstream_error" || error.code === "upstream_timeout");
+    (error.code === "upstream_unavailable" || error.code === "upstream_error" ||
+      error.code === "upstream_timeout");
 }

@@ -42,7 +42,11 @@ export class LlamaClient {
       this.#fetch = socket.fetch;
       this.#close = socket.close;
     } else {
-      const client = Deno.createHttpClient({ caCerts: [transport.caCert], cert: transport.cert, key: transport.key });
+      const client = Deno.createHttpClient({
+        caCerts: [transport.caCert],
+        cert: transport.cert,
+        key: transport.key,
+      });
       const base = transport.url.replace(/\/+$/, "");
       this.#fetch = (path, init) =>
         fetch(`${base}${path}`, {
@@ -73,8 +77,18 @@ export class LlamaClient {
   }
 
   /** Tokenizes text; `parseSpecial` false still turns some gpt-oss markers into tokens (see harmony/). */
-  async tokenize(content: string, parseSpecial: boolean, signal?: AbortSignal, timeoutMs = 10_000): Promise<number[]> {
-    const response = await this.#post("/tokenize", { content, parse_special: parseSpecial }, signal, timeoutMs);
+  async tokenize(
+    content: string,
+    parseSpecial: boolean,
+    signal?: AbortSignal,
+    timeoutMs = 10_000,
+  ): Promise<number[]> {
+    const response = await this.#post(
+      "/tokenize",
+      { content, parse_special: parseSpecial },
+      signal,
+      timeoutMs,
+    );
     const body = await response.json() as { tokens?: unknown };
     if (!Array.isArray(body.tokens) || !body.tokens.every((t) => Number.isInteger(t))) {
       throw new GatewayError("upstream_error");
@@ -83,12 +97,20 @@ export class LlamaClient {
   }
 
   /** Streams /completion chunks. Aborting `signal` closes the connection, which makes llama-server stop. */
-  async *completion(body: Record<string, unknown>, signal: AbortSignal, deadlines: Deadlines): AsyncIterable<CompletionChunk> {
+  async *completion(
+    body: Record<string, unknown>,
+    signal: AbortSignal,
+    deadlines: Deadlines,
+  ): AsyncIterable<CompletionChunk> {
     yield* this.#stream("/completion", { ...body, stream: true }, signal, deadlines);
   }
 
   /** Streams /v1/chat/completions chunks (OpenAI shape), for models that are not gpt-oss. */
-  async *chatCompletion(body: Record<string, unknown>, signal: AbortSignal, deadlines: Deadlines): AsyncIterable<Record<string, unknown>> {
+  async *chatCompletion(
+    body: Record<string, unknown>,
+    signal: AbortSignal,
+    deadlines: Deadlines,
+  ): AsyncIterable<Record<string, unknown>> {
     yield* this.#stream("/v1/chat/completions", { ...body, stream: true }, signal, deadlines);
   }
 
@@ -125,15 +147,25 @@ export class LlamaClient {
     return response;
   }
 
-  async *#stream<T>(path: string, body: unknown, signal: AbortSignal, deadlines: Deadlines): AsyncIterable<T> {
+  async *#stream<T>(
+    path: string,
+    body: unknown,
+    signal: AbortSignal,
+    deadlines: Deadlines,
+  ): AsyncIterable<T> {
     // One controller aborts the upstream request on client abort, first-token or idle timeout.
     const upstream = new AbortController();
     const onAbort = () => upstream.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
-    let timer = setTimeout(() => upstream.abort(new GatewayError("upstream_timeout")), deadlines.firstTokenMs);
+    let timer = setTimeout(
+      () => upstream.abort(new GatewayError("upstream_timeout")),
+      deadlines.firstTokenMs,
+    );
     try {
       const response = await this.#post(path, body, upstream.signal, deadlines.connectMs);
-      const events = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
+      const events = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(
+        new EventSourceParserStream(),
+      );
       for await (const event of events) {
         clearTimeout(timer);
         timer = setTimeout(() => upstream.abort(new GatewayError("upstream_timeout")), deadlines.idleMs);

@@ -2,8 +2,21 @@
 export { EchoGenerator, type Generator } from "./generator.ts";
 export { type CompletionChunk, type Deadlines, LlamaClient, type Transport } from "./llama_client.ts";
 export { llamaServerArgs, type LlamaServerOptions } from "./llama_args.ts";
-export { DEFAULT_TIMING, preparePrivateDir, Supervisor, type SupervisorState, type SupervisorTiming } from "./supervisor.ts";
-export { type Backend, type CircuitPolicy, type CircuitState, type Lease, probedBackend, Router } from "./router.ts";
+export {
+  DEFAULT_TIMING,
+  preparePrivateDir,
+  Supervisor,
+  type SupervisorState,
+  type SupervisorTiming,
+} from "./supervisor.ts";
+export {
+  type Backend,
+  type CircuitPolicy,
+  type CircuitState,
+  type Lease,
+  probedBackend,
+  Router,
+} from "./router.ts";
 export { HarmonyGenerator, type HarmonyGeneratorOptions } from "./harmony_generator.ts";
 export { clampSampling } from "./sampling.ts";
 export { generateTinyModel, HARMONY_SPECIAL_TOKENS, tinyModelVocabulary } from "./tiny_model.ts";

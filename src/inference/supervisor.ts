@@ -62,7 +62,11 @@ export class Supervisor {
   #generation = 0;
   readonly client: LlamaClient;
 
-  constructor(options: LlamaServerOptions & { pdeathsigWrapper?: string }, timing: SupervisorTiming, logger: Logger) {
+  constructor(
+    options: LlamaServerOptions & { pdeathsigWrapper?: string },
+    timing: SupervisorTiming,
+    logger: Logger,
+  ) {
     this.#options = options;
     this.#timing = timing;
     this.#logger = logger;
@@ -150,7 +154,11 @@ export class Supervisor {
       return;
     }
     this.#child = child;
-    this.#logger.log("info", "supervisor.starting", { backend: "local", pid: child.pid, attempt: this.#failures + 1 });
+    this.#logger.log("info", "supervisor.starting", {
+      backend: "local",
+      pid: child.pid,
+      attempt: this.#failures + 1,
+    });
     _drain(child.stdout, this.#logger);
     _drain(child.stderr, this.#logger);
     child.status.then((status) => this.#onExit(generation, status.code));
@@ -204,11 +212,15 @@ export class Supervisor {
     const delay = Math.round(exp * (0.5 + Math.random()));
     const failed = this.#failures >= this.#timing.maxConsecutiveFailures;
     this.#set(failed ? "failed" : "backoff");
-    this.#logger.log(failed ? "error" : "warn", failed ? "supervisor.gave_up" : "supervisor.restart_scheduled", {
-      backend: "local",
-      attempt: this.#failures,
-      delay_ms: delay,
-    });
+    this.#logger.log(
+      failed ? "error" : "warn",
+      failed ? "supervisor.gave_up" : "supervisor.restart_scheduled",
+      {
+        backend: "local",
+        attempt: this.#failures,
+        delay_ms: delay,
+      },
+    );
     this.#timer = setTimeout(() => {
       if (generation !== this.#generation || (this.#state !== "backoff" && this.#state !== "failed")) return;
       this.#restarts++;

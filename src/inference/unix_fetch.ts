@@ -7,7 +7,10 @@
 import http from "node:http";
 
 /** A fetch-like function bound to one socket. */
-export type SocketFetch = (path: string, init: { method?: string; body?: string; signal?: AbortSignal }) => Promise<Response>;
+export type SocketFetch = (
+  path: string,
+  init: { method?: string; body?: string; signal?: AbortSignal },
+) => Promise<Response>;
 
 /** Creates a fetch for `socketPath`; `close` releases pooled connections. */
 export function createSocketFetch(socketPath: string): { fetch: SocketFetch; close: () => void } {
@@ -21,7 +24,10 @@ export function createSocketFetch(socketPath: string): { fetch: SocketFetch; clo
         method: init.method ?? "GET",
         agent,
         headers: init.body !== undefined
-          ? { "content-type": "application/json", "content-length": String(new TextEncoder().encode(init.body).byteLength) }
+          ? {
+            "content-type": "application/json",
+            "content-length": String(new TextEncoder().encode(init.body).byteLength),
+          }
           : {},
       });
       // destroy() without an error: an error object here would surface as an uncaught exception.
@@ -45,7 +51,10 @@ export function createSocketFetch(socketPath: string): { fetch: SocketFetch; clo
         };
         const body = new ReadableStream<Uint8Array>({
           start(controller) {
-            response.on("data", (chunk: Uint8Array) => settle(() => controller.enqueue(new Uint8Array(chunk))));
+            response.on(
+              "data",
+              (chunk: Uint8Array) => settle(() => controller.enqueue(new Uint8Array(chunk))),
+            );
             response.on("end", () => {
               init.signal?.removeEventListener("abort", onAbort);
               settle(() => controller.close());

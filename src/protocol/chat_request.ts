@@ -34,7 +34,12 @@ export function chatRequestSchema(limits: ChatRequestLimits) {
       content: content.nullable().optional(),
       tool_calls: z.array(toolCall).max(16).optional(),
     }),
-    z.strictObject({ role: z.literal("tool"), content, tool_call_id: z.string().max(64), name: _name.optional() }),
+    z.strictObject({
+      role: z.literal("tool"),
+      content,
+      tool_call_id: z.string().max(64),
+      name: _name.optional(),
+    }),
   ]);
   const tool = z.strictObject({
     type: z.literal("function"),
@@ -57,9 +62,15 @@ export function chatRequestSchema(limits: ChatRequestLimits) {
   }).superRefine((request, ctx) => {
     let total = 0;
     for (const m of request.messages) total += (m.content ?? "").length;
-    if (total > limits.maxTotalChars) ctx.addIssue({ code: "custom", message: "conversation too long", path: ["messages"] });
+    if (total > limits.maxTotalChars) {
+      ctx.addIssue({ code: "custom", message: "conversation too long", path: ["messages"] });
+    }
     if (request.messages.at(-1)?.role === "assistant") {
-      ctx.addIssue({ code: "custom", message: "last message must not be from the assistant", path: ["messages"] });
+      ctx.addIssue({
+        code: "custom",
+        message: "last message must not be from the assistant",
+        path: ["messages"],
+      });
     }
   });
 }
@@ -77,7 +88,10 @@ const _utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
  * Decodes a padded plaintext into a validated request: padding, then UTF-8, then JSON, then the schema,
  * each with its own error code. Schema errors name only the path, never the offending value.
  */
-export function parseChatRequest(padded: Uint8Array, schema: ReturnType<typeof chatRequestSchema>): ChatRequest {
+export function parseChatRequest(
+  padded: Uint8Array,
+  schema: ReturnType<typeof chatRequestSchema>,
+): ChatRequest {
   const payload = unpadRequest(padded);
   let text: string;
   try {

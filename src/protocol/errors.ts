@@ -86,7 +86,9 @@ export class GatewayError extends Error {
 
   /** The JSON body shape used in the clear and inside encrypted error events. */
   toBody(): { error: { code: ErrorCode; message: string; detail?: string } } {
-    return { error: { code: this.code, message: this.message, ...(this.detail ? { detail: this.detail } : {}) } };
+    return {
+      error: { code: this.code, message: this.message, ...(this.detail ? { detail: this.detail } : {}) },
+    };
   }
 }
 

@@ -52,7 +52,9 @@ export function padChunk(payload: Uint8Array, chunkSize: number): Uint8Array<Arr
 export function unpadChunk(padded: Uint8Array): Uint8Array {
   if (padded.byteLength < 2) throw new GatewayError("invalid_padding");
   const length = (padded[0] << 8) | padded[1];
-  if (length > padded.byteLength - 2 || !_allZero(padded, 2 + length)) throw new GatewayError("invalid_padding");
+  if (length > padded.byteLength - 2 || !_allZero(padded, 2 + length)) {
+    throw new GatewayError("invalid_padding");
+  }
   return padded.subarray(2, 2 + length);
 }
 

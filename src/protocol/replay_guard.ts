@@ -32,8 +32,12 @@ export class ReplayGuard {
 
   /** Cheap check done before any decryption work. */
   checkTimestamp(header: RequestHeader, nowSeconds: number): void {
-    if (Math.abs(nowSeconds - header.timestamp) > this.#windowSeconds) throw new GatewayError("stale_request");
-    if (!this.#seen.shared && header.timestamp < this.#acceptingSince) throw new GatewayError("stale_request");
+    if (Math.abs(nowSeconds - header.timestamp) > this.#windowSeconds) {
+      throw new GatewayError("stale_request");
+    }
+    if (!this.#seen.shared && header.timestamp < this.#acceptingSince) {
+      throw new GatewayError("stale_request");
+    }
   }
 
   /**

@@ -41,7 +41,9 @@ export interface RequestHeader {
 }
 
 /** Encodes a header (client side). */
-export function encodeRequestHeader(header: Omit<RequestHeader, "version" | "kemId" | "kdfId" | "aeadId">): Uint8Array<ArrayBuffer> {
+export function encodeRequestHeader(
+  header: Omit<RequestHeader, "version" | "kemId" | "kdfId" | "aeadId">,
+): Uint8Array<ArrayBuffer> {
   return concat(
     uintBE(PROTOCOL_VERSION, 1),
     uintBE(header.keyId, 1),

@@ -37,7 +37,9 @@ export class ResponseReader {
     const bytes = fromBase64Url(data);
     if (!bytes) throw new ResponseIntegrityError("malformed");
     if (eventName === "nonce") {
-      if (this.#cipher || bytes.byteLength !== RESPONSE_NONCE_LENGTH) throw new ResponseIntegrityError("tampered");
+      if (this.#cipher || bytes.byteLength !== RESPONSE_NONCE_LENGTH) {
+        throw new ResponseIntegrityError("tampered");
+      }
       this.#cipher = await this.#cipherFor(bytes);
       return [];
     }

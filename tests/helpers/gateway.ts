@@ -14,8 +14,14 @@ export interface TestGateway extends RunningGateway {
 }
 
 /** Starts a gateway; `env` overrides PG_* settings (echo backend and a free port by default). */
-export async function startGateway(env: Record<string, string> = {}, deps: RunDeps = {}): Promise<TestGateway> {
-  const loaded = loadConfig({ PG_PORT: "0", PG_BACKEND: "echo", PG_STREAM_TICK_MS: "0", ...env }, (p) => Deno.readTextFileSync(p));
+export async function startGateway(
+  env: Record<string, string> = {},
+  deps: RunDeps = {},
+): Promise<TestGateway> {
+  const loaded = loadConfig(
+    { PG_PORT: "0", PG_BACKEND: "echo", PG_STREAM_TICK_MS: "0", ...env },
+    (p) => Deno.readTextFileSync(p),
+  );
   if (!loaded.ok) throw new Error(`Test config invalid: ${loaded.problems.join("; ")}`);
   const logs: string[] = [];
   const logger: Logger = {

@@ -19,7 +19,10 @@ export interface GatewayProcess {
 const MAIN = new URL("../../src/main.ts", import.meta.url).pathname;
 
 /** Starts `main.ts serve` with the given PG_* environment; resolves once it listens. */
-export async function spawnGateway(env: Record<string, string>, extraArgs: string[] = []): Promise<GatewayProcess> {
+export async function spawnGateway(
+  env: Record<string, string>,
+  extraArgs: string[] = [],
+): Promise<GatewayProcess> {
   const fullEnv = { PG_PORT: String(await freePort()), ...env };
   const flags = permissionFlags(scopeFromEnv("gateway", fullEnv));
   const child = new Deno.Command(Deno.execPath(), {

@@ -15,6 +15,10 @@ for (const [name, attempt] of attempts) {
     await attempt();
     console.log(`ALLOWED: ${name}`);
   } catch (error) {
-    console.log(error instanceof Deno.errors.NotCapable || (error as Error).name === "NotCapable" ? `denied: ${name}` : `error: ${name}: ${(error as Error).name}`);
+    console.log(
+      error instanceof Deno.errors.NotCapable || (error as Error).name === "NotCapable"
+        ? `denied: ${name}`
+        : `error: ${name}: ${(error as Error).name}`,
+    );
   }
 }

@@ -8,8 +8,8 @@ import {
   padRequest,
   REQUEST_MEDIA_TYPE,
   ResponseReader,
-  sealRequest,
   type SealedRequest,
+  sealRequest,
 } from "../../src/protocol/mod.ts";
 import type { ChatEvent } from "../../src/protocol/mod.ts";
 
@@ -40,7 +40,11 @@ export function chat(content: string, extra: Record<string, unknown> = {}): Reco
 }
 
 /** POSTs raw bytes to /api/chat. */
-export function post(url: string, body: Uint8Array<ArrayBuffer>, contentType = REQUEST_MEDIA_TYPE): Promise<Response> {
+export function post(
+  url: string,
+  body: Uint8Array<ArrayBuffer>,
+  contentType = REQUEST_MEDIA_TYPE,
+): Promise<Response> {
   return fetch(`${url}/api/chat`, { method: "POST", headers: { "content-type": contentType }, body });
 }
 

@@ -7,57 +7,81 @@ const noFile = () => {
   throw new Error("no file");
 };
 
-Deno.test({ ...none, name: "loadConfig() applies the development defaults (127.0.0.1:8000)", fn() {
-  const result = loadConfig({}, noFile);
-  assert.ok(result.ok);
-  assert.equal(result.config.PG_HOST, "127.0.0.1");
-  assert.equal(result.config.PG_PORT, 8000);
-  assert.equal(result.config.PG_PROFILE, "development");
-} });
+Deno.test({
+  ...none,
+  name: "loadConfig() applies the development defaults (127.0.0.1:8000)",
+  fn() {
+    const result = loadConfig({}, noFile);
+    assert.ok(result.ok);
+    assert.equal(result.config.PG_HOST, "127.0.0.1");
+    assert.equal(result.config.PG_PORT, 8000);
+    assert.equal(result.config.PG_PROFILE, "development");
+  },
+});
 
-Deno.test({ ...none, name: "loadConfig() names every bad variable on its own line, including typos", fn() {
-  const result = loadConfig({ PG_PORT: "eighty", PG_PROFLE: "production", PG_BACKEND: "gpt" }, noFile);
-  assert.equal(result.ok, false);
-  if (result.ok) return;
-  assert.deepEqual(result.problems.map((p) => p.split(":")[0]).sort(), ["PG_BACKEND", "PG_PORT", "PG_PROFLE"]);
-  assert.ok(result.problems.every((p) => !p.includes("\n")));
-} });
+Deno.test({
+  ...none,
+  name: "loadConfig() names every bad variable on its own line, including typos",
+  fn() {
+    const result = loadConfig({ PG_PORT: "eighty", PG_PROFLE: "production", PG_BACKEND: "gpt" }, noFile);
+    assert.equal(result.ok, false);
+    if (result.ok) return;
+    assert.deepEqual(result.problems.map((p) => p.split(":")[0]).sort(), [
+      "PG_BACKEND",
+      "PG_PORT",
+      "PG_PROFLE",
+    ]);
+    assert.ok(result.problems.every((p) => !p.includes("\n")));
+  },
+});
 
-Deno.test({ ...none, name: "loadConfig() ignores variables without the PG_ prefix", fn() {
-  assert.ok(loadConfig({ HOME: "/root", PATH: "/bin" }, noFile).ok);
-} });
+Deno.test({
+  ...none,
+  name: "loadConfig() ignores variables without the PG_ prefix",
+  fn() {
+    assert.ok(loadConfig({ HOME: "/root", PATH: "/bin" }, noFile).ok);
+  },
+});
 
-Deno.test({ ...none, name: "loadConfig() refuses plain HTTP on a public address in production", fn() {
-  const result = loadConfig({
-    PG_PROFILE: "production",
-    PG_HOST: "0.0.0.0",
-    PG_IDENTITY_KEY_FILE: "/etc/pg/id.json",
-    PG_MODEL_PATH: "/m.gguf",
-    PG_LLAMA_SERVER_BIN: "/bin/llama-server",
-    PG_RUNTIME_DIR: "/run/pg",
-  }, noFile);
-  assert.equal(result.ok, false);
-  if (!result.ok) assert.match(result.problems.join("\n"), /^PG_HOST: production refuses plain HTTP/m);
-  const behindProxy = loadConfig({
-    PG_PROFILE: "production",
-    PG_HOST: "0.0.0.0",
-    PG_BEHIND_TLS_PROXY: "true",
-    PG_IDENTITY_KEY_FILE: "/etc/pg/id.json",
-    PG_MODEL_PATH: "/m.gguf",
-    PG_LLAMA_SERVER_BIN: "/bin/llama-server",
-    PG_RUNTIME_DIR: "/run/pg",
-  }, noFile);
-  assert.ok(behindProxy.ok);
-} });
+Deno.test({
+  ...none,
+  name: "loadConfig() refuses plain HTTP on a public address in production",
+  fn() {
+    const result = loadConfig({
+      PG_PROFILE: "production",
+      PG_HOST: "0.0.0.0",
+      PG_IDENTITY_KEY_FILE: "/etc/pg/id.json",
+      PG_MODEL_PATH: "/m.gguf",
+      PG_LLAMA_SERVER_BIN: "/bin/llama-server",
+      PG_RUNTIME_DIR: "/run/pg",
+    }, noFile);
+    assert.equal(result.ok, false);
+    if (!result.ok) assert.match(result.problems.join("\n"), /^PG_HOST: production refuses plain HTTP/m);
+    const behindProxy = loadConfig({
+      PG_PROFILE: "production",
+      PG_HOST: "0.0.0.0",
+      PG_BEHIND_TLS_PROXY: "true",
+      PG_IDENTITY_KEY_FILE: "/etc/pg/id.json",
+      PG_MODEL_PATH: "/m.gguf",
+      PG_LLAMA_SERVER_BIN: "/bin/llama-server",
+      PG_RUNTIME_DIR: "/run/pg",
+    }, noFile);
+    assert.ok(behindProxy.ok);
+  },
+});
 
-Deno.test({ ...none, name: "loadConfig() refuses production without an identity key or with the echo backend", fn() {
-  const result = loadConfig({ PG_PROFILE: "production", PG_BACKEND: "echo" }, noFile);
-  assert.equal(result.ok, false);
-  if (result.ok) return;
-  const names = result.problems.map((p) => p.split(":")[0]);
-  assert.ok(names.includes("PG_IDENTITY_KEY_FILE"));
-  assert.ok(names.includes("PG_BACKEND"));
-} });
+Deno.test({
+  ...none,
+  name: "loadConfig() refuses production without an identity key or with the echo backend",
+  fn() {
+    const result = loadConfig({ PG_PROFILE: "production", PG_BACKEND: "echo" }, noFile);
+    assert.equal(result.ok, false);
+    if (result.ok) return;
+    const names = result.problems.map((p) => p.split(":")[0]);
+    assert.ok(names.includes("PG_IDENTITY_KEY_FILE"));
+    assert.ok(names.includes("PG_BACKEND"));
+  },
+});
 
 Deno.test({
   name: "The example env file (deploy/privacy-gateway.env.example) parses as a valid production config",

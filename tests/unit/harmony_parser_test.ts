@@ -1,6 +1,12 @@
 /** HarmonyParser and AnswerFilter: reference examples, every split, fuzzed garbage. Pure: no permissions. */
 import assert from "node:assert/strict";
-import { AnswerFilter, HarmonyParser, type ParsedMessage, type Piece, textToPieces } from "../../src/harmony/mod.ts";
+import {
+  AnswerFilter,
+  HarmonyParser,
+  type ParsedMessage,
+  type Piece,
+  textToPieces,
+} from "../../src/harmony/mod.ts";
 import type { ChatEvent } from "../../src/protocol/mod.ts";
 
 const none = { permissions: "none" as const };
@@ -21,7 +27,8 @@ const msg = (m: Partial<ParsedMessage> & { content: string }): ParsedMessage => 
   ...m,
 });
 
-const REASONING = '<|channel|>analysis<|message|>User asks: "What is 2 + 2?" Simple arithmetic. Provide answer.<|end|>' +
+const REASONING =
+  '<|channel|>analysis<|message|>User asks: "What is 2 + 2?" Simple arithmetic. Provide answer.<|end|>' +
   "<|start|>assistant<|channel|>final<|message|>2 + 2 = 4.<|return|>";
 
 Deno.test({
@@ -39,16 +46,34 @@ Deno.test({
   ...none,
   name: "HarmonyParser parses a tool call with a recipient and a code content type",
   fn() {
-    const text = '<|channel|>analysis<|message|>Need the tool.<|end|><|start|>assistant to=lookup_weather<|channel|>analysis code<|message|>{"location": "Tokyo"}<|call|>';
-    assert.deepEqual(parse(text)[1], msg({ channel: "analysis", recipient: "lookup_weather", content_type: "code", content: '{"location": "Tokyo"}' }));
+    const text =
+      '<|channel|>analysis<|message|>Need the tool.<|end|><|start|>assistant to=lookup_weather<|channel|>analysis code<|message|>{"location": "Tokyo"}<|call|>';
+    assert.deepEqual(
+      parse(text)[1],
+      msg({
+        channel: "analysis",
+        recipient: "lookup_weather",
+        content_type: "code",
+        content: '{"location": "Tokyo"}',
+      }),
+    );
   },
 });
 
 for (
   const [name, text] of [
-    ["space before <|constrain|>", '<|start|>assistant to=functions.get_weather<|channel|>commentary <|constrain|>json<|message|>{"location": "Tokyo"}<|call|>'],
-    ["<|constrain|> adjacent", '<|start|>assistant to=functions.get_weather<|channel|>commentary<|constrain|>json<|message|>{"location": "Tokyo"}<|call|>'],
-    ["channel before recipient", '<|start|>assistant<|channel|>commentary to=functions.get_weather<|constrain|>json<|message|>{"location": "Tokyo"}<|call|>'],
+    [
+      "space before <|constrain|>",
+      '<|start|>assistant to=functions.get_weather<|channel|>commentary <|constrain|>json<|message|>{"location": "Tokyo"}<|call|>',
+    ],
+    [
+      "<|constrain|> adjacent",
+      '<|start|>assistant to=functions.get_weather<|channel|>commentary<|constrain|>json<|message|>{"location": "Tokyo"}<|call|>',
+    ],
+    [
+      "channel before recipient",
+      '<|start|>assistant<|channel|>commentary to=functions.get_weather<|constrain|>json<|message|>{"location": "Tokyo"}<|call|>',
+    ],
   ]
 ) {
   Deno.test({
@@ -56,7 +81,12 @@ for (
     name: `HarmonyParser reads a constrained tool call (${name})`,
     fn() {
       assert.deepEqual(parse(text, null), [
-        msg({ channel: "commentary", recipient: "functions.get_weather", content_type: "<|constrain|>json", content: '{"location": "Tokyo"}' }),
+        msg({
+          channel: "commentary",
+          recipient: "functions.get_weather",
+          content_type: "<|constrain|>json",
+          content: '{"location": "Tokyo"}',
+        }),
       ]);
     },
   });
@@ -66,9 +96,18 @@ Deno.test({
   ...none,
   name: "HarmonyParser reads a tool result header (role is the tool's name)",
   fn() {
-    assert.deepEqual(parse('<|start|>browser.search to=assistant<|channel|>commentary<|message|>{"result": 1}<|end|>', null), [
-      msg({ role: "tool", name: "browser.search", channel: "commentary", recipient: "assistant", content: '{"result": 1}' }),
-    ]);
+    assert.deepEqual(
+      parse('<|start|>browser.search to=assistant<|channel|>commentary<|message|>{"result": 1}<|end|>', null),
+      [
+        msg({
+          role: "tool",
+          name: "browser.search",
+          channel: "commentary",
+          recipient: "assistant",
+          content: '{"result": 1}',
+        }),
+      ],
+    );
   },
 });
 
@@ -96,7 +135,9 @@ function events(pieces: Piece[], includeReasoning = false): ChatEvent[] {
 }
 
 function merged(list: ChatEvent[]): string {
-  return list.map((e) => (e.type === "text" ? `T:${e.delta}` : e.type === "reasoning" ? `R:${e.delta}` : JSON.stringify(e)))
+  return list.map((
+    e,
+  ) => (e.type === "text" ? `T:${e.delta}` : e.type === "reasoning" ? `R:${e.delta}` : JSON.stringify(e)))
     .join("").replace(/(?<=T:[^{]*)T:/g, "").replace(/(?<=R:[^{]*)R:/g, "");
 }
 
@@ -115,7 +156,10 @@ Deno.test({
     const whole = events(textToPieces(SAMPLE), true);
     const expected = merged(whole);
     assert.match(expected, /T:2 \+ 2 = 4\./);
-    assert.match(expected, /"type":"tool_call","id":"call_1","name":"f","arguments":"\{\\"a\\": \\"ü€😀\\"\}"/);
+    assert.match(
+      expected,
+      /"type":"tool_call","id":"call_1","name":"f","arguments":"\{\\"a\\": \\"ü€😀\\"\}"/,
+    );
     assert.equal(merged(events(splitEverywhere(textToPieces(SAMPLE)), true)), expected);
     // Every two-way split point of the text (as a chunk boundary) gives the same events too.
     const pieces = textToPieces(SAMPLE);
@@ -124,7 +168,9 @@ Deno.test({
       if (!("text" in piece)) continue;
       const chars = Array.from(piece.text);
       for (let cut = 1; cut < chars.length; cut++) {
-        const split = [...pieces.slice(0, i), { text: chars.slice(0, cut).join("") }, { text: chars.slice(cut).join("") }, ...pieces.slice(i + 1)];
+        const split = [...pieces.slice(0, i), { text: chars.slice(0, cut).join("") }, {
+          text: chars.slice(cut).join(""),
+        }, ...pieces.slice(i + 1)];
         assert.equal(merged(events(split, true)), expected, `piece ${i} cut ${cut}`);
       }
     }
@@ -158,12 +204,28 @@ Deno.test({
     let seed = 1234567;
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     const specials = ["start", "end", "message", "channel", "constrain", "return", "call"] as const;
-    const words = ["assistant", "analysis", "final", "commentary", " to=functions.x", " json", "SECRET", "<|final|>", " ", "\n", "user"];
+    const words = [
+      "assistant",
+      "analysis",
+      "final",
+      "commentary",
+      " to=functions.x",
+      " json",
+      "SECRET",
+      "<|final|>",
+      " ",
+      "\n",
+      "user",
+    ];
     for (let round = 0; round < 2000; round++) {
       const pieces: Piece[] = [];
       const length = Math.floor(random() * 30);
       for (let i = 0; i < length; i++) {
-        pieces.push(random() < 0.4 ? { special: specials[Math.floor(random() * specials.length)] } : { text: words[Math.floor(random() * words.length)] });
+        pieces.push(
+          random() < 0.4
+            ? { special: specials[Math.floor(random() * specials.length)] }
+            : { text: words[Math.floor(random() * words.length)] },
+        );
       }
       const parser = new HarmonyParser({ role: "assistant" });
       const filter = new AnswerFilter({ includeReasoning: false });
@@ -172,7 +234,10 @@ Deno.test({
       const collect = (list: ReturnType<HarmonyParser["push"]>) => {
         for (const e of list) {
           for (const out of filter.accept(e)) if (out.type === "text") shown += out.delta;
-          if (e.type === "content" && e.header.channel === "final" && e.header.role === "assistant" && e.header.recipient === null) {
+          if (
+            e.type === "content" && e.header.channel === "final" && e.header.role === "assistant" &&
+            e.header.recipient === null
+          ) {
             finalContent += e.delta;
           }
         }

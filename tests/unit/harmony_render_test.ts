@@ -9,7 +9,13 @@ const IDENTITY = "You are ChatGPT, a large language model trained by OpenAI.";
 const CHANNELS = { valid_channels: ["analysis", "commentary", "final"], channel_required: true };
 const system = (extra: Record<string, unknown> = {}): HarmonyMessage => ({
   role: "system",
-  system: { model_identity: IDENTITY, knowledge_cutoff: "2024-06", reasoning_effort: "medium", ...CHANNELS, ...extra },
+  system: {
+    model_identity: IDENTITY,
+    knowledge_cutoff: "2024-06",
+    reasoning_effort: "medium",
+    ...CHANNELS,
+    ...extra,
+  },
 });
 const completion = (messages: HarmonyMessage[], autoDropAnalysis = true) =>
   piecesToText(renderConversation(messages, { mode: "completion", autoDropAnalysis }));
@@ -18,7 +24,10 @@ Deno.test({
   name: "renderConversation() renders a system and user message like the reference (simple_convo)",
   permissions: perms,
   async fn() {
-    assert.equal(completion([system(), { role: "user", content: "What is 2 + 2?" }]), await expected("simple_convo"));
+    assert.equal(
+      completion([system(), { role: "user", content: "What is 2 + 2?" }]),
+      await expected("simple_convo"),
+    );
   },
 });
 
@@ -42,7 +51,11 @@ Deno.test({
   permissions: perms,
   async fn() {
     const text = completion([
-      system({ knowledge_cutoff: "2021-01", conversation_start_date: "2021-01-01", valid_channels: ["analysis", "final"] }),
+      system({
+        knowledge_cutoff: "2021-01",
+        conversation_start_date: "2021-01-01",
+        valid_channels: ["analysis", "final"],
+      }),
       { role: "user", content: "What is 42 * pi?" },
     ]);
     assert.equal(text, await expected("reasoning_system_message_with_dates"));
@@ -55,7 +68,11 @@ Deno.test({
   async fn() {
     const text = completion([
       { role: "user", content: "What is 2 + 2?" },
-      { role: "assistant", channel: "analysis", content: "User asks: “What is 2 + 2?” Simple arithmetic. Provide answer." },
+      {
+        role: "assistant",
+        channel: "analysis",
+        content: "User asks: “What is 2 + 2?” Simple arithmetic. Provide answer.",
+      },
       { role: "assistant", channel: "final", content: "2 + 2 equals 4." },
       { role: "user", content: "What about 9 / 2?" },
     ]);
@@ -69,7 +86,11 @@ Deno.test({
   async fn() {
     const text = completion([
       { role: "user", content: "What is 2 + 2?" },
-      { role: "assistant", channel: "analysis", content: 'User asks a simple question: "What is 2 + 2?" The answer: 4.' },
+      {
+        role: "assistant",
+        channel: "analysis",
+        content: 'User asks a simple question: "What is 2 + 2?" The answer: 4.',
+      },
       { role: "assistant", channel: "final", content: "2 + 2 equals 4." },
       { role: "user", content: "What about 9 / 2?" },
     ], false);
@@ -83,7 +104,11 @@ Deno.test({
   async fn() {
     const text = completion([
       { role: "user", content: "What is the weather in SF?" },
-      { role: "assistant", channel: "analysis", content: "User asks: “What is the weather in SF?” We need to use lookup_weather tool." },
+      {
+        role: "assistant",
+        channel: "analysis",
+        content: "User asks: “What is the weather in SF?” We need to use lookup_weather tool.",
+      },
       {
         role: "assistant",
         channel: "commentary",
@@ -91,7 +116,11 @@ Deno.test({
         content_type: "<|constrain|>json",
         content: '{"location": "San Francisco"}',
       },
-      { role: "tool", name: "functions.lookup_weather", content: '{"temperature": 20, "description": "sunny"}' },
+      {
+        role: "tool",
+        name: "functions.lookup_weather",
+        content: '{"temperature": 20, "description": "sunny"}',
+      },
     ]);
     assert.equal(text, await expected("does_not_drop_if_ongoing_analysis"));
   },
@@ -160,8 +189,18 @@ Deno.test({
                 description: "params object",
                 type: "object",
                 properties: {
-                  string: { type: "string", title: "STRING", description: "A string", examples: ["hello", "world"] },
-                  string_nullable: { type: "string", nullable: true, description: "A nullable string", default: "the default" },
+                  string: {
+                    type: "string",
+                    title: "STRING",
+                    description: "A string",
+                    examples: ["hello", "world"],
+                  },
+                  string_nullable: {
+                    type: "string",
+                    nullable: true,
+                    description: "A nullable string",
+                    default: "the default",
+                  },
                   string_enum: { type: "string", enum: ["a", "b", "c"] },
                   oneof_string_or_number: {
                     oneOf: [

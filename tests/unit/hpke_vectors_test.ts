@@ -17,7 +17,9 @@ interface Vector {
 }
 
 const vectors: Vector[] = JSON.parse(
-  await Deno.readTextFile(new URL("../testdata/rfc9180-x25519-sha256-chacha20poly1305.json", import.meta.url)),
+  await Deno.readTextFile(
+    new URL("../testdata/rfc9180-x25519-sha256-chacha20poly1305.json", import.meta.url),
+  ),
 );
 const base = vectors.find((v) => v.mode === 0)!;
 
