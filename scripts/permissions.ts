@@ -35,6 +35,8 @@ export function permissionFlags(scope: PermissionScope): string[] {
   ];
   return [
     "--no-prompt",
+    // Certificate renewal hands the port to a new listener with SO_REUSEPORT (src/http/listener.ts).
+    "--unstable-net",
     `--allow-net=${net.join(",")}`,
     `--allow-read=${read.join(",")}`,
     `--allow-write=${scope.runtimeDir}`,

@@ -7,10 +7,10 @@
 import { chatCommand } from "./cli/chat_command.ts";
 import { parseCommandLine, USAGE } from "./cli/args.ts";
 import { harmonyParseCommand, harmonyRenderCommand } from "./cli/harmony_command.ts";
-import { keysInitCommand } from "./cli/keys_command.ts";
-import { ENV_SCHEMA, type EnvConfig, loadConfig, loadIdentityFile } from "./config/mod.ts";
+import { keysInitCommand, keysRotateCommand } from "./cli/keys_command.ts";
+import { ENV_SCHEMA, type EnvConfig, loadConfig, loadHpkeKeysFile, loadIdentityFile } from "./config/mod.ts";
 import { createSuite, generateIdentity, type Identity, KeyRing } from "./crypto/mod.ts";
-import { createApp, KeyPublisher } from "./http/mod.ts";
+import { createApp, KeyPublisher, listen } from "./http/mod.ts";
 import {
   type Backend,
   DEFAULT_TIMING,
@@ -40,6 +40,8 @@ export interface RunDeps {
   logger?: Logger;
   generator?: Generator;
   identity?: Identity;
+  /** How often TLS files are checked for renewal (tests shorten it). */
+  tlsReloadIntervalMs?: number;
   /** Supervisor timing (tests shorten it). */
   timing?: Partial<SupervisorTiming>;
   nowSeconds?: () => number;
@@ -66,7 +68,10 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
 
   const identity = deps.identity ?? await _identity(config, logger);
   const rotation = config.PG_KEY_ROTATION_SECONDS;
-  const ring = await KeyRing.generate(suite, Math.floor(nowSeconds()), rotation);
+  const keysFile = config.PG_HPKE_KEYS_FILE;
+  const ring = keysFile
+    ? KeyRing.fixed(await loadHpkeKeysFile(keysFile, suite))
+    : await KeyRing.generate(suite, Math.floor(nowSeconds()), rotation);
   logger.log("info", "keys.loaded", { keys: ring.keys.length, fingerprint: identity.fingerprint });
   const publisher = new KeyPublisher(ring, identity, nowSeconds);
 
@@ -109,29 +114,34 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     ready: () => ring.keys.length > 0 && generator.ready(),
   });
 
+  let keysStamp = keysFile ? await _fileStamp(keysFile) : "";
   const rotationTimer = setInterval(async () => {
+    if (keysFile) {
+      // A shared keys file is re-read when it changes; a broken file leaves the current keys in place.
+      try {
+        const stamp = await _fileStamp(keysFile);
+        if (stamp !== keysStamp) {
+          ring.replaceFixed(await loadHpkeKeysFile(keysFile, suite));
+          keysStamp = stamp;
+          logger.log("info", "keys.rotated", { keys: ring.keys.length });
+        }
+      } catch {
+        logger.log("error", "keys.rotated", { problem: "keys file unreadable or invalid; keeping current keys" });
+      }
+    }
     if (await ring.rotateIfDue(suite, Math.floor(nowSeconds()), rotation)) {
       logger.log("info", "keys.rotated", { keys: ring.keys.length });
     }
-  }, Math.min(rotation * 1000, 60_000) / 4);
+  }, keysFile ? 10_000 : Math.min(rotation * 1000, 60_000) / 4);
 
-  const listening = Promise.withResolvers<string>();
-  const tls = config.PG_TLS_CERT_FILE && config.PG_TLS_KEY_FILE
-    ? {
-      cert: await Deno.readTextFile(config.PG_TLS_CERT_FILE),
-      key: await Deno.readTextFile(config.PG_TLS_KEY_FILE),
-    }
-    : {};
-  const server = Deno.serve({
+  const listener = await listen({
     hostname: config.PG_HOST,
     port: config.PG_PORT,
-    ...tls,
-    onListen: ({ hostname, port }) => {
-      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-      listening.resolve(`${"cert" in tls ? "https" : "http"}://${host}:${port}`);
-    },
-  }, app.fetch);
-  const url = await listening.promise;
+    tls: config.PG_TLS_CERT_FILE && config.PG_TLS_KEY_FILE
+      ? { certFile: config.PG_TLS_CERT_FILE, keyFile: config.PG_TLS_KEY_FILE, reloadIntervalMs: deps.tlsReloadIntervalMs ?? 10_000 }
+      : undefined,
+  }, app.fetch, logger);
+  const url = listener.url;
   logger.log("info", "gateway.listening", {
     url,
     profile: config.PG_PROFILE,
@@ -145,7 +155,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     logger.log("info", "gateway.shutdown_started", {});
     clearInterval(rotationTimer);
     // Stop accepting, let in-flight streams finish until the drain deadline, then cut them.
-    const drained = server.shutdown();
+    const drained = listener.shutdown();
     const deadline = setTimeout(() => shutdown.abort(), config.PG_DRAIN_SECONDS * 1000);
     await drained;
     clearTimeout(deadline);
@@ -175,6 +185,11 @@ async function _identity(config: EnvConfig, logger: Logger): Promise<Identity> {
     reason: "DEVELOPMENT: ephemeral identity key, apps cannot pin it across restarts",
   });
   return identity;
+}
+
+async function _fileStamp(path: string): Promise<string> {
+  const info = await Deno.stat(path);
+  return `${info.mtime?.getTime()}:${info.size}`;
 }
 
 /** Starts supervising the local llama-server (generating the demo model when none is configured). */
@@ -373,6 +388,15 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
       }
       return await keysInitCommand({ out, force: command.flags.force === true }, io);
+    }
+    case "keys rotate": {
+      const file = command.flags.file;
+      const interval = Number(command.flags.interval ?? "86400");
+      if (typeof file !== "string" || !Number.isInteger(interval) || interval < 60) {
+        io.error("Pass --file FILE and optionally --interval SECONDS (at least 60)\n");
+        return 2;
+      }
+      return await keysRotateCommand({ file, intervalSeconds: interval, nowSeconds: Date.now() / 1000 }, io);
     }
     case "chat": {
       const prompt = command.positionals.join(" ") || (await _readStdin()).trim();

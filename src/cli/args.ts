@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 
 /** Parsed command line: subcommand path and flags. */
 export interface CommandLine {
-  command: "serve" | "node" | "chat" | "keys init" | "harmony render" | "harmony parse" | "help" | "version";
+  command: "serve" | "node" | "chat" | "keys init" | "keys rotate" | "harmony render" | "harmony parse" | "help" | "version";
   flags: Record<string, string | boolean | undefined>;
   positionals: string[];
 }
@@ -19,6 +19,8 @@ export function parseCommandLine(argv: string[]): CommandLine {
       pin: { type: "string" },
       json: { type: "boolean" },
       out: { type: "string" },
+      file: { type: "string" },
+      interval: { type: "string" },
       force: { type: "boolean" },
       role: { type: "string" },
       "max-tokens": { type: "string" },
@@ -41,7 +43,8 @@ export function parseCommandLine(argv: string[]): CommandLine {
       return { command: "chat", flags: values, positionals: positionals.slice(1) };
     case "keys":
       if (second === "init") return { command: "keys init", flags: values, positionals: rest };
-      throw new Error("Use `keys init`");
+      if (second === "rotate") return { command: "keys rotate", flags: values, positionals: rest };
+      throw new Error("Use `keys init` or `keys rotate`");
     case "harmony":
       if (second === "render" || second === "parse") {
         return { command: `harmony ${second}`, flags: values, positionals: rest };
@@ -64,6 +67,8 @@ Usage:
                                           send an encrypted chat request and print the answer
   privacy-gateway keys init --out FILE [--force]
                                           create an identity key file (mode 0600), print its fingerprint
+  privacy-gateway keys rotate --file FILE [--interval SECONDS]
+                                          add the next HPKE key to a shared keys file (several instances)
   privacy-gateway harmony render          read JSON on stdin, print Harmony text
   privacy-gateway harmony parse [--role assistant]
                                           read Harmony completion text on stdin, print messages as JSON

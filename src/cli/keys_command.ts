@@ -1,4 +1,5 @@
-/** `privacy-gateway keys init`: creates the identity key file with mode 0600 and prints the pin. */
+/** `privacy-gateway keys init|rotate`: the identity key file and the shared HPKE keys file. */
+import { parseHpkeKeysFile, readSecretFile, rotateHpkeKeysFile } from "../config/mod.ts";
 import { generateIdentity } from "../crypto/mod.ts";
 
 /** Writes a new identity file; refuses to overwrite unless `force`. Returns the exit code. */
@@ -31,5 +32,36 @@ export async function keysInitCommand(
   io.write(
     `Identity key written to ${options.out} (mode 0600)\nFingerprint to pin in the app: ${file.fingerprint}\n`,
   );
+  return 0;
+}
+
+/**
+ * `privacy-gateway keys rotate --file F [--interval SECONDS]`: adds the next HPKE key to a shared keys file
+ * and prunes expired ones; written atomically (temporary file + rename) with mode 0600.
+ */
+export async function keysRotateCommand(
+  options: { file: string; intervalSeconds: number; nowSeconds: number },
+  io: { write: (text: string) => void; error: (text: string) => void },
+): Promise<number> {
+  let existing;
+  try {
+    existing = parseHpkeKeysFile(await readSecretFile(options.file), options.file);
+  } catch (error) {
+    if (!(error instanceof Error) || !/does not exist/.test(error.message)) {
+      io.error(`${(error as Error).message}\n`);
+      return 1;
+    }
+  }
+  const next = rotateHpkeKeysFile(existing, Math.floor(options.nowSeconds), options.intervalSeconds);
+  const temporary = `${options.file}.tmp-${crypto.randomUUID()}`;
+  try {
+    await Deno.writeTextFile(temporary, JSON.stringify(next, null, 2) + "\n", { mode: 0o600, createNew: true });
+    await Deno.rename(temporary, options.file);
+  } catch (error) {
+    await Deno.remove(temporary).catch(() => {});
+    io.error(`Cannot write HPKE keys '${options.file}': ${(error as Error).name}\n`);
+    return 1;
+  }
+  io.write(`HPKE keys file ${options.file} now holds key ids ${next.keys.map((k) => k.key_id).join(", ")}\n`);
   return 0;
 }

@@ -1,4 +1,11 @@
 /** Configuration: one strict schema over PG_* environment variables, loaded once by main.ts. */
 export { configSchema, ENV_SCHEMA, type EnvConfig, isLoopbackHost } from "./schema.ts";
 export { loadConfig, type LoadResult, parseEnvFile } from "./load.ts";
-export { loadIdentityFile, readSecretFile } from "./secret_files.ts";
+export {
+  type HpkeKeysFile,
+  loadHpkeKeysFile,
+  loadIdentityFile,
+  parseHpkeKeysFile,
+  readSecretFile,
+  rotateHpkeKeysFile,
+} from "./secret_files.ts";

@@ -2,7 +2,8 @@
  * Reading secret files (identity key, shared HPKE keys). A file that group or others can read is refused:
  * a key readable by other users is a key already lost.
  */
-import { fromBase64Url, type Identity, importIdentity } from "../crypto/mod.ts";
+import type { CipherSuite } from "@hpke/core";
+import { fromBase64Url, type HpkeKey, type Identity, importIdentity, makeHpkeKey, toBase64Url } from "../crypto/mod.ts";
 
 /** Reads a file only if its mode grants nothing to group and others. */
 export async function readSecretFile(path: string): Promise<string> {
@@ -40,4 +41,67 @@ export async function loadIdentityFile(path: string): Promise<Identity> {
   } finally {
     pkcs8.fill(0);
   }
+}
+
+/**
+ * Shared HPKE keys file, for several gateway instances behind one load balancer. Each key is a 32-byte
+ * seed from which the X25519 pair is derived (RFC 9180 DeriveKeyPair):
+ *
+ *   { "type": "privacy-gateway-hpke-keys", "version": 1,
+ *     "keys": [{ "key_id": 0..255, "seed": b64url(32), "not_before": unix, "not_after": unix }] }
+ */
+export interface HpkeKeysFile {
+  type: "privacy-gateway-hpke-keys";
+  version: 1;
+  keys: { key_id: number; seed: string; not_before: number; not_after: number }[];
+}
+
+/** Parses and checks a keys file's text; throws a sentence-case Error naming the problem. */
+export function parseHpkeKeysFile(text: string, path: string): HpkeKeysFile {
+  let parsed: HpkeKeysFile;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Error(`Cannot load HPKE keys '${path}': not JSON`);
+  }
+  const ok = parsed?.type === "privacy-gateway-hpke-keys" && Array.isArray(parsed.keys) &&
+    parsed.keys.every((k) =>
+      Number.isInteger(k.key_id) && k.key_id >= 0 && k.key_id <= 255 && typeof k.seed === "string" &&
+      fromBase64Url(k.seed)?.byteLength === 32 && Number.isInteger(k.not_before) && Number.isInteger(k.not_after) &&
+      k.not_after > k.not_before
+    );
+  if (!ok) throw new Error(`Cannot load HPKE keys '${path}': not a privacy-gateway keys file`);
+  return parsed;
+}
+
+/** Loads a shared keys file (refusing one readable by others) and derives the key pairs. */
+export async function loadHpkeKeysFile(path: string, suite: CipherSuite): Promise<HpkeKey[]> {
+  const file = parseHpkeKeysFile(await readSecretFile(path), path);
+  return await Promise.all(file.keys.map(async (k) => {
+    const seed = fromBase64Url(k.seed)!;
+    const pair = await suite.kem.deriveKeyPair(seed.buffer);
+    seed.fill(0);
+    return makeHpkeKey(suite, pair, k.key_id, k.not_before, k.not_after);
+  }));
+}
+
+/**
+ * Adds a key to a keys file (creating it), pruning expired keys: run on a timer on one machine and
+ * distribute the file, or keep it on shared storage. New keys start one interval ahead so every instance
+ * picks them up before clients use them. Returns the new file content.
+ */
+export function rotateHpkeKeysFile(existing: HpkeKeysFile | undefined, nowSeconds: number, intervalSeconds: number): HpkeKeysFile {
+  const keys = (existing?.keys ?? []).filter((k) => k.not_after > nowSeconds);
+  const used = new Set(keys.map((k) => k.key_id));
+  const last = keys.at(-1);
+  let keyId = last ? (last.key_id + 1) % 256 : crypto.getRandomValues(new Uint8Array(1))[0];
+  while (used.has(keyId)) keyId = (keyId + 1) % 256;
+  const notBefore = keys.length === 0 ? nowSeconds : Math.max(nowSeconds, (last?.not_before ?? nowSeconds) + intervalSeconds);
+  keys.push({
+    key_id: keyId,
+    seed: toBase64Url(crypto.getRandomValues(new Uint8Array(32))),
+    not_before: notBefore,
+    not_after: notBefore + 2 * intervalSeconds,
+  });
+  return { type: "privacy-gateway-hpke-keys", version: 1, keys };
 }

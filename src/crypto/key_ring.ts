@@ -67,6 +67,14 @@ export class KeyRing {
     return ring;
   }
 
+  /** Replaces the keys of a fixed ring (a shared keys file changed). */
+  replaceFixed(keys: HpkeKey[]): void {
+    if (this.#nextKeyId >= 0) throw new Error("Only a fixed ring takes keys from outside");
+    if (new Set(keys.map((k) => k.keyId)).size !== keys.length) throw new Error("Key ids must be unique");
+    this.#keys = keys;
+    this.#version++;
+  }
+
   /** Increments whenever the set of keys changes, so callers can cache what they derive from it. */
   get version(): number {
     return this.#version;
