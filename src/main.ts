@@ -126,7 +126,9 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
           logger.log("info", "keys.rotated", { keys: ring.keys.length });
         }
       } catch {
-        logger.log("error", "keys.rotated", { problem: "keys file unreadable or invalid; keeping current keys" });
+        logger.log("error", "keys.rotated", {
+          problem: "keys file unreadable or invalid; keeping current keys",
+        });
       }
     }
     if (await ring.rotateIfDue(suite, Math.floor(nowSeconds()), rotation)) {
@@ -134,13 +136,21 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     }
   }, keysFile ? 10_000 : Math.min(rotation * 1000, 60_000) / 4);
 
-  const listener = await listen({
-    hostname: config.PG_HOST,
-    port: config.PG_PORT,
-    tls: config.PG_TLS_CERT_FILE && config.PG_TLS_KEY_FILE
-      ? { certFile: config.PG_TLS_CERT_FILE, keyFile: config.PG_TLS_KEY_FILE, reloadIntervalMs: deps.tlsReloadIntervalMs ?? 10_000 }
-      : undefined,
-  }, app.fetch, logger);
+  const listener = await listen(
+    {
+      hostname: config.PG_HOST,
+      port: config.PG_PORT,
+      tls: config.PG_TLS_CERT_FILE && config.PG_TLS_KEY_FILE
+        ? {
+          certFile: config.PG_TLS_CERT_FILE,
+          keyFile: config.PG_TLS_KEY_FILE,
+          reloadIntervalMs: deps.tlsReloadIntervalMs ?? 10_000,
+        }
+        : undefined,
+    },
+    app.fetch,
+    logger,
+  );
   const url = listener.url;
   logger.log("info", "gateway.listening", {
     url,

@@ -47,7 +47,12 @@ Deno.test("The gateway serves HTTPS and reloads a renewed certificate without fa
     // Streams in flight while the certificate changes.
     const streams = Array.from({ length: 4 }, async (_, i) => {
       const events = [];
-      for await (const event of before.client.chat({ messages: [{ role: "user", content: `s${i}` }], max_tokens: 1500 })) {
+      for await (
+        const event of before.client.chat({
+          messages: [{ role: "user", content: `s${i}` }],
+          max_tokens: 1500,
+        })
+      ) {
         events.push(event);
       }
       return events.at(-1)?.type;
@@ -64,7 +69,9 @@ Deno.test("The gateway serves HTTPS and reloads a renewed certificate without fa
       const after = clientTrusting(newCa, gateway.url, gateway.fingerprint);
       try {
         const events = [];
-        for await (const event of after.client.chat({ messages: [{ role: "user", content: "new" }], max_tokens: 5 })) events.push(event);
+        for await (
+          const event of after.client.chat({ messages: [{ role: "user", content: "new" }], max_tokens: 5 })
+        ) events.push(event);
         served = events.at(-1)?.type === "done";
       } catch {
         await new Promise((r) => setTimeout(r, 100));

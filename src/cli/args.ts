@@ -3,7 +3,16 @@ import { parseArgs } from "node:util";
 
 /** Parsed command line: subcommand path and flags. */
 export interface CommandLine {
-  command: "serve" | "node" | "chat" | "keys init" | "keys rotate" | "harmony render" | "harmony parse" | "help" | "version";
+  command:
+    | "serve"
+    | "node"
+    | "chat"
+    | "keys init"
+    | "keys rotate"
+    | "harmony render"
+    | "harmony parse"
+    | "help"
+    | "version";
   flags: Record<string, string | boolean | undefined>;
   positionals: string[];
 }

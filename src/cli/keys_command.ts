@@ -55,7 +55,10 @@ export async function keysRotateCommand(
   const next = rotateHpkeKeysFile(existing, Math.floor(options.nowSeconds), options.intervalSeconds);
   const temporary = `${options.file}.tmp-${crypto.randomUUID()}`;
   try {
-    await Deno.writeTextFile(temporary, JSON.stringify(next, null, 2) + "\n", { mode: 0o600, createNew: true });
+    await Deno.writeTextFile(temporary, JSON.stringify(next, null, 2) + "\n", {
+      mode: 0o600,
+      createNew: true,
+    });
     await Deno.rename(temporary, options.file);
   } catch (error) {
     await Deno.remove(temporary).catch(() => {});

@@ -3,7 +3,14 @@
  * a key readable by other users is a key already lost.
  */
 import type { CipherSuite } from "@hpke/core";
-import { fromBase64Url, type HpkeKey, type Identity, importIdentity, makeHpkeKey, toBase64Url } from "../crypto/mod.ts";
+import {
+  fromBase64Url,
+  type HpkeKey,
+  type Identity,
+  importIdentity,
+  makeHpkeKey,
+  toBase64Url,
+} from "../crypto/mod.ts";
 
 /** Reads a file only if its mode grants nothing to group and others. */
 export async function readSecretFile(path: string): Promise<string> {
@@ -67,7 +74,8 @@ export function parseHpkeKeysFile(text: string, path: string): HpkeKeysFile {
   const ok = parsed?.type === "privacy-gateway-hpke-keys" && Array.isArray(parsed.keys) &&
     parsed.keys.every((k) =>
       Number.isInteger(k.key_id) && k.key_id >= 0 && k.key_id <= 255 && typeof k.seed === "string" &&
-      fromBase64Url(k.seed)?.byteLength === 32 && Number.isInteger(k.not_before) && Number.isInteger(k.not_after) &&
+      fromBase64Url(k.seed)?.byteLength === 32 && Number.isInteger(k.not_before) &&
+      Number.isInteger(k.not_after) &&
       k.not_after > k.not_before
     );
   if (!ok) throw new Error(`Cannot load HPKE keys '${path}': not a privacy-gateway keys file`);
@@ -90,13 +98,19 @@ export async function loadHpkeKeysFile(path: string, suite: CipherSuite): Promis
  * distribute the file, or keep it on shared storage. New keys start one interval ahead so every instance
  * picks them up before clients use them. Returns the new file content.
  */
-export function rotateHpkeKeysFile(existing: HpkeKeysFile | undefined, nowSeconds: number, intervalSeconds: number): HpkeKeysFile {
+export function rotateHpkeKeysFile(
+  existing: HpkeKeysFile | undefined,
+  nowSeconds: number,
+  intervalSeconds: number,
+): HpkeKeysFile {
   const keys = (existing?.keys ?? []).filter((k) => k.not_after > nowSeconds);
   const used = new Set(keys.map((k) => k.key_id));
   const last = keys.at(-1);
   let keyId = last ? (last.key_id + 1) % 256 : crypto.getRandomValues(new Uint8Array(1))[0];
   while (used.has(keyId)) keyId = (keyId + 1) % 256;
-  const notBefore = keys.length === 0 ? nowSeconds : Math.max(nowSeconds, (last?.not_before ?? nowSeconds) + intervalSeconds);
+  const notBefore = keys.length === 0
+    ? nowSeconds
+    : Math.max(nowSeconds, (last?.not_before ?? nowSeconds) + intervalSeconds);
   keys.push({
     key_id: keyId,
     seed: toBase64Url(crypto.getRandomValues(new Uint8Array(32))),

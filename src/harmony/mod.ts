@@ -21,6 +21,7 @@ export {
   piecesToTokenIds,
   type SpecialTokenIds,
   splitUntrustedText,
+  TrustedTokenCache,
 } from "./safe_tokens.ts";
 export {
   conversationFor,

@@ -18,8 +18,11 @@ export const SPECIAL_TOKENS = {
 /** Name of a formatting token. */
 export type SpecialName = keyof typeof SPECIAL_TOKENS;
 
-/** One piece of a rendered conversation or of a model's output. */
-export type Piece = { special: SpecialName } | { text: string };
+/**
+ * One piece of a rendered conversation or of a model's output. `trusted` marks text the renderer wrote
+ * itself (headers, the system message), whose tokenization may be cached; content never is.
+ */
+export type Piece = { special: SpecialName } | { text: string; trusted?: boolean };
 
 /** Joins pieces into Harmony text, special tokens written as their text form. */
 export function piecesToText(pieces: readonly Piece[]): string {

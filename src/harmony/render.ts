@@ -69,7 +69,7 @@ export function renderConversation(messages: readonly HarmonyMessage[], options:
     if (dropAnalysis && firstFinal >= 0 && index < firstFinal && channelOf(message) === "analysis") continue;
     pieces.push(...renderMessage(message, hasFunctionTools));
   }
-  if (options.mode === "completion") pieces.push({ special: "start" }, { text: "assistant" });
+  if (options.mode === "completion") pieces.push({ special: "start" }, { text: "assistant", trusted: true });
   return pieces;
 }
 
@@ -77,34 +77,40 @@ export function renderConversation(messages: readonly HarmonyMessage[], options:
 export function renderMessage(message: HarmonyMessage, hasFunctionTools: boolean): Piece[] {
   const pieces: Piece[] = [{ special: "start" }];
   if (message.role === "system") {
-    pieces.push({ text: "system" }, { special: "message" }, {
+    pieces.push({ text: "system", trusted: true }, { special: "message" }, {
       text: _systemText(message.system, hasFunctionTools),
+      trusted: true,
     });
     pieces.push({ special: "end" });
     return pieces;
   }
   if (message.role === "developer") {
-    pieces.push({ text: "developer" }, { special: "message" }, { text: _developerText(message.developer) });
+    pieces.push({ text: "developer", trusted: true }, { special: "message" }, {
+      text: _developerText(message.developer),
+    });
     pieces.push({ special: "end" });
     return pieces;
   }
   if (message.role === "tool") {
     if (message.name == null) throw new TypeError("Tool messages need a name");
-    pieces.push({ text: message.name });
+    pieces.push({ text: message.name, trusted: true });
   } else {
-    pieces.push({ text: message.name != null ? `${message.role}:${message.name}` : message.role });
+    pieces.push({
+      text: message.name != null ? `${message.role}:${message.name}` : message.role,
+      trusted: true,
+    });
   }
   if (message.recipient != null && message.recipient !== "all") {
-    pieces.push({ text: ` to=${message.recipient}` });
+    pieces.push({ text: ` to=${message.recipient}`, trusted: true });
   }
-  if (message.channel != null) pieces.push({ special: "channel" }, { text: message.channel });
+  if (message.channel != null) pieces.push({ special: "channel" }, { text: message.channel, trusted: true });
   if (message.content_type != null) {
     if (message.content_type.startsWith("<|constrain|>")) {
-      pieces.push({ text: " " }, { special: "constrain" });
+      pieces.push({ text: " ", trusted: true }, { special: "constrain" });
       const rest = message.content_type.slice("<|constrain|>".length);
-      if (rest) pieces.push({ text: rest });
+      if (rest) pieces.push({ text: rest, trusted: true });
     } else {
-      pieces.push({ text: ` ${message.content_type}` });
+      pieces.push({ text: ` ${message.content_type}`, trusted: true });
     }
   }
   pieces.push({ special: "message" });
@@ -151,13 +157,14 @@ function _developerText(developer: DeveloperContent): string {
   return sections.join("\n\n");
 }
 
-/** Adjacent text pieces are merged, so each text run is tokenized once. */
+/** Adjacent text pieces of the same trust are merged, so each text run is tokenized once. */
 function _mergeText(pieces: Piece[]): Piece[] {
   const out: Piece[] = [];
   for (const piece of pieces) {
     const last = out.at(-1);
-    if (last && "text" in last && "text" in piece) out[out.length - 1] = { text: last.text + piece.text };
-    else out.push(piece);
+    if (last && "text" in last && "text" in piece && Boolean(last.trusted) === Boolean(piece.trusted)) {
+      out[out.length - 1] = { text: last.text + piece.text, ...(piece.trusted ? { trusted: true } : {}) };
+    } else out.push(piece);
   }
   return out;
 }

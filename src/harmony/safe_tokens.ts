@@ -32,11 +32,34 @@ export function splitUntrustedText(text: string): string[] {
   return text.split(/(?<=<)(?=\|)/).filter((s) => s !== "");
 }
 
+/**
+ * Token ids of renderer-written text (headers, the system message), keyed by text. Bounded; never holds
+ * content from a request.
+ */
+export class TrustedTokenCache {
+  #entries = new Map<string, number[]>();
+  #max: number;
+
+  constructor(max = 256) {
+    this.#max = max;
+  }
+
+  get(text: string): number[] | undefined {
+    return this.#entries.get(text);
+  }
+
+  set(text: string, ids: number[]): void {
+    if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(text, ids);
+  }
+}
+
 /** Converts rendered pieces into token ids without ever letting text become structure. */
 export async function piecesToTokenIds(
   pieces: readonly Piece[],
   specials: SpecialTokenIds,
   tokenize: (text: string) => Promise<number[]>,
+  cache?: TrustedTokenCache,
 ): Promise<number[]> {
   const parts = await Promise.all(pieces.map(async (piece) => {
     if ("special" in piece) {
@@ -44,9 +67,12 @@ export async function piecesToTokenIds(
       if (id === undefined) throw new Error(`The model has no ${piece.special} token`);
       return [id];
     }
+    const cached = piece.trusted ? cache?.get(piece.text) : undefined;
+    if (cached) return cached;
     const segments = await Promise.all(splitUntrustedText(piece.text).map(tokenize));
     const ids = segments.flat();
     for (const id of ids) if (specials.forbidden.has(id)) throw new InjectionDetectedError();
+    if (piece.trusted) cache?.set(piece.text, ids);
     return ids;
   }));
   return parts.flat();

@@ -27,7 +27,10 @@ export async function listen(
 ): Promise<Listener> {
   const readTls = async () =>
     options.tls
-      ? { cert: await Deno.readTextFile(options.tls.certFile), key: await Deno.readTextFile(options.tls.keyFile) }
+      ? {
+        cert: await Deno.readTextFile(options.tls.certFile),
+        key: await Deno.readTextFile(options.tls.keyFile),
+      }
       : undefined;
   const start = (port: number, tls: { cert: string; key: string } | undefined) => {
     const bound = Promise.withResolvers<{ hostname: string; port: number }>();

@@ -19,6 +19,7 @@ import {
   SPECIAL_TOKENS,
   type SpecialName,
   type SpecialTokenIds,
+  TrustedTokenCache,
   VERBOSITY_MAX_TOKENS,
 } from "../harmony/mod.ts";
 import { type ChatEvent, type ChatRequest, GatewayError } from "../protocol/mod.ts";
@@ -47,6 +48,8 @@ export class HarmonyGenerator implements Generator {
   #router: Router;
   #options: HarmonyGeneratorOptions;
   #specials = new Map<string, Promise<SpecialTokenIds>>();
+  /** Per backend: nodes may serve different vocabularies in a mixed fleet. */
+  #trusted = new Map<string, TrustedTokenCache>();
 
   constructor(router: Router, options: HarmonyGeneratorOptions) {
     this.#router = router;

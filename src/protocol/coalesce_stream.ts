@@ -2,7 +2,8 @@
  * Response stage: collects events for one tick and emits them as one batch, merging adjacent text
  * deltas. Chunk timing then follows the tick, not the token rate, and one chunk carries many tokens, so
  * neither sizes nor timing reveal individual token lengths (Weiss et al. 2024; "Whisper Leak" 2025).
- * A terminal event (`done`/`error`) flushes at once and ends the stream.
+ * A terminal event (`done`/`error`) flushes at once and ends the stream. The first batch is sent at once
+ * too: when the answer starts is visible anyway, and waiting a tick would only add latency.
  */
 import { type ChatEvent, isTerminal } from "./events.ts";
 
@@ -11,6 +12,7 @@ export function createCoalesceStream(tickMs: number): TransformStream<ChatEvent,
   let pending: ChatEvent[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
   let ended = false;
+  let first = true;
   const flush = (controller: TransformStreamDefaultController<ChatEvent[]>) => {
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
@@ -29,7 +31,8 @@ export function createCoalesceStream(tickMs: number): TransformStream<ChatEvent,
       if (isTerminal(event)) {
         ended = true;
         flush(controller);
-      } else if (tickMs <= 0) {
+      } else if (tickMs <= 0 || first) {
+        first = false;
         flush(controller);
       } else if (timer === undefined) {
         timer = setTimeout(() => flush(controller), tickMs);
