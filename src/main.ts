@@ -13,6 +13,7 @@ import { createSuite, generateIdentity, type Identity, KeyRing } from "./crypto/
 import { createApp, KeyPublisher, listen } from "./http/mod.ts";
 import {
   type Backend,
+  ChatTemplateGenerator,
   DEFAULT_TIMING,
   EchoGenerator,
   generateTinyModel,
@@ -316,27 +317,40 @@ async function _inference(
     );
     for (const [i, url] of config.PG_NODES.split(",").map((u) => u.trim()).entries()) {
       const client = new LlamaClient(`node${i + 1}`, { kind: "mtls", url, caCert, cert, key });
-      backends.push(probedBackend(client, 2000, 1000, stopProbes.signal));
+      // Probe every 2 s; 3 s without an answer marks a node unhealthy (a busy node answers within that).
+      backends.push(probedBackend(client, 2000, 3000, stopProbes.signal));
     }
   }
   const router = new Router(backends, {
     failureThreshold: config.PG_CIRCUIT_FAILURES,
     openMs: config.PG_CIRCUIT_OPEN_SECONDS * 1000,
   }, logger);
-  const generator = new HarmonyGenerator(router, {
-    policy: { ...DEFAULT_POLICY, defaultEffort: config.PG_REASONING_EFFORT },
-    deadlines: {
-      connectMs: 5_000,
-      firstTokenMs: config.PG_FIRST_TOKEN_TIMEOUT_SECONDS * 1000,
-      idleMs: config.PG_IDLE_TIMEOUT_SECONDS * 1000,
-    },
-    allowReasoning: config.PG_ALLOW_REASONING,
-    maxTokensCap: config.PG_MAX_TOKENS_CAP,
-    prefillFinal: demo || config.PG_DEMO_MODEL,
+  const deadlines = {
+    connectMs: 5_000,
+    firstTokenMs: config.PG_FIRST_TOKEN_TIMEOUT_SECONDS * 1000,
+    idleMs: config.PG_IDLE_TIMEOUT_SECONDS * 1000,
+  };
+  const failoverOptions = {
     maxAttempts: Math.max(1, backends.length) + 1,
     readyWaitMs: Math.min(10_000, config.PG_FIRST_TOKEN_TIMEOUT_SECONDS * 1000),
-    today: () => new Date().toISOString().slice(0, 10),
-  });
+  };
+  const generator = config.PG_MODEL_FORMAT === "chat"
+    ? new ChatTemplateGenerator(router, {
+      ...failoverOptions,
+      deadlines,
+      allowReasoning: config.PG_ALLOW_REASONING,
+      maxTokensCap: config.PG_MAX_TOKENS_CAP,
+      defaultMaxTokens: 512,
+    })
+    : new HarmonyGenerator(router, {
+      ...failoverOptions,
+      policy: { ...DEFAULT_POLICY, defaultEffort: config.PG_REASONING_EFFORT },
+      deadlines,
+      allowReasoning: config.PG_ALLOW_REASONING,
+      maxTokensCap: config.PG_MAX_TOKENS_CAP,
+      prefillFinal: demo || config.PG_DEMO_MODEL,
+      today: () => new Date().toISOString().slice(0, 10),
+    });
   return {
     generator,
     supervisor,

@@ -68,6 +68,7 @@ export function conversationFor(
       developer: {
         instructions: [policy.instructions, VERBOSITY_TEMPLATES[verbosity], ...appInstructions].join("\n\n"),
         function_tools: tools.length > 0 ? tools : null,
+        gateway_authored: appInstructions.length === 0,
       },
     },
   ];

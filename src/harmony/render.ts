@@ -31,6 +31,8 @@ export interface FunctionTool {
 export interface DeveloperContent {
   instructions?: string | null;
   function_tools?: FunctionTool[] | null;
+  /** Not in the reference model: the gateway wrote all of it (no app text), so its tokens may be cached. */
+  gateway_authored?: boolean;
 }
 
 /** One message of the reference data model. */
@@ -87,6 +89,7 @@ export function renderMessage(message: HarmonyMessage, hasFunctionTools: boolean
   if (message.role === "developer") {
     pieces.push({ text: "developer", trusted: true }, { special: "message" }, {
       text: _developerText(message.developer),
+      ...(message.developer.gateway_authored ? { trusted: true } : {}),
     });
     pieces.push({ special: "end" });
     return pieces;

@@ -25,6 +25,7 @@ import {
 import { type ChatEvent, type ChatRequest, GatewayError } from "../protocol/mod.ts";
 import type { Generator } from "./generator.ts";
 import type { CompletionChunk, Deadlines, LlamaClient } from "./llama_client.ts";
+import { failover } from "./failover.ts";
 import type { Router } from "./router.ts";
 import { clampSampling } from "./sampling.ts";
 
@@ -68,35 +69,7 @@ export class HarmonyGenerator implements Generator {
     if (this.#options.prefillFinal) {
       pieces.push({ special: "channel" }, { text: "final" }, { special: "message" });
     }
-    const tried = new Set<string>();
-    for (let attempt = 1;; attempt++) {
-      // The first attempt may wait for a backend that is still starting; a retry takes what is there.
-      const lease = await this.#router.acquireWhenReady(
-        tried,
-        attempt === 1 ? this.#options.readyWaitMs : 0,
-        signal,
-      );
-      tried.add(lease.backend.name);
-      let yielded = false;
-      let outcome: "success" | "failure" = "success";
-      try {
-        for await (const event of this.#run(lease.backend.client, request, pieces, signal)) {
-          yielded = true;
-          yield event;
-        }
-        return;
-      } catch (error) {
-        if (_isBackendFault(error) && !signal.aborted) outcome = "failure";
-        if (signal.aborted || yielded || outcome !== "failure" || attempt >= this.#options.maxAttempts) {
-          throw error;
-        }
-      } finally {
-        // Also runs when the consumer stops early (after `done`, or on disconnect): the lease never leaks.
-        lease.done(signal.aborted ? "cancelled" : outcome);
-      }
-      const delay = Math.min(2000, 100 * 2 ** (attempt - 1)) * (0.5 + Math.random());
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
+    yield* failover(this.#router, this.#options, signal, (client) => this.#run(client, request, pieces, signal));
   }
 
   async *#run(
@@ -209,10 +182,4 @@ function _demoLogitBias(specials: SpecialTokenIds): [number, false][] {
   }
   for (const id of specials.forbidden) banned.push([id, false]);
   return banned;
-}
-
-function _isBackendFault(error: unknown): boolean {
-  return error instanceof GatewayError &&
-    (error.code === "upstream_unavailable" || error.code === "upstream_error" ||
-      error.code === "upstream_timeout");
 }

@@ -19,5 +19,13 @@ export {
 } from "./router.ts";
 export { HarmonyGenerator, type HarmonyGeneratorOptions } from "./harmony_generator.ts";
 export { clampSampling } from "./sampling.ts";
-export { generateTinyModel, HARMONY_SPECIAL_TOKENS, tinyModelVocabulary } from "./tiny_model.ts";
+export {
+  generateTinyModel,
+  HARMONY_SPECIAL_TOKENS,
+  type ModelShape,
+  TINY_SHAPE,
+  tinyModelVocabulary,
+} from "./tiny_model.ts";
 export { type NodeServer, type NodeServerOptions, startNodeServer } from "./node_server.ts";
+export { ChatTemplateGenerator, type ChatTemplateGeneratorOptions } from "./chat_template_generator.ts";
+export { failover, type FailoverOptions, isBackendFault } from "./failover.ts";
