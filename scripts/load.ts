@@ -20,7 +20,7 @@ import {
 } from "../src/harmony/mod.ts";
 import { generateTinyModel, TINY_SHAPE } from "../src/inference/mod.ts";
 import { run } from "../src/main.ts";
-import { silentLogger } from "../src/observability/mod.ts";
+import { createLogger } from "../src/observability/mod.ts";
 import { chatRequestSchema } from "../src/protocol/mod.ts";
 
 const { values } = parseArgs({
@@ -34,6 +34,9 @@ const { values } = parseArgs({
     // tiny: the demo model (overheads dominate); small: a 27M-parameter model whose per-token cost is
     // closer to a real model's, so ratios show what the gateway adds to inference that costs something.
     shape: { type: "string", default: "tiny" },
+    // Threads for llama-server; leaving a core free keeps the gateway from competing with llama.cpp's
+    // spinning compute threads, as on a real host with more cores than one model server uses.
+    "llama-threads": { type: "string", default: "1" },
   },
 });
 const levels = values.concurrency!.split(",").map(Number);
@@ -54,6 +57,7 @@ const loaded = loadConfig({
   PG_LLAMA_SERVER_BIN: bin,
   PG_RUNTIME_DIR: dir,
   PG_MODEL_PATH: `${dir}/model.gguf`,
+  PG_LLAMA_THREADS: values["llama-threads"]!,
   PG_DEMO_MODEL: "true",
   PG_LLAMA_PARALLEL: String(maxLevel),
   PG_LLAMA_CTX: String(maxLevel * 1024),
@@ -61,7 +65,7 @@ const loaded = loadConfig({
 }, () => "");
 if (!loaded.ok) throw new Error(loaded.problems.join("; "));
 const controller = new AbortController();
-const gateway = await run(loaded.config, { logger: silentLogger }, controller.signal);
+const gateway = await run(loaded.config, { logger: createLogger("warn", (line) => console.error(line)) }, controller.signal);
 await gateway.supervisor!.ensureReady(AbortSignal.timeout(30_000));
 const llama = gateway.supervisor!.client;
 
@@ -121,7 +125,7 @@ const table = [
   `Load run of ${
     new Date().toISOString().slice(0, 10)
   }: ${tokens} tokens per stream, median of ${rounds} rounds, ` +
-  `${values.shape} generated model (${shape.layers} layers × ${shape.embedding}), llama-server -np ${maxLevel}, ` +
+  `${values.shape} generated model (${shape.layers} layers × ${shape.embedding}), llama-server -np ${maxLevel} -t ${values["llama-threads"]}, ` +
   `${navigator.hardwareConcurrency} cores.`,
   "",
   "| streams | direct tok/s | gateway tok/s | tok/s ratio | direct TTFT p50 (ms) | gateway TTFT p50 (ms) | TTFT ratio |",

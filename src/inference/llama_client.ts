@@ -22,7 +22,12 @@ export interface CompletionChunk {
   tokens_evaluated?: number;
 }
 
-/** Deadlines of one upstream request, each with its own failure. */
+/**
+ * Deadlines of one upstream request, each with its own failure. llama-server sends a stream's response
+ * headers only once the prompt is processed, so a stream's wait for headers falls under `firstTokenMs`
+ * (measured: 32 concurrent prompts on a slow model took over 5 s); `connectMs` bounds the short calls
+ * (/tokenize, /health) whose answer is immediate.
+ */
 export interface Deadlines {
   connectMs: number;
   firstTokenMs: number;
@@ -162,7 +167,7 @@ export class LlamaClient {
       deadlines.firstTokenMs,
     );
     try {
-      const response = await this.#post(path, body, upstream.signal, deadlines.connectMs);
+      const response = await this.#post(path, body, upstream.signal, deadlines.firstTokenMs);
       const events = response.body!.pipeThrough(new TextDecoderStream()).pipeThrough(
         new EventSourceParserStream(),
       );
