@@ -76,7 +76,7 @@ fi
 echo "llama-server: [2/3] configuring ($backend)" >&2
 cmake -S "$work/src" -B "$work/build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-  -DGGML_NATIVE=OFF "${backend_flags[@]}" >&2
+  -DGGML_NATIVE=OFF -DCMAKE_BUILD_RPATH_USE_ORIGIN=ON "${backend_flags[@]}" >&2
 
 echo "llama-server: [3/3] compiling (about 10 minutes on 2 cores the first time)" >&2
 cmake --build "$work/build" --target llama-server -j "${LLAMA_JOBS:-$(nproc)}" >&2

@@ -9,6 +9,12 @@ export async function keysInitCommand(
 ): Promise<number> {
   const { file } = await generateIdentity();
   const text = JSON.stringify(file, null, 2) + "\n";
+  if (options.out === "-") {
+    // The compiled binary may not write files: the shell stores it (umask 077 or chmod 600 afterwards).
+    io.write(text);
+    io.error(`Fingerprint to pin in the app: ${file.fingerprint}\n`);
+    return 0;
+  }
   try {
     // createNew refuses an existing file atomically; mode applies at creation, before any byte is written.
     const handle = await Deno.open(options.out, {

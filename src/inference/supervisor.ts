@@ -148,7 +148,9 @@ export class Supervisor {
         stdout: "piped",
         stderr: "piped",
         clearEnv: true,
-        env: {},
+        // Nothing of the gateway's environment is passed on; only where llama-server's own shared
+        // libraries are (they are installed beside it).
+        env: { LD_LIBRARY_PATH: this.#options.binary.slice(0, this.#options.binary.lastIndexOf("/")) },
       }).spawn();
     } catch {
       this.#logger.log("error", "supervisor.exited", { backend: "local", reason: "spawn_failed" });

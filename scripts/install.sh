@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs privacy-gateway on a host: system user, directories, the binary (keeping the previous one
+# for rollback), llama-server, systemd units and an example configuration. Idempotent.
+#
+# Usage: scripts/install.sh [--role gateway|node] [--binary FILE] [--llama-server DIR] [--gpu]
+#                           [--root DIR] [--dry-run]
+#   --binary        the compiled privacy-gateway (scripts/compile.sh)
+#   --llama-server  directory with llama-server and its libraries (scripts/build-llama-server.sh)
+#   --gpu           (node) add the GPU drop-in that opens the NVIDIA devices
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+# shellcheck source=lib/deploy.sh source-path=SCRIPTDIR
+. "$here/lib/deploy.sh"
+parse_common_args "$@"
+set -- "${REST_ARGS[@]+"${REST_ARGS[@]}"}"
+
+role=gateway
+binary=""
+llama_dir=""
+gpu=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --role) role="${2:?--role needs gateway or node}"; shift 2 ;;
+    --binary) binary="${2:?}"; shift 2 ;;
+    --llama-server) llama_dir="${2:?}"; shift 2 ;;
+    --gpu) gpu=1; shift ;;
+    -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "Unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$role" in gateway | node) ;; *) echo "Unknown role '$role'" >&2; exit 2 ;; esac
+unit="privacy-gateway.service"
+[ "$role" = node ] && unit="privacy-gateway-node.service"
+
+if [ -z "$ROOT" ] && ! getent passwd privacy-gateway >/dev/null; then
+  run useradd --system --home-dir /var/lib/privacy-gateway --no-create-home --shell /usr/sbin/nologin privacy-gateway
+fi
+
+ensure_dir 0755 /usr/lib/privacy-gateway
+ensure_dir 0750 /etc/privacy-gateway
+ensure_dir 0750 /var/lib/privacy-gateway
+ensure_dir 0750 /var/lib/privacy-gateway/models
+
+if [ -n "$binary" ]; then
+  if [ -f "$ROOT/usr/bin/privacy-gateway" ] && ! cmp -s "$binary" "$ROOT/usr/bin/privacy-gateway"; then
+    run cp -p "$ROOT/usr/bin/privacy-gateway" "$ROOT/usr/bin/privacy-gateway.previous"
+  fi
+  install_file 0755 "$binary" /usr/bin/privacy-gateway
+fi
+if [ -n "$llama_dir" ]; then
+  for file in "$llama_dir"/*; do
+    install_file 0755 "$file" "/usr/lib/privacy-gateway/$(basename "$file")"
+  done
+fi
+
+install_file 0644 "$repo/systemd/$unit" "/etc/systemd/system/$unit"
+install_file 0755 "$repo/scripts/mtls-ca.sh" /usr/lib/privacy-gateway/mtls-ca.sh
+install_file 0644 "$repo/deploy/systemd/privacy-gateway-cert-renew.service" /etc/systemd/system/privacy-gateway-cert-renew.service
+install_file 0644 "$repo/deploy/systemd/privacy-gateway-cert-renew.timer" /etc/systemd/system/privacy-gateway-cert-renew.timer
+if [ "$role" = node ] && [ "$gpu" = 1 ]; then
+  install_file 0644 "$repo/systemd/privacy-gateway-node.service.d/gpu.conf" \
+    /etc/systemd/system/privacy-gateway-node.service.d/gpu.conf
+fi
+env_file="/etc/privacy-gateway/$role.env"
+if [ ! -f "$ROOT$env_file" ]; then
+  example="$repo/deploy/privacy-gateway.env.example"
+  [ "$role" = node ] && example="$repo/deploy/privacy-gateway-node.env.example"
+  install_file 0640 "$example" "$env_file"
+  echo "next: edit $env_file, then: systemctl enable --now $unit"
+fi
+
+run_live systemctl daemon-reload

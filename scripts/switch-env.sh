@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Switches a box between environments by installing the matching configuration and restarting:
+#   development   single box, embedded defaults (demo model unless PG_MODEL_PATH is set)
+#   single-box    production, gateway and llama-server on one host
+#   router        production router in front of inference nodes (WireGuard + mTLS)
+# The previous configuration is kept as gateway.env.previous.
+#
+# Usage: scripts/switch-env.sh development|single-box|router [--root DIR] [--dry-run]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+# shellcheck source=lib/deploy.sh source-path=SCRIPTDIR
+. "$here/lib/deploy.sh"
+parse_common_args "$@"
+set -- "${REST_ARGS[@]+"${REST_ARGS[@]}"}"
+case "${1:-}" in
+  development) source_file="$repo/deploy/privacy-gateway-development.env.example" ;;
+  single-box) source_file="$repo/deploy/privacy-gateway.env.example" ;;
+  router) source_file="$repo/deploy/privacy-gateway-router.env.example" ;;
+  *) echo "switch-env.sh: pass development, single-box or router" >&2; exit 2 ;;
+esac
+target=/etc/privacy-gateway/gateway.env
+if [ -f "$ROOT$target" ] && ! cmp -s "$source_file" "$ROOT$target"; then
+  run cp -p "$ROOT$target" "$ROOT$target.previous"
+fi
+install_file 0640 "$source_file" "$target"
+run_live systemctl restart privacy-gateway.service
