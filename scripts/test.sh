@@ -11,6 +11,7 @@ command -v cmake >/dev/null || need_apt+=(cmake)
 command -v ninja >/dev/null || need_apt+=(ninja-build)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
+[ -f /lib/systemd/system/wg-quick@.service ] || need_apt+=(wireguard-tools)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test: installing ${need_apt[*]}" >&2

@@ -1,0 +1,169 @@
+/**
+ * The deployment kit: unit exposure scores (systemd-analyze security --offline, printed), unit
+ * verification, shellcheck on every script, and dry runs / staged runs producing the expected files.
+ */
+import assert from "node:assert/strict";
+
+const root = new URL("..", import.meta.url).pathname;
+
+async function sh(cmd: string, args: string[], env: Record<string, string> = {}) {
+  const output = await new Deno.Command(cmd, { args, cwd: root, env, stdin: "null" }).output();
+  return {
+    code: output.code,
+    stdout: new TextDecoder().decode(output.stdout),
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}
+
+for (const unit of ["privacy-gateway.service", "privacy-gateway-node.service"]) {
+  Deno.test(`systemd-analyze security rates ${unit} at 2.0 or below`, async () => {
+    const result = await sh("systemd-analyze", ["security", "--offline=true", `systemd/${unit}`]);
+    const match = /Overall exposure level for .*: (\d+\.\d+)/.exec(result.stdout);
+    assert.ok(match, result.stdout + result.stderr);
+    const score = Number(match[1]);
+    console.log(`${unit}: exposure ${score}`);
+    assert.ok(score <= 2.0, `${unit} scores ${score}`);
+  });
+
+  Deno.test(`systemd-analyze verify accepts ${unit}`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "pg-units-" });
+    // verify checks that ExecStart exists; point it at a binary this machine has.
+    const text = (await Deno.readTextFile(`${root}systemd/${unit}`)).replace("/usr/bin/privacy-gateway", "/bin/true");
+    await Deno.writeTextFile(`${dir}/${unit}`, text);
+    const result = await sh("systemd-analyze", ["verify", `${dir}/${unit}`]);
+    await Deno.remove(dir, { recursive: true });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr.trim(), "");
+  });
+}
+
+Deno.test("The units set the hardening the deployment promises", async () => {
+  for (const unit of ["privacy-gateway.service", "privacy-gateway-node.service"]) {
+    const text = await Deno.readTextFile(`${root}systemd/${unit}`);
+    for (
+      const line of [
+        "UMask=0077",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "PrivateDevices=yes",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "SystemCallFilter=@system-service",
+        "CapabilityBoundingSet=\n",
+        "MemorySwapMax=0",
+        "LimitCORE=0",
+        "KillMode=control-group",
+        "RuntimeDirectory=privacy-gateway",
+        "TimeoutStopSec=45s",
+      ]
+    ) assert.ok(text.includes(line), `${unit} lacks ${line.trim()}`);
+    assert.match(text, /MemoryDenyWriteExecute is deliberately not set: V8/);
+  }
+  assert.match(await Deno.readTextFile(`${root}systemd/privacy-gateway-node.service`), /BindsTo=wg-quick@wg0\.service/);
+});
+
+Deno.test("shellcheck passes on every script", async () => {
+  const scripts: string[] = [];
+  for (const dir of ["scripts", "scripts/lib", ".ci"]) {
+    for await (const entry of Deno.readDir(`${root}${dir}`)) {
+      if (entry.isFile && (entry.name.endsWith(".sh") || entry.name === "run")) scripts.push(`${dir}/${entry.name}`);
+    }
+  }
+  assert.ok(scripts.length >= 10, scripts.join(" "));
+  const result = await sh("shellcheck", ["-x", ...scripts]);
+  assert.equal(result.code, 0, result.stdout);
+});
+
+Deno.test("Deploy scripts staged under --root produce the expected files, and again change nothing", async () => {
+  const stage = await Deno.makeTempDir({ prefix: "pg-stage-" });
+  const binary = `${stage}-bin`;
+  await Deno.writeTextFile(binary, "#!/bin/sh\n");
+  const steps: [string, ...string[]][] = [
+    ["scripts/install.sh", "--root", stage, "--binary", binary],
+    ["scripts/install.sh", "--root", stage, "--role", "node", "--gpu"],
+    ["scripts/harden-host.sh", "--root", stage],
+    ["scripts/firewall.sh", "--root", stage, "--role", "router"],
+    ["scripts/switch-env.sh", "--root", stage, "router"],
+    ["scripts/wireguard.sh", "--root", stage, "router", "--address", "10.88.0.1/24", "--peer", "node1=PUBKEY1=10.88.0.2"],
+  ];
+  for (const [script, ...args] of steps) {
+    const result = await sh("bash", [script, ...args]);
+    assert.equal(result.code, 0, `${script}: ${result.stderr}`);
+  }
+  for (
+    const file of [
+      "/usr/bin/privacy-gateway",
+      "/usr/lib/privacy-gateway/mtls-ca.sh",
+      "/etc/systemd/system/privacy-gateway.service",
+      "/etc/systemd/system/privacy-gateway-node.service",
+      "/etc/systemd/system/privacy-gateway-node.service.d/gpu.conf",
+      "/etc/systemd/system/privacy-gateway-cert-renew.timer",
+      "/etc/privacy-gateway/gateway.env",
+      "/etc/privacy-gateway/node.env",
+      "/etc/sysctl.d/90-privacy-gateway.conf",
+      "/etc/systemd/coredump.conf.d/90-privacy-gateway.conf",
+      "/etc/nftables.d/privacy-gateway.nft",
+      "/etc/wireguard/wg0.conf",
+    ]
+  ) await Deno.stat(`${stage}${file}`);
+  assert.match(await Deno.readTextFile(`${stage}/etc/sysctl.d/90-privacy-gateway.conf`), /fs\.suid_dumpable = 0/);
+  assert.match(await Deno.readTextFile(`${stage}/etc/privacy-gateway/gateway.env`), /PG_NODES=/);
+  const wg = await Deno.readTextFile(`${stage}/etc/wireguard/wg0.conf`);
+  assert.match(wg, /PublicKey = PUBKEY1\nAllowedIPs = 10\.88\.0\.2\/32/);
+  assert.equal((await Deno.stat(`${stage}/etc/wireguard/wg0.conf`)).mode! & 0o777, 0o600);
+  // Idempotent: a second install changes nothing.
+  const again = await sh("bash", ["scripts/install.sh", "--root", stage, "--binary", binary]);
+  assert.doesNotMatch(again.stdout, /^installed:/m);
+  await Deno.remove(stage, { recursive: true });
+  await Deno.remove(binary);
+});
+
+Deno.test("Dry runs print what they would do and touch nothing", async () => {
+  const stage = await Deno.makeTempDir({ prefix: "pg-dry-" });
+  for (
+    const [script, ...args] of [
+      ["scripts/install.sh", "--dry-run", "--root", stage],
+      ["scripts/harden-host.sh", "--dry-run", "--root", stage],
+      ["scripts/firewall.sh", "--dry-run", "--root", stage, "--role", "node"],
+      ["scripts/mtls-ca.sh", "--dry-run", "--dir", `${stage}/mtls`, "init"],
+      ["scripts/wireguard.sh", "--dry-run", "--root", stage, "keys"],
+      ["scripts/upgrade.sh", "--dry-run", "--root", stage, "--binary", "/bin/true"],
+      ["scripts/compile.sh", "--dry-run", "--target", "all"],
+    ]
+  ) {
+    const result = await sh("bash", [script, ...args]);
+    assert.equal(result.code, 0, `${script}: ${result.stderr}`);
+    assert.match(result.stdout, /would|deno compile/, script);
+  }
+  const left: string[] = [];
+  for await (const entry of Deno.readDir(stage)) left.push(entry.name);
+  assert.deepEqual(left, []);
+  await Deno.remove(stage);
+});
+
+Deno.test("compile.sh bakes scoped permissions and no --allow-all into both targets", async () => {
+  const result = await sh("bash", ["scripts/compile.sh", "--dry-run", "--target", "all"]);
+  const lines = result.stdout.trim().split("\n");
+  assert.equal(lines.length, 2);
+  assert.match(lines[0], /--target x86_64-unknown-linux-gnu/);
+  assert.match(lines[1], /--target aarch64-unknown-linux-gnu/);
+  for (const line of lines) {
+    assert.doesNotMatch(line, /--allow-all|(^| )-A( |$)|--allow-ffi/);
+    assert.match(line, /--allow-run=\/usr\/lib\/privacy-gateway\/llama-server/);
+    assert.match(line, /--allow-write=\/run\/privacy-gateway /);
+  }
+});
+
+Deno.test({
+  name: "compile.sh builds and the binary starts, when a denort is available (DENORT_BIN)",
+  ignore: !Deno.env.get("DENORT_BIN"),
+  async fn() {
+    const out = await Deno.makeTempDir({ prefix: "pg-dist-" });
+    const result = await sh("bash", ["scripts/compile.sh", "--out", out], { DENORT_BIN: Deno.env.get("DENORT_BIN")! });
+    assert.equal(result.code, 0, result.stderr);
+    const version = await sh(`${out}/privacy-gateway-gateway-x86_64`, ["--version"]);
+    assert.match(version.stdout, /^privacy-gateway \d+\.\d+\.\d+/);
+    await Deno.remove(out, { recursive: true });
+  },
+});
