@@ -23,7 +23,10 @@ const payload = padRequest(utf8(JSON.stringify({ messages: [{ role: "user", cont
 const sealedBodies: Uint8Array<ArrayBuffer>[] = [];
 for (let i = 0; i < 2000; i++) {
   sealedBodies.push(
-    (await sealRequest(suite, key, payload, { timestamp: now, requestId: crypto.getRandomValues(new Uint8Array(16)) })).body,
+    (await sealRequest(suite, key, payload, {
+      timestamp: now,
+      requestId: crypto.getRandomValues(new Uint8Array(16)),
+    })).body,
   );
 }
 let next = 0;
@@ -33,7 +36,10 @@ Deno.bench("openRequest(): split, HPKE open of a 1 KiB request", { group: "reque
 });
 
 Deno.bench("sealRequest(): HPKE seal of a 1 KiB request (client)", { group: "request" }, async () => {
-  await sealRequest(suite, key, payload, { timestamp: now, requestId: crypto.getRandomValues(new Uint8Array(16)) });
+  await sealRequest(suite, key, payload, {
+    timestamp: now,
+    requestId: crypto.getRandomValues(new Uint8Array(16)),
+  });
 });
 
 const secret = crypto.getRandomValues(new Uint8Array(32));

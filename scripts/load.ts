@@ -65,7 +65,11 @@ const loaded = loadConfig({
 }, () => "");
 if (!loaded.ok) throw new Error(loaded.problems.join("; "));
 const controller = new AbortController();
-const gateway = await run(loaded.config, { logger: createLogger("warn", (line) => console.error(line)) }, controller.signal);
+const gateway = await run(
+  loaded.config,
+  { logger: createLogger("warn", (line) => console.error(line)) },
+  controller.signal,
+);
 await gateway.supervisor!.ensureReady(AbortSignal.timeout(30_000));
 const llama = gateway.supervisor!.client;
 
@@ -125,7 +129,9 @@ const table = [
   `Load run of ${
     new Date().toISOString().slice(0, 10)
   }: ${tokens} tokens per stream, median of ${rounds} rounds, ` +
-  `${values.shape} generated model (${shape.layers} layers × ${shape.embedding}), llama-server -np ${maxLevel} -t ${values["llama-threads"]}, ` +
+  `${values.shape} generated model (${shape.layers} layers × ${shape.embedding}), llama-server -np ${maxLevel} -t ${
+    values["llama-threads"]
+  }, ` +
   `${navigator.hardwareConcurrency} cores.`,
   "",
   "| streams | direct tok/s | gateway tok/s | tok/s ratio | direct TTFT p50 (ms) | gateway TTFT p50 (ms) | TTFT ratio |",

@@ -28,7 +28,10 @@ for (const unit of ["privacy-gateway.service", "privacy-gateway-node.service"]) 
   Deno.test(`systemd-analyze verify accepts ${unit}`, async () => {
     const dir = await Deno.makeTempDir({ prefix: "pg-units-" });
     // verify checks that ExecStart exists; point it at a binary this machine has.
-    const text = (await Deno.readTextFile(`${root}systemd/${unit}`)).replace("/usr/bin/privacy-gateway", "/bin/true");
+    const text = (await Deno.readTextFile(`${root}systemd/${unit}`)).replace(
+      "/usr/bin/privacy-gateway",
+      "/bin/true",
+    );
     await Deno.writeTextFile(`${dir}/${unit}`, text);
     const result = await sh("systemd-analyze", ["verify", `${dir}/${unit}`]);
     await Deno.remove(dir, { recursive: true });
@@ -60,14 +63,19 @@ Deno.test("The units set the hardening the deployment promises", async () => {
     ) assert.ok(text.includes(line), `${unit} lacks ${line.trim()}`);
     assert.match(text, /MemoryDenyWriteExecute is deliberately not set: V8/);
   }
-  assert.match(await Deno.readTextFile(`${root}systemd/privacy-gateway-node.service`), /BindsTo=wg-quick@wg0\.service/);
+  assert.match(
+    await Deno.readTextFile(`${root}systemd/privacy-gateway-node.service`),
+    /BindsTo=wg-quick@wg0\.service/,
+  );
 });
 
 Deno.test("shellcheck passes on every script", async () => {
   const scripts: string[] = [];
   for (const dir of ["scripts", "scripts/lib", ".ci"]) {
     for await (const entry of Deno.readDir(`${root}${dir}`)) {
-      if (entry.isFile && (entry.name.endsWith(".sh") || entry.name === "run")) scripts.push(`${dir}/${entry.name}`);
+      if (entry.isFile && (entry.name.endsWith(".sh") || entry.name === "run")) {
+        scripts.push(`${dir}/${entry.name}`);
+      }
     }
   }
   assert.ok(scripts.length >= 10, scripts.join(" "));
@@ -85,7 +93,16 @@ Deno.test("Deploy scripts staged under --root produce the expected files, and ag
     ["scripts/harden-host.sh", "--root", stage],
     ["scripts/firewall.sh", "--root", stage, "--role", "router"],
     ["scripts/switch-env.sh", "--root", stage, "router"],
-    ["scripts/wireguard.sh", "--root", stage, "router", "--address", "10.88.0.1/24", "--peer", "node1=PUBKEY1=10.88.0.2"],
+    [
+      "scripts/wireguard.sh",
+      "--root",
+      stage,
+      "router",
+      "--address",
+      "10.88.0.1/24",
+      "--peer",
+      "node1=PUBKEY1=10.88.0.2",
+    ],
   ];
   for (const [script, ...args] of steps) {
     const result = await sh("bash", [script, ...args]);
@@ -107,7 +124,10 @@ Deno.test("Deploy scripts staged under --root produce the expected files, and ag
       "/etc/wireguard/wg0.conf",
     ]
   ) await Deno.stat(`${stage}${file}`);
-  assert.match(await Deno.readTextFile(`${stage}/etc/sysctl.d/90-privacy-gateway.conf`), /fs\.suid_dumpable = 0/);
+  assert.match(
+    await Deno.readTextFile(`${stage}/etc/sysctl.d/90-privacy-gateway.conf`),
+    /fs\.suid_dumpable = 0/,
+  );
   assert.match(await Deno.readTextFile(`${stage}/etc/privacy-gateway/gateway.env`), /PG_NODES=/);
   const wg = await Deno.readTextFile(`${stage}/etc/wireguard/wg0.conf`);
   assert.match(wg, /PublicKey = PUBKEY1\nAllowedIPs = 10\.88\.0\.2\/32/);
@@ -160,7 +180,9 @@ Deno.test({
   ignore: !Deno.env.get("DENORT_BIN"),
   async fn() {
     const out = await Deno.makeTempDir({ prefix: "pg-dist-" });
-    const result = await sh("bash", ["scripts/compile.sh", "--out", out], { DENORT_BIN: Deno.env.get("DENORT_BIN")! });
+    const result = await sh("bash", ["scripts/compile.sh", "--out", out], {
+      DENORT_BIN: Deno.env.get("DENORT_BIN")!,
+    });
     assert.equal(result.code, 0, result.stderr);
     const version = await sh(`${out}/privacy-gateway-gateway-x86_64`, ["--version"]);
     assert.match(version.stdout, /^privacy-gateway \d+\.\d+\.\d+/);

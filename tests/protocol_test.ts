@@ -451,3 +451,31 @@ Deno.test("Unknown routes and methods answer not_found and method_not_allowed as
   await expectClearError(await fetch(`${gateway.url}/nope`), 404, "not_found");
   await expectClearError(await fetch(`${gateway.url}/api/chat`), 405, "method_not_allowed");
 });
+
+Deno.test("parseChatRequest() enforces the configured message count and length limits", async () => {
+  await using gateway = await startGateway({
+    PG_MAX_MESSAGES: "2",
+    PG_MAX_MESSAGE_CHARS: "10",
+    PG_MAX_TOKENS_CAP: "50",
+  });
+  const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
+  const refused = async (input: Parameters<typeof client.chat>[0]) => {
+    try {
+      for await (const _ of client.chat(input)) { /* none */ }
+    } catch (error) {
+      return error instanceof GatewayRequestError ? `${error.status} ${error.code}` : String(error);
+    }
+    return "accepted";
+  };
+  const three = [1, 2, 3].map((i) => ({ role: "user" as const, content: `m${i}` }));
+  assert.equal(await refused({ messages: three }), "422 invalid_request");
+  assert.equal(
+    await refused({ messages: [{ role: "user", content: "x".repeat(11) }] }),
+    "422 invalid_request",
+  );
+  assert.equal(
+    await refused({ messages: [{ role: "user", content: "ok" }], max_tokens: 51 }),
+    "422 invalid_request",
+  );
+  assert.equal(await refused({ messages: [{ role: "user", content: "ok" }], max_tokens: 50 }), "accepted");
+});

@@ -68,7 +68,8 @@ export class ChatTemplateGenerator implements Generator {
       if (delta?.reasoning_content && reasoning) yield { type: "reasoning", delta: delta.reasoning_content };
       for (const call of delta?.tool_calls ?? []) {
         const index = call.index ?? 0;
-        const entry = calls.get(index) ?? { id: call.id ?? `call_${crypto.randomUUID().slice(0, 8)}`, name: "", arguments: "" };
+        const entry = calls.get(index) ??
+          { id: call.id ?? `call_${crypto.randomUUID().slice(0, 8)}`, name: "", arguments: "" };
         entry.name += call.function?.name ?? "";
         entry.arguments += call.function?.arguments ?? "";
         calls.set(index, entry);
@@ -76,7 +77,12 @@ export class ChatTemplateGenerator implements Generator {
       if (choice?.finish_reason === "length") finish = "length";
       if (choice?.finish_reason === "tool_calls") finish = "tool_calls";
       const reported = chunk.usage as { prompt_tokens?: number; completion_tokens?: number } | undefined;
-      if (reported) usage = { prompt_tokens: reported.prompt_tokens ?? 0, completion_tokens: reported.completion_tokens ?? 0 };
+      if (reported) {
+        usage = {
+          prompt_tokens: reported.prompt_tokens ?? 0,
+          completion_tokens: reported.completion_tokens ?? 0,
+        };
+      }
     }
     for (const call of calls.values()) {
       if (!call.name) throw new GatewayError("upstream_error");

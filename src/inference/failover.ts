@@ -49,5 +49,6 @@ export async function* failover(
 /** Whether an error is the backend's fault (worth another backend). */
 export function isBackendFault(error: unknown): boolean {
   return error instanceof GatewayError &&
-    (error.code === "upstream_unavailable" || error.code === "upstream_error" || error.code === "upstream_timeout");
+    (error.code === "upstream_unavailable" || error.code === "upstream_error" ||
+      error.code === "upstream_timeout");
 }

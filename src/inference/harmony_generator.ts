@@ -69,7 +69,12 @@ export class HarmonyGenerator implements Generator {
     if (this.#options.prefillFinal) {
       pieces.push({ special: "channel" }, { text: "final" }, { special: "message" });
     }
-    yield* failover(this.#router, this.#options, signal, (client) => this.#run(client, request, pieces, signal));
+    yield* failover(
+      this.#router,
+      this.#options,
+      signal,
+      (client) => this.#run(client, request, pieces, signal),
+    );
   }
 
   async *#run(

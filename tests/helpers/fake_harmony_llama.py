@@ -1,0 +1,99 @@
+#!/usr/bin/python3
+"""A FAKE llama-server that answers in scripted Harmony, for tests of what the app sees (tool calls,
+analysis hidden, final shown) - the tiny real model only produces random tokens.
+
+Vocabulary like the generated tiny model: ids 0-255 are bytes, 256 is " t", 257.. are the Harmony
+specials. Serves /health, /tokenize (parse_special honoured) and streaming /completion. The decoded
+prompt of the last completion is written to <model>.prompt so tests can check the rendering.
+"""
+import json, os, socket, sys, threading
+
+SPECIALS = ["<|endoftext|>", "<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|return|>", "<|call|>", "<|constrain|>"]
+IDS = {s: 257 + i for i, s in enumerate(SPECIALS)}
+NAMES = {v: k for k, v in IDS.items()}
+
+args = sys.argv[1:]
+model = args[args.index("--model") + 1]
+path = args[args.index("--host") + 1]
+
+def tokenize(text, special):
+    out, i = [], 0
+    while i < len(text):
+        hit = next((s for s in SPECIALS if special and text.startswith(s, i)), None)
+        if hit:
+            out.append(IDS[hit]); i += len(hit)
+        else:
+            out.extend(text[i].encode()); i += 1
+    return out
+
+def decode(ids):
+    out, pending = [], bytearray()
+    for t in ids:
+        if t in NAMES:
+            out.append(pending.decode("utf-8", "replace")); pending = bytearray(); out.append(NAMES[t])
+        elif t == 256:
+            pending.extend(b" t")
+        else:
+            pending.append(t)
+    out.append(pending.decode("utf-8", "replace"))
+    return "".join(out)
+
+TOOL_CALL = ('<|channel|>analysis<|message|>SECRET-ANALYSIS need the weather<|end|>'
+             '<|start|>assistant to=functions.get_weather<|channel|>commentary <|constrain|>json'
+             '<|message|>{"city": "Paris"}<|call|>')
+ANSWER = ('<|channel|>analysis<|message|>SECRET-ANALYSIS the tool said sunny<|end|>'
+          '<|start|>assistant<|channel|>final<|message|>It is sunny in Paris.<|return|>')
+
+def respond(conn, status, body, stream=False):
+    head = f"HTTP/1.1 {status}\r\ncontent-type: {'text/event-stream' if stream else 'application/json'}\r\nconnection: close\r\n"
+    if stream:
+        conn.sendall((head + "\r\n").encode())
+    else:
+        data = json.dumps(body).encode()
+        conn.sendall((head + f"content-length: {len(data)}\r\n\r\n").encode() + data)
+
+def handle(conn):
+    try:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk: return
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        method, target = lines[0].split(" ")[:2]
+        length = next((int(l.split(":")[1]) for l in lines if l.lower().startswith("content-length")), 0)
+        while len(body) < length:
+            body += conn.recv(65536)
+        request = json.loads(body or b"{}")
+        if target == "/health":
+            respond(conn, "200 OK", {"status": "ok"})
+        elif target == "/tokenize":
+            respond(conn, "200 OK", {"tokens": tokenize(request["content"], request.get("parse_special", True))})
+        elif target == "/completion":
+            prompt = decode(request["prompt"])
+            with open(model + ".prompt", "w") as f:
+                f.write(prompt)
+            script = ANSWER if "<|start|>functions.get_weather" in prompt else TOOL_CALL if "namespace functions" in prompt else ANSWER
+            ids = tokenize(script, True)
+            respond(conn, "200 OK", None, stream=True)
+            for i, t in enumerate(ids):
+                piece = "" if t in NAMES and NAMES[t] in ("<|return|>", "<|call|>") else decode([t])
+                conn.sendall(("data: " + json.dumps({"content": piece, "tokens": [t], "stop": False}) + "\n\n").encode())
+            final = {"content": "", "tokens": [], "stop": True, "stop_type": "eos", "tokens_predicted": len(ids), "tokens_evaluated": len(request["prompt"])}
+            conn.sendall(("data: " + json.dumps(final) + "\n\n").encode())
+        else:
+            respond(conn, "404 Not Found", {"error": "not found"})
+    finally:
+        conn.close()
+
+try:
+    os.unlink(path)
+except FileNotFoundError:
+    pass
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(path)
+server.listen(16)
+while True:
+    conn, _ = server.accept()
+    threading.Thread(target=handle, args=(conn,), daemon=True).start()
