@@ -37,7 +37,22 @@ binary="$install_dir/bin/llama-server"
 
 if [ "$print_path_only" = 1 ]; then echo "$binary"; exit 0; fi
 
+# llama-server and its libraries find each other through RUNPATH=$ORIGIN, so the directory can be
+# installed anywhere (/usr/lib/privacy-gateway). Older builds carried the build tree's absolute path.
+fix_runpath() {
+  command -v patchelf >/dev/null || return 0
+  local file
+  for file in "$install_dir"/bin/llama-server "$install_dir"/bin/*.so*; do
+    if [ ! -f "$file" ] || [ -L "$file" ]; then continue; fi
+    # shellcheck disable=SC2016 # $ORIGIN is for the dynamic linker, not the shell
+    if ! readelf -d "$file" 2>/dev/null | grep -q 'RUNPATH.*\[\$ORIGIN\]'; then
+      patchelf --set-rpath '$ORIGIN' "$file"
+    fi
+  done
+}
+
 if [ -x "$binary" ] && [ -f "$install_dir/.complete" ]; then
+  fix_runpath
   echo "llama-server: reusing cached build at $binary" >&2
   echo "$binary"
   exit 0
@@ -83,6 +98,7 @@ cmake --build "$work/build" --target llama-server -j "${LLAMA_JOBS:-$(nproc)}" >
 
 mkdir -p "$install_dir/bin"
 cp -a "$work/build/bin/." "$install_dir/bin/"
+fix_runpath
 touch "$install_dir/.complete"
 echo "llama-server: built $binary" >&2
 echo "$binary"

@@ -10,6 +10,7 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v cmake >/dev/null || need_apt+=(cmake)
 command -v ninja >/dev/null || need_apt+=(ninja-build)
 command -v setpriv >/dev/null || need_apt+=(util-linux)
+command -v patchelf >/dev/null || need_apt+=(patchelf)
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 [ -f /lib/systemd/system/wg-quick@.service ] || need_apt+=(wireguard-tools)
 if [ "${#need_apt[@]}" -gt 0 ]; then

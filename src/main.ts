@@ -8,8 +8,15 @@ import { chatCommand } from "./cli/chat_command.ts";
 import { parseCommandLine, USAGE } from "./cli/args.ts";
 import { harmonyParseCommand, harmonyRenderCommand } from "./cli/harmony_command.ts";
 import { keysInitCommand, keysRotateCommand } from "./cli/keys_command.ts";
-import { ENV_SCHEMA, type EnvConfig, loadConfig, loadHpkeKeysFile, loadIdentityFile } from "./config/mod.ts";
-import { createSuite, generateIdentity, type Identity, KeyRing } from "./crypto/mod.ts";
+import {
+  ENV_SCHEMA,
+  type EnvConfig,
+  limitsFor,
+  loadConfig,
+  loadHpkeKeysFile,
+  loadIdentityFile,
+} from "./config/mod.ts";
+import { createSuite, generateIdentity, type Identity, KeyRing, utf8 } from "./crypto/mod.ts";
 import { createApp, KeyPublisher, listen } from "./http/mod.ts";
 import {
   type Backend,
@@ -29,9 +36,17 @@ import {
   type SupervisorTiming,
 } from "./inference/mod.ts";
 import { DEFAULT_POLICY } from "./harmony/mod.ts";
-import { ConcurrencyLimit } from "./limits/mod.ts";
-import { createLogger, type Logger } from "./observability/mod.ts";
-import { chatRequestSchema, MemorySeenSet, ReplayGuard } from "./protocol/mod.ts";
+import {
+  AbuseGuard,
+  AdmissionQueue,
+  KeyHasher,
+  type LimitStore,
+  MemoryStore,
+  ProofOfWork,
+  RedisStore,
+} from "./limits/mod.ts";
+import { createLogger, installTracing, type Logger, Metrics, RequestIdHasher } from "./observability/mod.ts";
+import { chatRequestSchema, ReplayGuard } from "./protocol/mod.ts";
 
 /** Version printed by `--version`. */
 export const VERSION = "0.1.0";
@@ -80,13 +95,32 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     ? { generator: deps.generator, stop: () => Promise.resolve() }
     : await _inference(config, logger, deps.timing ?? {});
   const generator = inference.generator;
-  const streams = new ConcurrencyLimit(config.PG_MAX_CONCURRENT_STREAMS);
+  const queue = new AdmissionQueue(config.PG_MAX_CONCURRENT_STREAMS, config.PG_QUEUE_SIZE);
   const shutdown = new AbortController();
-  const replay = new ReplayGuard(
-    new MemorySeenSet(nowSeconds),
-    config.PG_REPLAY_WINDOW_SECONDS,
-    Math.floor(nowSeconds()),
-  );
+  // Limits, the replay set and spent challenges share one store: Redis when configured.
+  const store: LimitStore = config.PG_REDIS_URL
+    ? await RedisStore.connect(config.PG_REDIS_URL)
+    : new MemoryStore();
+  const replay = new ReplayGuard(store, config.PG_REPLAY_WINDOW_SECONDS, Math.floor(nowSeconds()));
+  // Keyed-hash and challenge secrets come from a deterministic identity signature, so every gateway
+  // that shares the identity (and the Redis store) derives the same keys.
+  const derived = await identity.sign(utf8("privacy-gateway limits secret v1"));
+  const hasher = await KeyHasher.fromSecret(derived.slice(0, 32));
+  const pow = await ProofOfWork.fromSecret(derived.slice(32, 64));
+  derived.fill(0);
+  const limits = limitsFor(config);
+  const metrics = new Metrics({
+    activeStreams: () => queue.active,
+    queueDepth: () => queue.queued,
+    circuits: () => inference.router?.circuits() ?? {},
+    supervisorRestarts: () => inference.supervisor?.restarts ?? 0,
+  });
+  const guard = new AbuseGuard(store, pow, limits, () => queue.load, {
+    rejected: (limit) => metrics.limitRejected(limit),
+    challengeIssued: () => metrics.challengeIssued(),
+    challengeSolved: () => metrics.challengeSolved(),
+  });
+  const stopTracing = await installTracing(config.PG_OTLP_ENDPOINT);
   const schema = chatRequestSchema({
     maxMessages: config.PG_MAX_MESSAGES,
     maxMessageChars: config.PG_MAX_MESSAGE_CHARS,
@@ -102,8 +136,15 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
       replay,
       schema,
       generator,
-      streams,
+      queue,
+      guard,
+      hasher,
+      requestIds: new RequestIdHasher(),
+      metrics,
       nowSeconds,
+      queueWaitMs: config.PG_QUEUE_WAIT_SECONDS * 1000,
+      behindProxy: config.PG_BEHIND_TLS_PROXY,
+      requireDevice: limits.requireDevice,
       maxBodyBytes: config.PG_MAX_BODY_BYTES,
       tickMs: config.PG_STREAM_TICK_MS,
       chunkSize: config.PG_CHUNK_SIZE,
@@ -113,7 +154,18 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     publisher,
     logger,
     ready: () => ring.keys.length > 0 && generator.ready(),
+    metrics: config.PG_METRICS_LISTEN ? undefined : metrics,
   });
+  const metricsListener = config.PG_METRICS_LISTEN
+    ? await listen(
+      _hostPort(config.PG_METRICS_LISTEN),
+      async (request) =>
+        new URL(request.url).pathname === "/metrics"
+          ? new Response(await metrics.text(), { headers: { "content-type": metrics.contentType } })
+          : new Response("Not found", { status: 404 }),
+      logger,
+    )
+    : undefined;
 
   let keysStamp = keysFile ? await _fileStamp(keysFile) : "";
   const rotationTimer = setInterval(async () => {
@@ -149,7 +201,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
         }
         : undefined,
     },
-    app.fetch,
+    (request, info) => app.fetch(request, { peer: info.remoteAddr.hostname }),
     logger,
   );
   const url = listener.url;
@@ -172,6 +224,9 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     clearTimeout(deadline);
     shutdown.abort();
     await inference.stop();
+    await metricsListener?.shutdown();
+    await stopTracing();
+    await store.close();
     logger.log("info", "gateway.shutdown_complete", {});
   })();
 
@@ -196,6 +251,14 @@ async function _identity(config: EnvConfig, logger: Logger): Promise<Identity> {
     reason: "DEVELOPMENT: ephemeral identity key, apps cannot pin it across restarts",
   });
   return identity;
+}
+
+function _hostPort(value: string): { hostname: string; port: number } {
+  const separator = value.lastIndexOf(":");
+  return {
+    hostname: value.slice(0, separator).replace(/^\[|\]$/g, ""),
+    port: Number(value.slice(separator + 1)),
+  };
 }
 
 async function _fileStamp(path: string): Promise<string> {

@@ -83,8 +83,15 @@ Deno.test("Gateway balances requests across two mTLS nodes and refuses clients w
   const [a, b] = await Promise.all([startNode(ca), startNode(ca)]);
   const { gateway, dir } = await routerGateway(ca, [a.url, b.url]);
   try {
-    const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
-    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => ask(client, `balance ${i}`, 200)));
+    // Eight devices (one stream each: a device's own concurrency is capped).
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        ask(
+          new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 }),
+          `balance ${i}`,
+          200,
+        )),
+    );
     for (const events of answers) assert.equal(events.at(-1)?.type, "done", JSON.stringify(events.at(-1)));
     assert.ok(
       a.server.served() > 0 && b.server.served() > 0,

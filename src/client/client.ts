@@ -10,9 +10,10 @@
  * retries only what is safe: failures that happened before any event reached the caller.
  */
 import { EventSourceParserStream } from "eventsource-parser/stream";
-import { createSuite, utf8 } from "../crypto/mod.ts";
+import { createSuite, toBase64Url, utf8 } from "../crypto/mod.ts";
 import {
   type ChatEvent,
+  deviceProofMessage,
   type ErrorCode,
   openResponseCipher,
   padRequest,
@@ -22,6 +23,7 @@ import {
   ResponseIntegrityError,
   ResponseReader,
   sealRequest,
+  solveChallenge,
 } from "../protocol/mod.ts";
 import { type UsableKey, verifyPubkeyDocument } from "./keys.ts";
 
@@ -48,12 +50,15 @@ export interface ChatInput {
   }[];
 }
 
+type _Pow = { challenge: string; solution: string };
+
 /** A failure reported by the gateway, with its stable code. */
 export class GatewayRequestError extends Error {
   constructor(
     readonly code: ErrorCode | "network_error",
     readonly status: number,
     readonly retryAfterSeconds?: number,
+    readonly challenge?: { token: string; difficulty: number },
   ) {
     super(`Gateway refused the request: ${code} (HTTP ${status})`);
     this.name = "GatewayRequestError";
@@ -73,9 +78,15 @@ export interface GatewayClientOptions {
   maxAttempts?: number;
   /** Upper bound of one backoff delay. */
   maxBackoffMs?: number;
+  /**
+   * The device's Ed25519 key pair (keep it in secure storage, e.g. Keychain/Keystore-backed). Without
+   * one, the client makes an ephemeral key, which looks like a new device to the gateway's limits.
+   */
+  deviceKey?: CryptoKeyPair;
 }
 
 const _RETRYABLE: ReadonlySet<string> = new Set([
+  "challenge_required",
   "overloaded",
   "upstream_unavailable",
   "shutting_down",
@@ -87,7 +98,8 @@ const _RETRYABLE: ReadonlySet<string> = new Set([
 
 /** Client for one gateway. Keeps the verified keys; holds no conversation state. */
 export class GatewayClient {
-  #options: Required<Omit<GatewayClientOptions, "pin">> & { pin?: string };
+  #options: Required<Omit<GatewayClientOptions, "pin" | "deviceKey">> & { pin?: string };
+  #device: Promise<{ pair: CryptoKeyPair; publicKey: string }>;
   #suite = createSuite();
   #keys?: Promise<UsableKey[]>;
   #clockOffset = 0;
@@ -107,6 +119,12 @@ export class GatewayClient {
       ...options,
       baseUrl: options.baseUrl.replace(/\/+$/, ""),
     };
+    this.#device = (async () => {
+      const pair = options.deviceKey ??
+        await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]) as CryptoKeyPair;
+      const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+      return { pair, publicKey: toBase64Url(raw) };
+    })();
   }
 
   /** Fetches and verifies the key set (cached until a key is refused). */
@@ -120,43 +138,64 @@ export class GatewayClient {
 
   /** Streams the answer's events. Throws GatewayRequestError or ResponseIntegrityError. */
   async *chat(input: ChatInput, signal?: AbortSignal): AsyncIterable<ChatEvent> {
+    let pow: _Pow | undefined;
     for (let attempt = 1;; attempt++) {
       let yielded = false;
       try {
-        for await (const event of this.#attempt({ ...input, stream: true }, signal)) {
+        for await (const event of this.#attempt({ ...input, stream: true }, signal, pow)) {
           yielded = true;
           yield event;
         }
         return;
       } catch (error) {
-        if (yielded || !(await this.#shouldRetry(error, attempt, signal))) throw error;
+        if (yielded) throw error;
+        const retry = await this.#shouldRetry(error, attempt, signal);
+        if (!retry) throw error;
+        pow = retry.pow;
       }
     }
   }
 
   /** Sends a non-streaming request and returns all events at once. */
   async complete(input: ChatInput, signal?: AbortSignal): Promise<ChatEvent[]> {
+    let pow: _Pow | undefined;
     for (let attempt = 1;; attempt++) {
       try {
         const events: ChatEvent[] = [];
-        for await (const event of this.#attempt({ ...input, stream: false }, signal)) events.push(event);
+        for await (const event of this.#attempt({ ...input, stream: false }, signal, pow)) events.push(event);
         return events;
       } catch (error) {
-        if (!(await this.#shouldRetry(error, attempt, signal))) throw error;
+        const retry = await this.#shouldRetry(error, attempt, signal);
+        if (!retry) throw error;
+        pow = retry.pow;
       }
     }
   }
 
-  async *#attempt(input: ChatInput & { stream: boolean }, signal?: AbortSignal): AsyncIterable<ChatEvent> {
+  async *#attempt(
+    input: ChatInput & { stream: boolean },
+    signal?: AbortSignal,
+    pow?: _Pow,
+  ): AsyncIterable<ChatEvent> {
     const [key] = await this.keys();
-    const plaintext = utf8(JSON.stringify(input));
-    const padded = padRequest(plaintext);
-    plaintext.fill(0);
-    const sealed = await sealRequest(this.#suite, key, padded, {
+    const device = await this.#device;
+    const sealed = await sealRequest(this.#suite, key, async ({ headerBytes, enc }) => {
+      const signature = new Uint8Array(
+        await crypto.subtle.sign("Ed25519", device.pair.privateKey, deviceProofMessage(headerBytes, enc)),
+      );
+      const body = {
+        ...input,
+        device: { public_key: device.publicKey, signature: toBase64Url(signature) },
+        ...(pow ? { pow } : {}),
+      };
+      const plaintext = utf8(JSON.stringify(body));
+      const padded = padRequest(plaintext);
+      plaintext.fill(0);
+      return padded;
+    }, {
       timestamp: Math.floor(this.#options.now() + this.#clockOffset),
       requestId: crypto.getRandomValues(new Uint8Array(16)),
     });
-    padded.fill(0);
     let response: Response;
     try {
       response = await this.#options.fetch(`${this.#options.baseUrl}/api/chat`, {
@@ -180,7 +219,9 @@ export class GatewayClient {
     if (type.startsWith(RESPONSE_MEDIA_TYPE)) {
       const events = await readWholeResponse(new Uint8Array(await response.arrayBuffer()), cipherFor);
       const failure = events.find((e) => e.type === "error");
-      if (failure?.type === "error") throw new GatewayRequestError(failure.code, response.status, retryAfter);
+      if (failure?.type === "error") {
+        throw new GatewayRequestError(failure.code, response.status, retryAfter, failure.challenge);
+      }
       yield* events;
       return;
     }
@@ -192,7 +233,7 @@ export class GatewayClient {
     for await (const message of sse) {
       for (const event of await reader.push(message.event ?? "message", message.data)) {
         if (event.type === "error" && response.status !== 200) {
-          throw new GatewayRequestError(event.code, response.status, retryAfter);
+          throw new GatewayRequestError(event.code, response.status, retryAfter, event.challenge);
         }
         yield event;
       }
@@ -200,18 +241,26 @@ export class GatewayClient {
     reader.end();
   }
 
-  async #shouldRetry(error: unknown, attempt: number, signal?: AbortSignal): Promise<boolean> {
+  /** Decides whether to retry; returns what the next attempt needs, or false. */
+  async #shouldRetry(error: unknown, attempt: number, signal?: AbortSignal): Promise<false | { pow?: _Pow }> {
     if (!(error instanceof GatewayRequestError) || !_RETRYABLE.has(error.code)) return false;
     if (attempt >= this.#options.maxAttempts || signal?.aborted) return false;
     if (error.code === "unknown_key_id") {
       await this.keys(true);
-      return true;
+      return {};
+    }
+    if (error.code === "challenge_required") {
+      if (!error.challenge) return false;
+      // Proof of work, solved transparently; the next attempt carries the solution.
+      return {
+        pow: { challenge: error.challenge.token, solution: await solveChallenge(error.challenge, signal) },
+      };
     }
     // Capped exponential backoff with full jitter, at least what the gateway asked for.
     const exp = Math.min(this.#options.maxBackoffMs, 250 * 2 ** (attempt - 1));
     const delay = Math.max((error.retryAfterSeconds ?? 0) * 1000, Math.random() * exp);
     await new Promise((resolve) => setTimeout(resolve, Math.min(delay, this.#options.maxBackoffMs)));
-    return true;
+    return {};
   }
 
   #learnClock(response: Response): void {

@@ -9,3 +9,4 @@ export {
   readSecretFile,
   rotateHpkeKeysFile,
 } from "./secret_files.ts";
+export { limitsFor } from "./limits.ts";

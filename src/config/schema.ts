@@ -83,6 +83,47 @@ export const ENV_SCHEMA = z.strictObject({
   PG_FIRST_TOKEN_TIMEOUT_SECONDS: _int(1, 3600).default(60).describe("Deadline for the first token"),
   PG_IDLE_TIMEOUT_SECONDS: _int(1, 3600).default(30).describe("Deadline between two tokens"),
   PG_DRAIN_SECONDS: _int(0, 3600).default(30).describe("Grace period for in-flight streams on shutdown"),
+  PG_QUEUE_SIZE: _int(0, 100_000).default(64).describe("Requests that may wait for a stream slot"),
+  PG_QUEUE_WAIT_SECONDS: _int(0, 600).default(10).describe("How long a request may wait for a slot"),
+  PG_REDIS_URL: z.string().regex(/^rediss?:\/\/[^\s]+$/, "expected redis://host:port").optional().describe(
+    "Share limits, replay set and spent challenges in Redis",
+  ),
+  PG_REDIS_LIMITS_ON_FAILURE: z.enum(["fallback", "closed"]).default("fallback").describe(
+    "Redis outage: limits fall back to memory, or refuse (replays always refuse)",
+  ),
+  PG_REQUIRE_DEVICE: _bool.optional().describe(
+    "Require a device proof (default: production yes, development no)",
+  ),
+  PG_IP_RATE_PER_MINUTE: _int(1, 1_000_000).optional().describe(
+    "Requests per network per minute (dev 600, prod 120)",
+  ),
+  PG_IP_BURST: _int(1, 100_000).optional().describe("Burst per network (dev 100, prod 30)"),
+  PG_DEVICE_RATE_PER_MINUTE: _int(1, 1_000_000).optional().describe(
+    "Requests per device per minute (dev 120, prod 20)",
+  ),
+  PG_DEVICE_BURST: _int(1, 100_000).optional().describe("Burst per device (dev 30, prod 5)"),
+  PG_DEVICE_CONCURRENCY: _int(1, 1000).optional().describe("Concurrent streams per device (dev 4, prod 2)"),
+  PG_NEW_DEVICES_PER_NETWORK_PER_HOUR: _int(1, 1_000_000).optional().describe(
+    "New device keys per network per hour (dev 100, prod 10)",
+  ),
+  PG_ERROR_BUDGET_PER_MINUTE: _int(1, 100_000).optional().describe(
+    "Failed envelopes per network per minute (dev 60, prod 20)",
+  ),
+  PG_ERROR_BURST: _int(1, 10_000).optional().describe(
+    "Burst of failed envelopes per network (dev 30, prod 10)",
+  ),
+  PG_POW_FOR_NEW_DEVICES: _bool.optional().describe("Challenge devices never seen before (dev no, prod yes)"),
+  PG_POW_LOAD_PERCENT: _int(1, 1000).optional().describe(
+    "Load (streams+queue / capacity, %) above which every request is challenged (dev 90, prod 80)",
+  ),
+  PG_POW_BASE_BITS: _int(1, 30).optional().describe(
+    "Proof-of-work difficulty in leading zero bits (dev 8, prod 12)",
+  ),
+  PG_POW_MAX_BITS: _int(1, 30).optional().describe("Highest difficulty under load (dev 16, prod 20)"),
+  PG_METRICS_LISTEN: _hostPort.optional().describe("Serve /metrics on this address instead of the main one"),
+  PG_OTLP_ENDPOINT: z.string().regex(/^https?:\/\/[^\s]+$/, "expected an http(s) URL").optional().describe(
+    "Export OpenTelemetry spans (OTLP/HTTP) to this URL",
+  ),
   PG_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info").describe("Log level"),
   PG_INSECURE_DEV_IDENTITY: _bool.default(true).describe(
     "Development: generate an ephemeral identity if none is set",

@@ -3,7 +3,7 @@
  * GatewayError to HTTP; anything else becomes `internal_error` with no stack trace or detail.
  */
 import { Hono } from "hono";
-import type { Logger } from "../observability/mod.ts";
+import type { Logger, Metrics } from "../observability/mod.ts";
 import { GatewayError, toGatewayError } from "../protocol/mod.ts";
 import { type ChatHandlerDeps, handleChat } from "./chat_handler.ts";
 import type { KeyPublisher } from "./key_publisher.ts";
@@ -15,11 +15,18 @@ export interface AppDeps {
   logger: Logger;
   /** Whether keys are loaded and at least one backend is ready. */
   ready: () => boolean;
+  /** Served at /metrics here unless metrics have their own listener. */
+  metrics?: Metrics;
+}
+
+/** Per-connection values the listener passes in (never logged). */
+export interface ConnectionInfo {
+  peer: string;
 }
 
 /** Builds the gateway's HTTP application. */
-export function createApp(deps: AppDeps): Hono {
-  const app = new Hono();
+export function createApp(deps: AppDeps): Hono<{ Bindings: ConnectionInfo }> {
+  const app = new Hono<{ Bindings: ConnectionInfo }>();
 
   app.use(async (c, next) => {
     await next();
@@ -42,7 +49,7 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   app.post("/api/chat", (c) =>
-    handleChat(c.req.raw, {
+    handleChat(c.req.raw, c.env?.peer ?? "", {
       ...deps.chat,
       onFinished: ({ status, code, durationMs }) =>
         deps.logger.log("info", "request.finished", {
@@ -55,10 +62,17 @@ export function createApp(deps: AppDeps): Hono {
     }));
 
   app.get("/health", (c) => c.json({ status: "ok" }));
+  const metrics = deps.metrics;
+  if (metrics) {
+    app.get(
+      "/metrics",
+      async (c) => c.body(await metrics.text(), 200, { "content-type": metrics.contentType }),
+    );
+  }
   app.get("/ready", (c) => deps.ready() ? c.json({ status: "ready" }) : c.json({ status: "not_ready" }, 503));
 
   app.notFound((c) => {
-    const known = ["/api/chat", "/api/pubkey", "/.well-known/ohttp-gateway", "/health", "/ready"];
+    const known = ["/api/chat", "/api/pubkey", "/.well-known/ohttp-gateway", "/health", "/ready", "/metrics"];
     const error = new GatewayError(known.includes(c.req.path) ? "method_not_allowed" : "not_found");
     return c.json(error.toBody(), error.status as 404);
   });

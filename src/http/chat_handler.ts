@@ -1,23 +1,34 @@
 /**
  * `POST /api/chat`: the request path of the gateway, in order (README "Data flow"):
  *
- *   read body (bounded) → split header → check timestamp → open (HPKE) → record replay → parse request
- *   → admit (concurrency) → generate → coalesce → seal → SSE
+ *   network limit → read body (bounded) → split header → check timestamp → open (HPKE) → record replay
+ *   → parse request → device proof → device limits / proof of work → admission → generate → coalesce
+ *   → seal → SSE
  *
- * Before decryption, errors are plain JSON. From the moment the request is opened, every answer —
- * including errors — is sealed to the client. Once the stream has started, a failure becomes an encrypted
- * `error` event in the final chunk: the client never sees a silent stop.
+ * Before decryption, errors are plain JSON, and malformed or undecryptable envelopes draw on the
+ * network's error budget. From the moment the request is opened, every answer — including errors — is
+ * sealed to the client. Once the stream has started, a failure becomes an encrypted `error` event in the
+ * final chunk: the client never sees a silent stop.
  */
 import type { CipherSuite } from "@hpke/core";
-import type { KeyRing } from "../crypto/mod.ts";
+import { fromBase64Url, type KeyRing } from "../crypto/mod.ts";
 import type { Generator } from "../inference/mod.ts";
-import type { ConcurrencyLimit } from "../limits/mod.ts";
+import {
+  type AbuseGuard,
+  type AdmissionQueue,
+  clientAddress,
+  type KeyHasher,
+  networkOf,
+} from "../limits/mod.ts";
+import { endChatSpan, type Metrics, type RequestIdHasher, startChatSpan } from "../observability/mod.ts";
 import {
   type ChatEvent,
+  type ChatRequest,
   type chatRequestSchema,
   createCoalesceStream,
   createResponseCipher,
   createSealStream,
+  type ErrorCode,
   GatewayError,
   type OpenedRequest,
   openRequest,
@@ -28,6 +39,7 @@ import {
   sealWholeResponse,
   splitRequest,
   toGatewayError,
+  verifyDeviceProof,
 } from "../protocol/mod.ts";
 import { readBodyLimited } from "./read_body.ts";
 
@@ -38,27 +50,53 @@ export interface ChatHandlerDeps {
   replay: ReplayGuard;
   schema: ReturnType<typeof chatRequestSchema>;
   generator: Generator;
-  streams: ConcurrencyLimit;
+  queue: AdmissionQueue;
+  guard: AbuseGuard;
+  hasher: KeyHasher;
+  requestIds: RequestIdHasher;
+  metrics?: Metrics;
   nowSeconds: () => number;
   maxBodyBytes: number;
   tickMs: number;
   chunkSize: number;
   requestTimeoutMs: number;
+  queueWaitMs: number;
+  behindProxy: boolean;
+  requireDevice: boolean;
   /** Aborted when the gateway shuts down past its drain deadline. */
   shutdown: AbortSignal;
-  /** Called once per request with the outcome, for logs and metrics (never content). */
+  /** Called once per request with the outcome, for logs (never content). */
   onFinished: (outcome: { status: number; code?: string; durationMs: number }) => void;
 }
 
+/** Envelope failures that spend the network's error budget (garbage, not clock or key drift). */
+const _GARBAGE: ReadonlySet<ErrorCode> = new Set([
+  "malformed_request",
+  "unsupported_version",
+  "unsupported_suite",
+  "invalid_request_id",
+  "decryption_failed",
+  "request_too_large",
+  "unsupported_media_type",
+]);
+
 /** Handles one chat request. Throws GatewayError only before decryption (answered in the clear). */
-export async function handleChat(request: Request, deps: ChatHandlerDeps): Promise<Response> {
-  const contentType = request.headers.get("content-type")?.split(";")[0].trim();
-  if (contentType !== REQUEST_MEDIA_TYPE) throw new GatewayError("unsupported_media_type");
-  const body = await readBodyLimited(request, deps.maxBodyBytes);
-  const split = splitRequest(body);
-  const now = deps.nowSeconds();
-  deps.replay.checkTimestamp(split.header, now);
-  const opened = await openRequest(deps.suite, deps.ring, split, now);
+export async function handleChat(request: Request, peer: string, deps: ChatHandlerDeps): Promise<Response> {
+  const address = clientAddress(peer, request.headers.get("x-forwarded-for"), deps.behindProxy);
+  const network = await deps.hasher.hash("net", networkOf(address));
+  await deps.guard.checkNetwork(network);
+  let opened: OpenedRequest;
+  try {
+    const contentType = request.headers.get("content-type")?.split(";")[0].trim();
+    if (contentType !== REQUEST_MEDIA_TYPE) throw new GatewayError("unsupported_media_type");
+    const split = splitRequest(await readBodyLimited(request, deps.maxBodyBytes));
+    const now = deps.nowSeconds();
+    deps.replay.checkTimestamp(split.header, now);
+    opened = await openRequest(deps.suite, deps.ring, split, now);
+  } catch (error) {
+    if (error instanceof GatewayError && _GARBAGE.has(error.code)) await deps.guard.recordFailure(network);
+    throw error;
+  }
   try {
     // Recorded only after decryption succeeded, so garbage cannot fill the seen-set; refused in the clear.
     await deps.replay.record(opened.header, opened.enc);
@@ -66,22 +104,33 @@ export async function handleChat(request: Request, deps: ChatHandlerDeps): Promi
     opened.padded.fill(0);
     throw error;
   }
-  return await _answerOpened(opened, deps);
+  return await _answerOpened(opened, network, deps);
 }
 
 async function _answerOpened(
   opened: OpenedRequest,
+  network: string,
   deps: ChatHandlerDeps,
 ): Promise<Response> {
   const { responseNonce, cipher } = await createResponseCipher(opened.context, opened.enc);
   const started = performance.now();
+  const span = startChatSpan();
+  const requestIdHash = await deps.requestIds.hash(opened.header.requestId);
   let wantsStream = true;
-  let release: (() => void) | undefined;
+  const releases: (() => void)[] = [];
+  const releaseAll = () => releases.splice(0).forEach((release) => release());
+  const report = (status: number, code?: string) => {
+    const durationMs = performance.now() - started;
+    deps.onFinished({ status, code, durationMs });
+    deps.metrics?.requestFinished("chat", status, code, durationMs / 1000);
+    endChatSpan(span, { status, code, requestIdHash });
+  };
   try {
     const chat = parseChatRequest(opened.padded, deps.schema);
+    opened.padded.fill(0);
     wantsStream = chat.stream;
-    release = deps.streams.tryAcquire();
-    if (!release) throw new GatewayError("overloaded", { retryAfterSeconds: 2 });
+    const device = await _device(chat, opened, network, deps);
+    releases.push(await deps.guard.admitDevice(device, network, chat.pow));
     // Deno's request.signal also fires when a response completes, so a client disconnect is detected
     // from the response stream's cancellation instead (see _cancellable).
     const disconnected = new AbortController();
@@ -90,52 +139,86 @@ async function _answerOpened(
       deps.shutdown,
       AbortSignal.timeout(deps.requestTimeoutMs),
     ]);
-    const events = _eventsWithErrors(deps.generator.generate(chat, signal), signal);
-    const done = release;
+    releases.push(await deps.queue.admit(deps.queueWaitMs, signal));
     let finalStatus = 200;
     let finalCode: string | undefined;
-    const finish = () => {
-      done();
-      deps.onFinished({ status: finalStatus, code: finalCode, durationMs: performance.now() - started });
-    };
-    const observed = _observe(events, (event) => {
+    const inferenceStarted = performance.now();
+    let firstTokenSeconds: number | undefined;
+    const events = _observe(_eventsWithErrors(deps.generator.generate(chat, signal), signal), (event) => {
+      if (event.type === "text" && firstTokenSeconds === undefined) {
+        firstTokenSeconds = (performance.now() - started) / 1000;
+      }
       if (event.type === "error") {
         [finalStatus, finalCode] = [new GatewayError(event.code).status, event.code];
       }
-    }, finish);
+      if (event.type === "done") {
+        deps.metrics?.streamCompleted({
+          firstTokenSeconds,
+          inferenceSeconds: (performance.now() - inferenceStarted) / 1000,
+          tokens: event.usage.completion_tokens,
+        });
+      }
+    }, () => {
+      releaseAll();
+      report(finalStatus, finalCode);
+    });
     if (!chat.stream) {
       const all: ChatEvent[] = [];
-      for await (const event of observed) all.push(event);
+      for await (const event of events) all.push(event);
       const status = all.find((e) => e.type === "error") ? finalStatus : 200;
       return _sealedResponse(await sealWholeResponse(cipher, responseNonce, all, deps.chunkSize), status);
     }
-    const sse = _cancellable(observed, disconnected)
+    const sse = _cancellable(events, disconnected)
       .pipeThrough(createCoalesceStream(deps.tickMs))
       .pipeThrough(createSealStream(cipher, responseNonce, deps.chunkSize))
       .pipeThrough(new TextEncoderStream());
     return new Response(sse, { status: 200, headers: _sseHeaders() });
   } catch (error) {
-    release?.();
+    opened.padded.fill(0);
+    releaseAll();
     const failure = toGatewayError(error);
-    deps.onFinished({ status: failure.status, code: failure.code, durationMs: performance.now() - started });
-    const event: ChatEvent = { type: "error", code: failure.code, message: failure.message };
+    report(failure.status, failure.code);
+    const event: ChatEvent = {
+      type: "error",
+      code: failure.code,
+      message: failure.message,
+      ...(failure.challenge ? { challenge: failure.challenge } : {}),
+      ...(failure.retryAfterSeconds ? { retry_after: failure.retryAfterSeconds } : {}),
+    };
     const headers: Record<string, string> = failure.retryAfterSeconds
       ? { "retry-after": String(failure.retryAfterSeconds) }
       : {};
     if (!wantsStream) {
-      return _sealedResponse(
-        await sealWholeResponse(cipher, responseNonce, [event], deps.chunkSize),
-        failure.status,
-        headers,
-      );
+      const body = await sealWholeResponse(cipher, responseNonce, [event], deps.chunkSize);
+      return _sealedResponse(body, failure.status, headers);
     }
     const sse = ReadableStream.from([[event]])
       .pipeThrough(createSealStream(cipher, responseNonce, deps.chunkSize))
       .pipeThrough(new TextEncoderStream());
     return new Response(sse, { status: failure.status, headers: { ..._sseHeaders(), ...headers } });
-  } finally {
-    opened.padded.fill(0);
   }
+}
+
+/** The device key's keyed hash, after checking its proof; requests without one share their network's. */
+async function _device(
+  chat: ChatRequest,
+  opened: OpenedRequest,
+  network: string,
+  deps: ChatHandlerDeps,
+): Promise<string> {
+  if (!chat.device) {
+    if (deps.requireDevice) throw new GatewayError("invalid_request", { detail: "device: required" });
+    return `anonymous:${network}`;
+  }
+  const publicKey = fromBase64Url(chat.device.public_key);
+  const signature = fromBase64Url(chat.device.signature);
+  if (
+    !publicKey || !signature ||
+    !await verifyDeviceProof(publicKey, signature, opened.headerBytes!, opened.enc)
+  ) {
+    throw new GatewayError("device_proof_invalid");
+  }
+  return await deps.hasher.hash("dev", chat.device.public_key);
 }
 
 /** A stream over `source` whose cancellation (the client went away) aborts `onCancel` at once. */

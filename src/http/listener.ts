@@ -22,7 +22,7 @@ export interface Listener {
 /** Starts serving `handler`. */
 export async function listen(
   options: ListenerOptions,
-  handler: (request: Request) => Response | Promise<Response>,
+  handler: (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response | Promise<Response>,
   logger: Logger,
 ): Promise<Listener> {
   const readTls = async () =>

@@ -147,10 +147,11 @@ export class Supervisor {
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
+        // Nothing of the gateway's environment is passed on. (llama-server finds its shared libraries
+        // through RUNPATH=$ORIGIN, set by scripts/build-llama-server.sh; Deno refuses LD_* variables
+        // under a scoped --allow-run, rightly.)
         clearEnv: true,
-        // Nothing of the gateway's environment is passed on; only where llama-server's own shared
-        // libraries are (they are installed beside it).
-        env: { LD_LIBRARY_PATH: this.#options.binary.slice(0, this.#options.binary.lastIndexOf("/")) },
+        env: {},
       }).spawn();
     } catch {
       this.#logger.log("error", "supervisor.exited", { backend: "local", reason: "spawn_failed" });

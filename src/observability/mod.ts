@@ -1,2 +1,4 @@
-/** Observability: an allow-list logger (metrics and traces plug in here). */
+/** Observability: an allow-list logger, Prometheus metrics and OpenTelemetry spans, all content-free. */
 export * from "./logger.ts";
+export { Metrics, type MetricsSources } from "./metrics.ts";
+export { endChatSpan, installTracing, RequestIdHasher, startChatSpan } from "./tracing.ts";

@@ -59,6 +59,14 @@ export function chatRequestSchema(limits: ChatRequestLimits) {
     verbosity: z.enum(["brief", "normal", "detailed"]).optional(),
     include_reasoning: z.boolean().default(false),
     tools: z.array(tool).max(limits.maxTools).optional(),
+    device: z.strictObject({
+      public_key: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+      signature: z.string().regex(/^[A-Za-z0-9_-]{86}$/),
+    }).optional(),
+    pow: z.strictObject({
+      challenge: z.string().max(200),
+      solution: z.string().regex(/^\d{1,12}$/),
+    }).optional(),
   }).superRefine((request, ctx) => {
     let total = 0;
     for (const m of request.messages) total += (m.content ?? "").length;

@@ -20,24 +20,33 @@ export interface SealedRequest {
   context: SenderContext;
 }
 
-/** Seals an already padded plaintext to a key (client side). */
+/**
+ * Seals a request to a key (client side). The plaintext is built once the header and `enc` exist, so it
+ * can carry a device signature over them (device_proof.ts); it must come back padded.
+ */
 export async function sealRequest(
   suite: CipherSuite,
   key: { keyId: number; publicKey: Uint8Array<ArrayBuffer> },
-  padded: Uint8Array<ArrayBuffer>,
+  plaintext:
+    | Uint8Array<ArrayBuffer>
+    | ((binding: { headerBytes: Uint8Array; enc: Uint8Array }) => Promise<Uint8Array<ArrayBuffer>>),
   options: { timestamp: number; requestId: Uint8Array<ArrayBuffer> },
 ): Promise<SealedRequest> {
   const headerBytes = encodeRequestHeader({ keyId: key.keyId, ...options });
   const recipientPublicKey = await suite.kem.deserializePublicKey(key.publicKey.buffer);
   const context = await suite.createSenderContext({ recipientPublicKey, info: requestInfo(headerBytes) });
   const enc = new Uint8Array(context.enc);
+  const padded = typeof plaintext === "function" ? await plaintext({ headerBytes, enc }) : plaintext;
   const ciphertext = new Uint8Array(await context.seal(padded.buffer));
+  if (typeof plaintext === "function") padded.fill(0);
   return { body: concat(headerBytes, enc, ciphertext), enc, context };
 }
 
 /** A request the gateway has opened. The plaintext is the caller's to wipe once parsed. */
 export interface OpenedRequest {
   header: RequestHeader;
+  /** The exact header bytes (bound into HPKE and into the device proof). */
+  headerBytes?: Uint8Array<ArrayBuffer>;
   enc: Uint8Array<ArrayBuffer>;
   context: RecipientContext;
   padded: Uint8Array<ArrayBuffer>;
@@ -62,7 +71,7 @@ export async function openRequest(
       info: requestInfo(split.headerBytes),
     });
     const padded = new Uint8Array(await context.open(split.ciphertext.buffer));
-    return { header: split.header, enc: split.enc, context, padded };
+    return { header: split.header, headerBytes: split.headerBytes, enc: split.enc, context, padded };
   } catch {
     throw new GatewayError("decryption_failed");
   }

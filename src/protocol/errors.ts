@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   invalid_utf8: 400,
   invalid_json: 400,
   invalid_request: 422,
+  device_proof_invalid: 401,
   context_too_long: 422,
   rate_limited: 429,
   overloaded: 503,
@@ -57,6 +58,7 @@ const _MESSAGES: Record<ErrorCode, string> = {
   invalid_utf8: "Encode the request as UTF-8",
   invalid_json: "Encode the request as JSON",
   invalid_request: "Fix the chat request: it does not match the schema",
+  device_proof_invalid: "Sign the request with the device key it names",
   context_too_long: "Shorten the conversation: it does not fit the model's context",
   rate_limited: "Slow down: too many requests from this device",
   overloaded: "Retry later: the gateway is at capacity",
@@ -74,14 +76,24 @@ export class GatewayError extends Error {
   readonly status: number;
   readonly detail?: string;
   readonly retryAfterSeconds?: number;
+  /** For `challenge_required`: the proof-of-work challenge to solve. */
+  readonly challenge?: { token: string; difficulty: number };
 
-  constructor(code: ErrorCode, options: { detail?: string; retryAfterSeconds?: number } = {}) {
+  constructor(
+    code: ErrorCode,
+    options: {
+      detail?: string;
+      retryAfterSeconds?: number;
+      challenge?: { token: string; difficulty: number };
+    } = {},
+  ) {
     super(_MESSAGES[code]);
     this.name = "GatewayError";
     this.code = code;
     this.status = ERROR_CODES[code];
     this.detail = options.detail;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.challenge = options.challenge;
   }
 
   /** The JSON body shape used in the clear and inside encrypted error events. */

@@ -41,6 +41,10 @@ export interface ErrorEvent {
   type: "error";
   code: ErrorCode;
   message: string;
+  /** With `challenge_required`: solve it (SHA-256 leading zero bits) and resend with `pow`. */
+  challenge?: { token: string; difficulty: number };
+  /** With rate limits and overload: when to retry. */
+  retry_after?: number;
 }
 
 /** Any event of the response stream. */

@@ -61,35 +61,3 @@ export class ReplayGuard {
     if (!fresh) throw new GatewayError("replayed_request");
   }
 }
-
-/** In-process seen-set: the embedded default. Expired entries are swept lazily. */
-export class MemorySeenSet implements SeenSet {
-  readonly shared = false;
-  #entries = new Map<string, number>();
-  #now: () => number;
-  #lastSweep = 0;
-
-  constructor(now: () => number = () => Date.now() / 1000) {
-    this.#now = now;
-  }
-
-  addIfAbsent(key: string, ttlSeconds: number): Promise<boolean> {
-    const now = this.#now();
-    this.#sweep(now);
-    const expiry = this.#entries.get(key);
-    if (expiry !== undefined && expiry > now) return Promise.resolve(false);
-    this.#entries.set(key, now + ttlSeconds);
-    return Promise.resolve(true);
-  }
-
-  /** Number of live entries (for tests and metrics). */
-  get size(): number {
-    return this.#entries.size;
-  }
-
-  #sweep(now: number): void {
-    if (now - this.#lastSweep < 1) return;
-    this.#lastSweep = now;
-    for (const [key, expiry] of this.#entries) if (expiry <= now) this.#entries.delete(key);
-  }
-}

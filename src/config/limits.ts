@@ -1,0 +1,51 @@
+/** Abuse limits per profile; explicit PG_* settings override the profile's defaults. */
+import type { LimitsConfig } from "../limits/mod.ts";
+import type { EnvConfig } from "./schema.ts";
+
+const _DEFAULTS = {
+  development: {
+    ip: [600, 100],
+    device: [120, 30],
+    concurrency: 4,
+    newDevices: 100,
+    errors: [60, 30],
+    powNew: false,
+    load: 90,
+    bits: [8, 16],
+  },
+  production: {
+    ip: [120, 30],
+    device: [20, 5],
+    concurrency: 2,
+    newDevices: 10,
+    errors: [20, 10],
+    powNew: true,
+    load: 80,
+    bits: [12, 20],
+  },
+} as const;
+
+/** The effective limits for a configuration. */
+export function limitsFor(config: EnvConfig): LimitsConfig & { requireDevice: boolean } {
+  const d = _DEFAULTS[config.PG_PROFILE];
+  return {
+    network: { perMinute: config.PG_IP_RATE_PER_MINUTE ?? d.ip[0], burst: config.PG_IP_BURST ?? d.ip[1] },
+    device: {
+      perMinute: config.PG_DEVICE_RATE_PER_MINUTE ?? d.device[0],
+      burst: config.PG_DEVICE_BURST ?? d.device[1],
+    },
+    errorBudget: {
+      perMinute: config.PG_ERROR_BUDGET_PER_MINUTE ?? d.errors[0],
+      burst: config.PG_ERROR_BURST ?? d.errors[1],
+    },
+    deviceConcurrency: config.PG_DEVICE_CONCURRENCY ?? d.concurrency,
+    newDevicesPerNetworkPerHour: config.PG_NEW_DEVICES_PER_NETWORK_PER_HOUR ?? d.newDevices,
+    powForNewDevices: config.PG_POW_FOR_NEW_DEVICES ?? d.powNew,
+    powLoadThreshold: (config.PG_POW_LOAD_PERCENT ?? d.load) / 100,
+    powBaseBits: config.PG_POW_BASE_BITS ?? d.bits[0],
+    powMaxBits: config.PG_POW_MAX_BITS ?? d.bits[1],
+    powTtlSeconds: 120,
+    storeFailure: config.PG_REDIS_LIMITS_ON_FAILURE,
+    requireDevice: config.PG_REQUIRE_DEVICE ?? config.PG_PROFILE === "production",
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * Prometheus metrics (prom-client). Closed vocabularies only: labels are routes, status codes, error
+ * codes, limit names and backend names — never anything from a request's content, address or device.
+ */
+import client from "prom-client";
+
+/** Live values read at scrape time. */
+export interface MetricsSources {
+  activeStreams: () => number;
+  queueDepth: () => number;
+  circuits: () => Record<string, "closed" | "open" | "half_open">;
+  supervisorRestarts: () => number;
+}
+
+const _CIRCUIT = { closed: 0, half_open: 1, open: 2 } as const;
+
+/** The gateway's metric families. */
+export class Metrics {
+  readonly registry = new client.Registry();
+  #requests: client.Counter<"route" | "status" | "code">;
+  #duration: client.Histogram<"route">;
+  #upstream: client.Histogram;
+  #firstToken: client.Histogram;
+  #tokensPerSecond: client.Histogram;
+  #tokens: client.Counter;
+  #rejections: client.Counter<"limit">;
+  #challengesIssued: client.Counter;
+  #challengesSolved: client.Counter;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    this.#requests = new client.Counter({
+      name: "privacy_gateway_requests_total",
+      help: "Requests by route, HTTP status and error code (ok when none)",
+      labelNames: ["route", "status", "code"],
+      registers,
+    });
+    this.#duration = new client.Histogram({
+      name: "privacy_gateway_request_duration_seconds",
+      help: "End-to-end request duration, to the end of the stream",
+      labelNames: ["route"],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers,
+    });
+    this.#upstream = new client.Histogram({
+      name: "privacy_gateway_inference_duration_seconds",
+      help: "Gateway to inference: from sending the prompt to the last token",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers,
+    });
+    this.#firstToken = new client.Histogram({
+      name: "privacy_gateway_time_to_first_token_seconds",
+      help: "Time from the request's arrival to its first answer text",
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers,
+    });
+    this.#tokensPerSecond = new client.Histogram({
+      name: "privacy_gateway_stream_tokens_per_second",
+      help: "Generated tokens per second of each completed stream",
+      buckets: [1, 5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560],
+      registers,
+    });
+    this.#tokens = new client.Counter({
+      name: "privacy_gateway_generated_tokens_total",
+      help: "Tokens generated for answers",
+      registers,
+    });
+    this.#rejections = new client.Counter({
+      name: "privacy_gateway_limit_rejections_total",
+      help: "Requests refused by a limit",
+      labelNames: ["limit"],
+      registers,
+    });
+    this.#challengesIssued = new client.Counter({
+      name: "privacy_gateway_challenges_issued_total",
+      help: "Proof-of-work challenges issued",
+      registers,
+    });
+    this.#challengesSolved = new client.Counter({
+      name: "privacy_gateway_challenges_solved_total",
+      help: "Proof-of-work solutions accepted",
+      registers,
+    });
+    new client.Gauge({
+      name: "privacy_gateway_active_streams",
+      help: "Chat streams in progress",
+      registers,
+      collect() {
+        this.set(sources.activeStreams());
+      },
+    });
+    new client.Gauge({
+      name: "privacy_gateway_queue_depth",
+      help: "Requests waiting for admission",
+      registers,
+      collect() {
+        this.set(sources.queueDepth());
+      },
+    });
+    new client.Gauge({
+      name: "privacy_gateway_backend_circuit_state",
+      help: "Circuit breaker per backend: 0 closed, 1 half open, 2 open",
+      labelNames: ["backend"],
+      registers,
+      collect() {
+        for (const [backend, state] of Object.entries(sources.circuits())) {
+          this.set({ backend }, _CIRCUIT[state]);
+        }
+      },
+    });
+    new client.Gauge({
+      name: "privacy_gateway_supervisor_restarts",
+      help: "Restarts of the local llama-server since start",
+      registers,
+      collect() {
+        this.set(sources.supervisorRestarts());
+      },
+    });
+  }
+
+  /** One finished request. */
+  requestFinished(route: string, status: number, code: string | undefined, seconds: number): void {
+    this.#requests.inc({ route, status: String(status), code: code ?? "ok" });
+    this.#duration.observe({ route }, seconds);
+  }
+
+  /** One completed stream's inference figures. */
+  streamCompleted(figures: { firstTokenSeconds?: number; inferenceSeconds: number; tokens: number }): void {
+    if (figures.firstTokenSeconds !== undefined) this.#firstToken.observe(figures.firstTokenSeconds);
+    this.#upstream.observe(figures.inferenceSeconds);
+    this.#tokens.inc(figures.tokens);
+    if (figures.inferenceSeconds > 0 && figures.tokens > 0) {
+      this.#tokensPerSecond.observe(figures.tokens / figures.inferenceSeconds);
+    }
+  }
+
+  /** A limit refused a request. */
+  limitRejected(limit: string): void {
+    this.#rejections.inc({ limit });
+  }
+
+  challengeIssued(): void {
+    this.#challengesIssued.inc();
+  }
+
+  challengeSolved(): void {
+    this.#challengesSolved.inc();
+  }
+
+  /** Prometheus text exposition. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** Content type of {@link text}. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * The app's side of the proof-of-work challenge (limits/proof_of_work.ts issues and verifies): find a
+ * decimal counter such that SHA-256(token ‖ "." ‖ counter) starts with `difficulty` zero bits.
+ */
+import { utf8 } from "../crypto/mod.ts";
+
+/** Solves a challenge (the SDK's side): tries counters until the hash has enough leading zero bits. */
+export async function solveChallenge(
+  challenge: { token: string; difficulty: number },
+  signal?: AbortSignal,
+): Promise<string> {
+  for (let counter = 0;; counter++) {
+    if (counter % 1024 === 0) signal?.throwIfAborted();
+    if (leadingZeroBits(await powDigest(`${challenge.token}.${counter}`)) >= challenge.difficulty) {
+      return String(counter);
+    }
+  }
+}
+
+/** Number of leading zero bits of a hash. */
+export function leadingZeroBits(bytes: Uint8Array): number {
+  let bits = 0;
+  for (const byte of bytes) {
+    if (byte === 0) {
+      bits += 8;
+      continue;
+    }
+    return bits + Math.clz32(byte) - 24;
+  }
+  return bits;
+}
+
+/** SHA-256 of the text (the work function). */
+export async function powDigest(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(text)));
+}
