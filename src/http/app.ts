@@ -72,7 +72,8 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: ConnectionInfo }> {
   app.get("/ready", (c) => deps.ready() ? c.json({ status: "ready" }) : c.json({ status: "not_ready" }, 503));
 
   app.notFound((c) => {
-    const known = ["/api/chat", "/api/pubkey", "/.well-known/ohttp-gateway", "/health", "/ready", "/metrics"];
+    const known = ["/api/chat", "/api/pubkey", "/.well-known/ohttp-gateway", "/health", "/ready"];
+    if (metrics) known.push("/metrics");
     const error = new GatewayError(known.includes(c.req.path) ? "method_not_allowed" : "not_found");
     return c.json(error.toBody(), error.status as 404);
   });
@@ -88,6 +89,9 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: ConnectionInfo }> {
         code: failure.code,
         outcome: failure.code,
       });
+    }
+    if (c.req.path === "/api/chat") {
+      deps.chat.metrics?.requestFinished("chat", failure.status, failure.code, 0);
     }
     if (failure.retryAfterSeconds) c.header("retry-after", String(failure.retryAfterSeconds));
     c.header("cache-control", "no-store");

@@ -1,0 +1,183 @@
+/**
+ * Limits, challenges and the replay set against both stores (memory and a real redis-server), GCRA
+ * arithmetic, proof of work, the admission queue, and network grouping.
+ */
+import assert from "node:assert/strict";
+import {
+  AdmissionQueue,
+  gcraStep,
+  type LimitStore,
+  MemoryStore,
+  networkOf,
+  ProofOfWork,
+  RedisStore,
+} from "../src/limits/mod.ts";
+import { GatewayError, ReplayGuard, solveChallenge } from "../src/protocol/mod.ts";
+import { startRedis } from "./helpers/redis.ts";
+
+const none = { permissions: "none" as const };
+
+Deno.test({
+  ...none,
+  name: "gcraStep() allows a burst, then refuses with a retry time, then refills",
+  fn() {
+    const rate = { perMinute: 60, burst: 3 };
+    let tat = 0;
+    const now = 1_000_000;
+    for (let i = 0; i < 4; i++) {
+      const step = gcraStep(tat, now, rate);
+      assert.equal(step.allowed, true, `request ${i} of the burst`);
+      tat = step.tat;
+    }
+    const refused = gcraStep(tat, now, rate);
+    assert.equal(refused.allowed, false);
+    assert.equal(refused.retryAfterMs, 1000);
+    assert.equal(gcraStep(tat, now + 1000, rate).allowed, true, "one interval later one more is allowed");
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "networkOf() groups IPv6 by /64 and keeps IPv4 whole",
+  fn() {
+    assert.equal(networkOf("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+    assert.equal(networkOf("2001:db8:1:2:bbbb:cccc:dddd:eeee"), "2001:db8:1:2::/64");
+    assert.equal(networkOf("2001:db8::1"), "2001:db8:0:0::/64");
+    assert.equal(networkOf("[::ffff:192.0.2.7]"), "192.0.2.7");
+    assert.equal(networkOf("192.0.2.7"), "192.0.2.7");
+  },
+});
+
+for (const kind of ["memory", "redis"] as const) {
+  async function withStore(fn: (store: LimitStore) => Promise<void>) {
+    if (kind === "memory") return await fn(new MemoryStore());
+    await using redis = await startRedis();
+    const store = await RedisStore.connect(redis.url, { prefix: `t${crypto.randomUUID()}:` });
+    try {
+      await fn(store);
+    } finally {
+      await store.close();
+    }
+  }
+
+  Deno.test(`${kind} store: rate() applies burst and refill like GCRA`, async () => {
+    await withStore(async (store) => {
+      const rate = { perMinute: 600, burst: 2 };
+      const now = Date.now();
+      const results = [];
+      for (let i = 0; i < 4; i++) results.push((await store.rate("k", rate, now)).allowed);
+      assert.deepEqual(results, [true, true, true, false]);
+      assert.equal((await store.rate("k", rate, now + 100)).allowed, true);
+      assert.equal((await store.rate("other", rate, now)).allowed, true, "keys are independent");
+    });
+  });
+
+  Deno.test(`${kind} store: acquire() caps concurrency and release() frees a slot`, async () => {
+    await withStore(async (store) => {
+      assert.equal(await store.acquire("c", 2, 60), true);
+      assert.equal(await store.acquire("c", 2, 60), true);
+      assert.equal(await store.acquire("c", 2, 60), false);
+      await store.release("c");
+      assert.equal(await store.acquire("c", 2, 60), true);
+    });
+  });
+
+  Deno.test(`${kind} store: addMember() counts distinct members`, async () => {
+    await withStore(async (store) => {
+      assert.equal(await store.addMember("s", "a", 60), 1);
+      assert.equal(await store.addMember("s", "b", 60), 2);
+      assert.equal(await store.addMember("s", "a", 60), 2);
+      assert.equal(await store.hasMember("s", "b"), true);
+      assert.equal(await store.hasMember("s", "z"), false);
+    });
+  });
+
+  Deno.test(`${kind} store: ReplayGuard refuses a second use of enc or request id`, async () => {
+    await withStore(async (store) => {
+      const guard = new ReplayGuard(store, 60, 0);
+      const header = {
+        version: 1,
+        keyId: 1,
+        kemId: 32,
+        kdfId: 1,
+        aeadId: 3,
+        timestamp: 100,
+        requestId: new Uint8Array(16).fill(1),
+      };
+      await guard.record(header, new Uint8Array(32).fill(2));
+      await assert.rejects(
+        guard.record(header, new Uint8Array(32).fill(3)),
+        (e) => e instanceof GatewayError && e.code === "replayed_request",
+      );
+      const other = { ...header, requestId: new Uint8Array(16).fill(9) };
+      await assert.rejects(
+        guard.record(other, new Uint8Array(32).fill(2)),
+        (e) => e instanceof GatewayError && e.code === "replayed_request",
+      );
+    });
+  });
+
+  Deno.test(`${kind} store: a proof-of-work solution is accepted once, then refused as reused`, async () => {
+    await withStore(async (store) => {
+      const pow = await ProofOfWork.fromSecret(crypto.getRandomValues(new Uint8Array(32)));
+      const now = Date.now() / 1000;
+      const challenge = await pow.issue("dev", "net", 8, now, 60);
+      const solution = await solveChallenge(challenge);
+      const spent = (token: string, ttl: number) => store.addIfAbsent(`pow:${token}`, ttl);
+      assert.equal(await pow.verify(challenge.token, solution, "dev", "net", now, spent), "ok");
+      assert.equal(await pow.verify(challenge.token, solution, "dev", "net", now, spent), "reused");
+    });
+  });
+}
+
+Deno.test("ProofOfWork.verify() refuses another device, another network, expiry, tampering and too little work", async () => {
+  const pow = await ProofOfWork.fromSecret(crypto.getRandomValues(new Uint8Array(32)));
+  const now = 1_800_000_000;
+  const spent = () => Promise.resolve(true);
+  const challenge = await pow.issue("dev", "net", 10, now, 60);
+  const solution = await solveChallenge(challenge);
+  assert.equal(await pow.verify(challenge.token, solution, "other", "net", now, spent), "invalid");
+  assert.equal(await pow.verify(challenge.token, solution, "dev", "other", now, spent), "invalid");
+  assert.equal(await pow.verify(challenge.token, solution, "dev", "net", now + 61, spent), "expired");
+  const harder = challenge.token.replace(".10.", ".20.");
+  assert.equal(
+    await pow.verify(harder, solution, "dev", "net", now, spent),
+    "invalid",
+    "difficulty is under the MAC",
+  );
+  let wrong = Number(solution) + 1;
+  // Find a counter that does not solve it (almost every one).
+  while ((await pow.verify(challenge.token, String(wrong), "dev", "net", now, spent)) === "ok") wrong++;
+  assert.equal(await pow.verify(challenge.token, String(wrong), "dev", "net", now, spent), "insufficient");
+  assert.equal(await pow.verify(challenge.token, solution, "dev", "net", now, spent), "ok");
+});
+
+Deno.test("ProofOfWork verification costs microseconds", async () => {
+  const pow = await ProofOfWork.fromSecret(crypto.getRandomValues(new Uint8Array(32)));
+  const now = Date.now() / 1000;
+  const challenge = await pow.issue("dev", "net", 8, now, 60);
+  const solution = await solveChallenge(challenge);
+  const t0 = performance.now();
+  for (let i = 0; i < 200; i++) {
+    await pow.verify(challenge.token, solution, "dev", "net", now, () => Promise.resolve(true));
+  }
+  const perVerify = (performance.now() - t0) / 200;
+  assert.ok(perVerify < 1, `${perVerify} ms per verification`);
+});
+
+Deno.test("AdmissionQueue queues up to its size, then refuses; a waiter past its deadline is refused", async () => {
+  const queue = new AdmissionQueue(1, 1);
+  const signal = new AbortController().signal;
+  const first = await queue.admit(1000, signal);
+  const waiting = queue.admit(2000, signal);
+  await assert.rejects(
+    queue.admit(1000, signal),
+    (e) => e instanceof GatewayError && e.code === "overloaded" && e.retryAfterSeconds === 2,
+  );
+  first();
+  const second = await waiting;
+  await assert.rejects(queue.admit(50, signal), (e) => e instanceof GatewayError && e.code === "overloaded");
+  second();
+  assert.equal(queue.active, 0);
+  assert.equal(queue.queued, 0);
+});
