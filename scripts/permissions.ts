@@ -20,6 +20,8 @@ export interface PermissionScope {
   readFiles: string[];
   /** Redis host:port when limits and replay state are shared. */
   redis?: string;
+  /** OTLP collector host:port when traces are exported. */
+  otlp?: string;
   /** Whether llama-server runs under setpriv --pdeathsig. */
   setpriv: boolean;
 }
@@ -27,7 +29,13 @@ export interface PermissionScope {
 /** Deno flags for a scope. */
 export function permissionFlags(scope: PermissionScope): string[] {
   const socket = `${scope.runtimeDir}/llama.sock`;
-  const net = [...scope.listen, ...scope.nodes, ...(scope.redis ? [scope.redis] : []), `unix:${socket}`];
+  const net = [
+    ...scope.listen,
+    ...scope.nodes,
+    ...(scope.redis ? [scope.redis] : []),
+    ...(scope.otlp ? [scope.otlp] : []),
+    `unix:${socket}`,
+  ];
   const read = [scope.runtimeDir, ...scope.readFiles];
   const run = [
     ...(scope.llamaServerBin ? [scope.llamaServerBin] : []),
@@ -41,7 +49,8 @@ export function permissionFlags(scope: PermissionScope): string[] {
     `--allow-read=${read.join(",")}`,
     `--allow-write=${scope.runtimeDir}`,
     ...(run.length > 0 ? [`--allow-run=${run.join(",")}`] : []),
-    "--allow-env=PG_*",
+    // The OpenTelemetry exporter reads its standard OTEL_* variables.
+    scope.otlp ? "--allow-env=PG_*,OTEL_*" : "--allow-env=PG_*",
     // Deno.uid(): the runtime directory must belong to this user.
     "--allow-sys=uid",
   ];
@@ -79,9 +88,16 @@ export function scopeFromEnv(
       return `${url.hostname}:${url.port || "6379"}`;
     })()
     : undefined;
+  const otlp = env.PG_OTLP_ENDPOINT
+    ? (() => {
+      const url = new URL(env.PG_OTLP_ENDPOINT);
+      return `${url.hostname}:${url.port || (url.protocol === "https:" ? "443" : "80")}`;
+    })()
+    : undefined;
   return {
     role,
     listen,
+    otlp,
     nodes,
     runtimeDir: env.PG_RUNTIME_DIR ?? "/run/privacy-gateway",
     llamaServerBin: env.PG_LOCAL_LLAMA === "false" ? undefined : env.PG_LLAMA_SERVER_BIN,
