@@ -198,3 +198,23 @@ Deno.test("/metrics shows the documented families, and moves to its own address 
   const moved = await fetch(`http://127.0.0.1:${port}/metrics`);
   assert.match(await moved.text(), /privacy_gateway_requests_total/);
 });
+
+Deno.test("The Grafana dashboard queries only metric families the gateway exports", async () => {
+  await using gateway = await startGateway();
+  const exported = new Set(
+    [...(await (await fetch(`${gateway.url}/metrics`)).text()).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]),
+  );
+  const dashboard = JSON.parse(
+    await Deno.readTextFile(new URL("../deploy/grafana/privacy-gateway.json", import.meta.url)),
+  );
+  const used = new Set<string>();
+  for (const panel of dashboard.panels) {
+    for (const target of panel.targets) {
+      for (const [name] of target.expr.matchAll(/privacy_gateway_[a-z_]+/g)) {
+        used.add(name.replace(/_(bucket|sum|count)$/, ""));
+      }
+    }
+  }
+  assert.ok(used.size >= 10);
+  for (const name of used) assert.ok(exported.has(name), `${name} is not exported`);
+});

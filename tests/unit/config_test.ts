@@ -95,3 +95,15 @@ Deno.test({
     assert.equal(result.config.PG_PROFILE, "production");
   },
 });
+
+Deno.test({
+  name: "README's configuration table lists every PG_* variable of the schema",
+  permissions: { read: true },
+  async fn() {
+    const { ENV_SCHEMA } = await import("../../src/config/mod.ts");
+    const readme = Deno.readTextFileSync(new URL("../../README.md", import.meta.url));
+    for (const name of Object.keys(ENV_SCHEMA.shape)) {
+      assert.match(readme, new RegExp(`^\\| \`${name}\` +\\|`, "m"), `${name} missing from README`);
+    }
+  },
+});
