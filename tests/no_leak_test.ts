@@ -69,6 +69,9 @@ Deno.test("No canary from any path reaches logs, metrics, spans or files", async
     PG_DEVICE_BURST: "2",
     PG_DEVICE_RATE_PER_MINUTE: "6",
     PG_REQUEST_TIMEOUT_SECONDS: "2",
+    // Room for a generation that outlasts the request deadline.
+    PG_LLAMA_CTX: "16384",
+    PG_MAX_TOKENS_CAP: "16000",
     PG_DRAIN_SECONDS: "0",
     PG_STREAM_TICK_MS: "10",
   });
