@@ -12,7 +12,9 @@ Deno.test("No llama-server process and no socket file outlive the test suite", a
     if (!/^\d+$/.test(entry.name)) continue;
     try {
       const cmdline = (await Deno.readTextFile(`/proc/${entry.name}/cmdline`)).replaceAll("\0", " ");
-      if (/llama-server|fake_(harmony_)?llama/.test(cmdline) && /\/pg-[a-z-]+/.test(cmdline)) leftovers.push(cmdline);
+      if (/llama-server|fake_(harmony_)?llama/.test(cmdline) && /\/pg-[a-z-]+/.test(cmdline)) {
+        leftovers.push(cmdline);
+      }
     } catch { /* exited meanwhile */ }
   }
   assert.deepEqual(leftovers, []);
