@@ -1,3 +1,4 @@
+/// <reference lib="deno.worker" />
 /**
  * Worker of scripts/load.ts: drives the direct llama-server path and the gateway path with the same
  * prompt and sampling, and reports Markdown table rows.

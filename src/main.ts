@@ -504,40 +504,34 @@ export async function main(argv: string[]): Promise<number> {
       return harmonyRenderCommand(await _readStdin(), io);
     case "harmony parse":
       return harmonyParseCommand(await _readStdin(), command.flags.role as string | undefined, io);
-    case "serve": {
-      const loaded = loadConfig(_gatewayEnvironment(), (path) => Deno.readTextFileSync(path));
-      if (!loaded.ok) {
-        io.error(`Invalid configuration:\n${loaded.problems.map((p) => `  ${p}`).join("\n")}\n`);
-        return 78; // EX_CONFIG: systemd will not restart-loop on a config error with RestartPreventExitStatus.
-      }
-      const controller = new AbortController();
-      for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => controller.abort());
-      try {
-        const gateway = await run(loaded.config, {}, controller.signal);
-        await gateway.finished;
-        return 0;
-      } catch (error) {
-        io.error(`${(error as Error).message}\n`);
-        return 1;
-      }
-    }
-    case "node": {
-      const loaded = loadConfig(_gatewayEnvironment(), (path) => Deno.readTextFileSync(path));
-      if (!loaded.ok) {
-        io.error(`Invalid configuration:\n${loaded.problems.map((p) => `  ${p}`).join("\n")}\n`);
-        return 78;
-      }
-      const controller = new AbortController();
-      for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => controller.abort());
-      try {
-        const node = await runNode(loaded.config, {}, controller.signal);
-        await node.finished;
-        return 0;
-      } catch (error) {
-        io.error(`${(error as Error).message}\n`);
-        return 1;
-      }
-    }
+    case "serve":
+      return await _serveRole(io, (config, signal) => run(config, {}, signal));
+    case "node":
+      return await _serveRole(io, (config, signal) => runNode(config, {}, signal));
+  }
+}
+
+/**
+ * Runs a long-lived role (gateway or node) until SIGTERM/SIGINT. Invalid configuration exits 78
+ * (EX_CONFIG), which the systemd units list in RestartPreventExitStatus: restarting cannot fix it.
+ */
+async function _serveRole(
+  io: { error: (text: string) => void },
+  start: (config: EnvConfig, signal: AbortSignal) => Promise<{ finished: Promise<void> }>,
+): Promise<number> {
+  const loaded = loadConfig(_gatewayEnvironment(), (path) => Deno.readTextFileSync(path));
+  if (!loaded.ok) {
+    io.error(`Invalid configuration:\n${loaded.problems.map((p) => `  ${p}`).join("\n")}\n`);
+    return 78;
+  }
+  const controller = new AbortController();
+  for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => controller.abort());
+  try {
+    await (await start(loaded.config, controller.signal)).finished;
+    return 0;
+  } catch (error) {
+    io.error(`${(error as Error).message}\n`);
+    return 1;
   }
 }
 

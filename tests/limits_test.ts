@@ -48,17 +48,20 @@ Deno.test({
   },
 });
 
-for (const kind of ["memory", "redis"] as const) {
-  async function withStore(fn: (store: LimitStore) => Promise<void>) {
-    if (kind === "memory") return await fn(new MemoryStore());
-    await using redis = await startRedis();
-    const store = await RedisStore.connect(redis.url, { prefix: `t${crypto.randomUUID()}:` });
-    try {
-      await fn(store);
-    } finally {
-      await store.close();
-    }
+/** Runs `fn` against a fresh store of the given kind (Redis: a real redis-server). */
+async function withStoreOf(kind: "memory" | "redis", fn: (store: LimitStore) => Promise<void>) {
+  if (kind === "memory") return await fn(new MemoryStore());
+  await using redis = await startRedis();
+  const store = await RedisStore.connect(redis.url, { prefix: `t${crypto.randomUUID()}:` });
+  try {
+    await fn(store);
+  } finally {
+    await store.close();
   }
+}
+
+for (const kind of ["memory", "redis"] as const) {
+  const withStore = (fn: (store: LimitStore) => Promise<void>) => withStoreOf(kind, fn);
 
   Deno.test(`${kind} store: rate() applies burst and refill like GCRA`, async () => {
     await withStore(async (store) => {

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { type ChatEvent, GatewayClient } from "../src/client/mod.ts";
 import { llamaServerBin, privateTempDir, startGateway } from "./helpers/gateway.ts";
+import { alive } from "./helpers/process.ts";
 
 async function llamaGateway(env: Record<string, string> = {}) {
   const dir = await privateTempDir("pg-llama-");
@@ -30,15 +31,6 @@ async function llamaGateway(env: Record<string, string> = {}) {
       await Deno.remove(dir, { recursive: true });
     },
   };
-}
-
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 Deno.test("Gateway streams a decrypted answer from the real llama-server over its UNIX socket", async () => {

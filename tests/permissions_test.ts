@@ -9,24 +9,7 @@ import { GatewayClient } from "../src/client/mod.ts";
 import { permissionFlags, scopeFromEnv } from "../scripts/permissions.ts";
 import { llamaServerBin, privateTempDir } from "./helpers/gateway.ts";
 import { spawnGateway } from "./helpers/gateway_process.ts";
-
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return true;
-}
+import { alive, waitFor } from "./helpers/process.ts";
 
 Deno.test("The gateway with the product's own permission flags serves a full encrypted chat", async () => {
   const dir = await privateTempDir("pg-perm-");

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { DEFAULT_TIMING, Supervisor, type SupervisorTiming } from "../src/inference/mod.ts";
 import { silentLogger } from "../src/observability/mod.ts";
 import { privateTempDir } from "./helpers/gateway.ts";
+import { alive, waitFor } from "./helpers/process.ts";
 
 const FAKE = new URL("./helpers/fake_llama_server.py", import.meta.url).pathname;
 const FAST: SupervisorTiming = {
@@ -37,23 +38,6 @@ async function fakeSupervisor(mode: string, timing: SupervisorTiming = FAST) {
   return { supervisor, dir };
 }
 
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 Deno.test("Supervisor.ensureReady() resolves once /health answers 200", async () => {
   const { supervisor, dir } = await fakeSupervisor("fake-ok.gguf");
   supervisor.start();
@@ -82,7 +66,7 @@ Deno.test("Supervisor restarts a llama-server that stops answering /health (hang
   supervisor.start();
   await supervisor.ensureReady(AbortSignal.timeout(3000));
   const firstPid = supervisor.pid!;
-  await waitFor(() => supervisor.restarts >= 1, 5000);
+  assert.ok(await waitFor(() => supervisor.restarts >= 1, 5000));
   assert.equal(alive(firstPid), false, "the hung process was killed");
   await supervisor.stop();
   await Deno.remove(dir, { recursive: true });
@@ -91,7 +75,7 @@ Deno.test("Supervisor restarts a llama-server that stops answering /health (hang
 Deno.test("Supervisor reports failed after repeated crashes instead of flapping", async () => {
   const { supervisor, dir } = await fakeSupervisor("fake-crash.gguf");
   supervisor.start();
-  await waitFor(() => supervisor.state === "failed", 5000);
+  assert.ok(await waitFor(() => supervisor.state === "failed", 5000));
   await assert.rejects(supervisor.ensureReady(AbortSignal.timeout(1000)), /failed/);
   await supervisor.stop();
   await Deno.remove(dir, { recursive: true });

@@ -1,4 +1,5 @@
 /** Reads a request body up to a limit without buffering more than the limit. */
+import { concat } from "../crypto/mod.ts";
 import { GatewayError } from "../protocol/mod.ts";
 
 /** Returns the whole body, or throws `request_too_large` as soon as it exceeds `maxBytes`. */
@@ -23,11 +24,5 @@ export async function readBodyLimited(request: Request, maxBytes: number): Promi
   } finally {
     reader.releaseLock();
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
+  return concat(...parts);
 }

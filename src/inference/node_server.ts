@@ -9,6 +9,7 @@
  */
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { concat } from "../crypto/mod.ts";
 import type { Logger } from "../observability/mod.ts";
 import { createSocketFetch } from "./unix_fetch.ts";
 
@@ -150,19 +151,9 @@ function _readBody(req: IncomingMessage, maxBytes: number): Promise<string | nul
       }
       parts.push(chunk);
     });
-    req.on("end", () => resolve(new TextDecoder().decode(_concat(parts))));
+    req.on("end", () => resolve(new TextDecoder().decode(concat(...parts))));
     req.on("error", reject);
   });
-}
-
-function _concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
 }
 
 async function _stamp(options: NodeServerOptions): Promise<string> {
