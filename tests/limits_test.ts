@@ -4,8 +4,10 @@
  */
 import assert from "node:assert/strict";
 import {
+  AbuseGuard,
   AdmissionQueue,
   gcraStep,
+  type LimitsConfig,
   type LimitStore,
   MemoryStore,
   networkOf,
@@ -183,4 +185,74 @@ Deno.test("AdmissionQueue queues up to its size, then refuses; a waiter past its
   second();
   assert.equal(queue.active, 0);
   assert.equal(queue.queued, 0);
+});
+
+function guardWith(config: Partial<LimitsConfig>, load = () => 0) {
+  const rejected: string[] = [];
+  const base: LimitsConfig = {
+    network: { perMinute: 600, burst: 100 },
+    device: { perMinute: 600, burst: 100 },
+    errorBudget: { perMinute: 60, burst: 10 },
+    deviceConcurrency: 2,
+    newDevicesPerNetworkPerHour: 100,
+    powForNewDevices: false,
+    powLoadThreshold: 0.8,
+    powBaseBits: 8,
+    powMaxBits: 12,
+    powTtlSeconds: 60,
+    storeFailure: "fallback",
+  };
+  return {
+    rejected,
+    guard: ProofOfWork.fromSecret(new Uint8Array(32)).then((pow) =>
+      new AbuseGuard(new MemoryStore(), pow, { ...base, ...config }, load, {
+        rejected: (limit) => rejected.push(limit),
+        challengeIssued() {},
+        challengeSolved() {},
+      })
+    ),
+  };
+}
+
+Deno.test("AbuseGuard caps concurrent streams per device and frees the slot on release", async () => {
+  const { guard: pending, rejected } = guardWith({ deviceConcurrency: 2 });
+  const guard = await pending;
+  const first = await guard.admitDevice("d", "n");
+  await guard.admitDevice("d", "n");
+  await assert.rejects(
+    guard.admitDevice("d", "n"),
+    (e) => e instanceof GatewayError && e.code === "rate_limited",
+  );
+  assert.deepEqual(rejected, ["device_concurrency"]);
+  first();
+  await guard.admitDevice("d", "n");
+  await guard.admitDevice("other", "n");
+});
+
+Deno.test("AbuseGuard caps new device keys per network", async () => {
+  const { guard: pending, rejected } = guardWith({ newDevicesPerNetworkPerHour: 3 });
+  const guard = await pending;
+  for (const device of ["a", "b", "c"]) (await guard.admitDevice(device, "net"))();
+  await assert.rejects(
+    guard.admitDevice("d", "net"),
+    (e) => e instanceof GatewayError && e.code === "rate_limited",
+  );
+  assert.deepEqual(rejected, ["new_devices"]);
+  (await guard.admitDevice("a", "net"))();
+  (await guard.admitDevice("e", "another-net"))();
+});
+
+Deno.test("AbuseGuard challenges everyone under load, with difficulty rising with load", async () => {
+  let load = 0.5;
+  const { guard: pending } = guardWith({}, () => load);
+  const guard = await pending;
+  (await guard.admitDevice("d", "n"))();
+  assert.equal(guard.difficulty(0.5), 8);
+  assert.equal(guard.difficulty(0.95), 9);
+  assert.equal(guard.difficulty(1.5), 12, "capped at the maximum");
+  load = 1.0;
+  await assert.rejects(
+    guard.admitDevice("d", "n"),
+    (e) => e instanceof GatewayError && e.code === "challenge_required" && e.challenge?.difficulty === 10,
+  );
 });

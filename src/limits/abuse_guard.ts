@@ -133,7 +133,8 @@ export class AbuseGuard {
 
   /** Current proof-of-work difficulty: the base, one more bit per 10 % of load above the threshold. */
   difficulty(load: number): number {
-    const extra = Math.max(0, Math.floor((load - this.#config.powLoadThreshold) * 10));
+    // The epsilon keeps 1.0 − 0.8 (0.1999…) from losing a step to floating point.
+    const extra = Math.max(0, Math.floor((load - this.#config.powLoadThreshold) * 10 + 1e-9));
     return Math.min(this.#config.powMaxBits, this.#config.powBaseBits + extra);
   }
 
