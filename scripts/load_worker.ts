@@ -19,7 +19,7 @@ interface Job {
 
 self.onmessage = async (event: MessageEvent<Job>) => {
   const { url, fingerprint, socketPath, prompt, bias, tokens, rounds, levels } = event.data;
-  const llama = new LlamaClient("direct", { kind: "unix", socketPath });
+  const llama = LlamaClient.forSocket("direct", socketPath);
   const client = new GatewayClient({ baseUrl: url, pin: fingerprint, maxAttempts: 1 });
   await client.keys();
 

@@ -333,7 +333,7 @@ export async function runNode(config: EnvConfig, deps: RunDeps, signal: AbortSig
     allowedSubjects: config.PG_NODE_ALLOWED_SUBJECTS?.split(",").map((s) => s.trim()).filter(Boolean),
     socketPath,
     maxBodyBytes: 4 * 1024 * 1024,
-    reloadIntervalMs: 5_000,
+    reloadIntervalMs: deps.tlsReloadIntervalMs ?? 5_000,
   }, logger);
   const finished = (async () => {
     if (!signal.aborted) {
@@ -373,13 +373,14 @@ async function _inference(
     backends.push({ name: "local", client: running.client, healthy: () => running.state === "ready" });
   }
   if (config.PG_NODES) {
-    const [caCert, cert, key] = await Promise.all(
-      [config.PG_MTLS_CA_FILE!, config.PG_MTLS_CERT_FILE!, config.PG_MTLS_KEY_FILE!].map((f) =>
-        Deno.readTextFile(f)
-      ),
-    );
     for (const [i, url] of config.PG_NODES.split(",").map((u) => u.trim()).entries()) {
-      const client = new LlamaClient(`node${i + 1}`, { kind: "mtls", url, caCert, cert, key });
+      const client = await LlamaClient.create(`node${i + 1}`, {
+        kind: "mtls",
+        url,
+        caFile: config.PG_MTLS_CA_FILE!,
+        certFile: config.PG_MTLS_CERT_FILE!,
+        keyFile: config.PG_MTLS_KEY_FILE!,
+      });
       // Probe every 2 s; 3 s without an answer marks a node unhealthy (a busy node answers within that).
       backends.push(probedBackend(client, 2000, 3000, stopProbes.signal));
     }

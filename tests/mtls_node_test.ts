@@ -9,15 +9,23 @@ import { runNode } from "../src/main.ts";
 import { silentLogger } from "../src/observability/mod.ts";
 import { llamaServerBin, privateTempDir, startGateway } from "./helpers/gateway.ts";
 
+/** CA directories made by this file, removed after each test. */
+const caDirs: string[] = [];
+
 async function makeCa(): Promise<string> {
   const dir = await privateTempDir("pg-ca-");
+  caDirs.push(dir);
   const script = new URL("../scripts/make-test-ca.sh", import.meta.url).pathname;
   const result = await new Deno.Command("bash", { args: [script, `${dir}/ca`], stderr: "null" }).output();
   assert.ok(result.success, "make-test-ca.sh failed");
   return `${dir}/ca`;
 }
 
-async function startNode(ca: string, extra: Record<string, string> = {}) {
+async function removeCas(): Promise<void> {
+  for (const dir of caDirs.splice(0)) await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
+
+async function startNode(ca: string, extra: Record<string, string> = {}, tlsReloadIntervalMs?: number) {
   const dir = await privateTempDir("pg-node-");
   const loaded = loadConfig({
     PG_LLAMA_SERVER_BIN: llamaServerBin(),
@@ -34,7 +42,7 @@ async function startNode(ca: string, extra: Record<string, string> = {}) {
   }, () => "");
   if (!loaded.ok) throw new Error(loaded.problems.join("; "));
   const controller = new AbortController();
-  const node = await runNode(loaded.config, { logger: silentLogger }, controller.signal);
+  const node = await runNode(loaded.config, { logger: silentLogger, tlsReloadIntervalMs }, controller.signal);
   await node.supervisor.ensureReady(AbortSignal.timeout(20_000));
   return {
     ...node,
@@ -125,6 +133,7 @@ Deno.test("Gateway balances requests across two mTLS nodes and refuses clients w
     await gateway.stop();
     await Promise.all([a.stop(), b.stop()]);
     await Deno.remove(dir, { recursive: true });
+    await removeCas();
   }
 });
 
@@ -144,6 +153,7 @@ Deno.test("A node whose subject is not allow-listed refuses the router", async (
     router.close();
   } finally {
     await node.stop();
+    await removeCas();
   }
 });
 
@@ -186,5 +196,45 @@ Deno.test("SIGSTOP of one node's llama-server: deadline trips, circuit opens, tr
     await gateway.stop();
     await Promise.all([a.stop(), b.stop()]);
     await Deno.remove(dir, { recursive: true });
+    await removeCas();
+  }
+});
+
+Deno.test("A new CA and new certificates on both sides under load: streams finish, new requests use them", async () => {
+  const old = await makeCa();
+  const renewed = await makeCa();
+  const live = await privateTempDir("pg-live-");
+  const install = async (from: string) => {
+    for (const file of ["ca.pem", "node.pem", "node-key.pem", "router.pem", "router-key.pem"]) {
+      await Deno.copyFile(`${from}/${file}`, `${live}/${file}.tmp`);
+      await Deno.rename(`${live}/${file}.tmp`, `${live}/${file}`);
+    }
+  };
+  await install(old);
+  const node = await startNode(live, {}, 100);
+  const { gateway, dir } = await routerGateway(live, [node.url]);
+  try {
+    const client = () =>
+      new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
+    const streams = Array.from({ length: 3 }, (_, i) => ask(client(), `in flight ${i}`, 1500));
+    await new Promise((r) => setTimeout(r, 100));
+    await install(renewed);
+    for (const events of await Promise.all(streams)) {
+      assert.equal(events.at(-1)?.type, "done", "no stream failed");
+    }
+    // The node takes the new CA within 100 ms, the router its new certificate at its next probe (2 s):
+    // from then on only the new credentials are accepted, so success proves both sides reloaded.
+    const deadline = Date.now() + 15_000;
+    let served = false;
+    while (!served) {
+      if (Date.now() > deadline) assert.fail("requests never succeeded with the renewed credentials");
+      served = (await ask(client(), "after renewal", 5)).at(-1)?.type === "done";
+      if (!served) await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await gateway.stop();
+    await node.stop();
+    for (const path of [dir, live]) await Deno.remove(path, { recursive: true }).catch(() => {});
+    await removeCas();
   }
 });

@@ -10,7 +10,7 @@ import { createSocketFetch } from "./unix_fetch.ts";
 /** Where a backend is and how to reach it. */
 export type Transport =
   | { kind: "unix"; socketPath: string }
-  | { kind: "mtls"; url: string; caCert: string; cert: string; key: string };
+  | { kind: "mtls"; url: string; caFile: string; certFile: string; keyFile: string };
 
 /** One streamed chunk of /completion (fields the gateway reads). */
 export interface CompletionChunk {
@@ -39,35 +39,88 @@ export class LlamaClient {
   readonly name: string;
   #fetch: (path: string, init: { method?: string; body?: string; signal?: AbortSignal }) => Promise<Response>;
   #close: () => void;
+  #refresh: () => Promise<boolean> = () => Promise.resolve(false);
 
-  constructor(name: string, transport: Transport) {
+  private constructor(name: string) {
     this.name = name;
-    if (transport.kind === "unix") {
-      const socket = createSocketFetch(transport.socketPath);
-      this.#fetch = socket.fetch;
-      this.#close = socket.close;
-    } else {
-      const client = Deno.createHttpClient({
-        caCerts: [transport.caCert],
-        cert: transport.cert,
-        key: transport.key,
-      });
-      const base = transport.url.replace(/\/+$/, "");
-      this.#fetch = (path, init) =>
-        fetch(`${base}${path}`, {
-          client,
-          method: init.method,
-          body: init.body,
-          signal: init.signal,
-          headers: init.body !== undefined ? { "content-type": "application/json" } : {},
-        });
-      this.#close = () => client.close();
-    }
+    this.#fetch = () => Promise.reject(new GatewayError("upstream_unavailable"));
+    this.#close = () => {};
+  }
+
+  /** A client for one llama-server; mTLS credentials are read from their files. */
+  static async create(name: string, transport: Transport): Promise<LlamaClient> {
+    if (transport.kind === "unix") return LlamaClient.forSocket(name, transport.socketPath);
+    const client = new LlamaClient(name);
+    await client.#useMtls(transport);
+    return client;
+  }
+
+  /** For the local socket (the supervisor owns it): no credentials to read. */
+  static forSocket(name: string, socketPath: string): LlamaClient {
+    const client = new LlamaClient(name);
+    const socket = createSocketFetch(socketPath);
+    client.#fetch = socket.fetch;
+    client.#close = socket.close;
+    return client;
   }
 
   /** Releases pooled connections. */
   close(): void {
     this.#close();
+  }
+
+  /**
+   * Re-reads mTLS credentials when their files changed (renewal): new connections use the new ones, while
+   * streams on the old pool finish; the old pool is closed once no request can still be using it.
+   * Returns whether anything changed. Called from the node's health probe loop.
+   */
+  refreshCredentials(): Promise<boolean> {
+    return this.#refresh();
+  }
+
+  async #useMtls(transport: Extract<Transport, { kind: "mtls" }>): Promise<void> {
+    const base = transport.url.replace(/\/+$/, "");
+    const files = [transport.caFile, transport.certFile, transport.keyFile];
+    const stampOf = async () =>
+      (await Promise.all(files.map((f) => Deno.stat(f)))).map((i) => `${i.mtime?.getTime()}:${i.size}`).join(
+        "|",
+      );
+    const open = async () => {
+      const [caCert, cert, key] = await Promise.all(files.map((f) => Deno.readTextFile(f)));
+      return Deno.createHttpClient({ caCerts: [caCert], cert, key });
+    };
+    let stamp = await stampOf();
+    let client = await open();
+    const retired = new Set<Deno.HttpClient>();
+    this.#fetch = (path, init) =>
+      fetch(`${base}${path}`, {
+        client,
+        method: init.method,
+        body: init.body,
+        signal: init.signal,
+        headers: init.body !== undefined ? { "content-type": "application/json" } : {},
+      });
+    this.#close = () => {
+      client.close();
+      for (const old of retired) old.close();
+    };
+    this.#refresh = async () => {
+      const next = await stampOf().catch(() => stamp);
+      if (next === stamp) return false;
+      // A half-written renewal fails here and is retried on the next probe; the old pool keeps serving.
+      const fresh = await open().catch(() => undefined);
+      if (!fresh) return false;
+      const old = client;
+      client = fresh;
+      stamp = next;
+      retired.add(old);
+      // Longer than any request may run (PG_REQUEST_TIMEOUT_SECONDS caps at an hour).
+      setTimeout(() => {
+        retired.delete(old);
+        old.close();
+      }, 3_600_000);
+      return true;
+    };
   }
 
   /** True when llama-server answers /health with 200 within `timeoutMs`. */

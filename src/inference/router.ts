@@ -156,6 +156,7 @@ export function probedBackend(
   let healthy = false;
   const tick = async () => {
     if (signal.aborted) return;
+    await client.refreshCredentials();
     healthy = await client.health(timeoutMs);
     if (!signal.aborted) setTimeout(tick, intervalMs);
   };

@@ -72,7 +72,7 @@ export class Supervisor {
     this.#options = options;
     this.#timing = timing;
     this.#logger = logger;
-    this.client = new LlamaClient("local", { kind: "unix", socketPath: options.socketPath });
+    this.client = LlamaClient.forSocket("local", options.socketPath);
   }
 
   /** Current state (for /ready and metrics). */
