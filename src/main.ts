@@ -4,18 +4,8 @@
  * serve, and wire signals to an AbortController. `run()` is the seam tests use to start a whole gateway
  * in-process.
  */
-import { chatCommand } from "./cli/chat_command.ts";
-import { parseCommandLine, USAGE } from "./cli/args.ts";
-import { harmonyParseCommand, harmonyRenderCommand } from "./cli/harmony_command.ts";
-import { keysInitCommand, keysRotateCommand } from "./cli/keys_command.ts";
-import {
-  ENV_SCHEMA,
-  type EnvConfig,
-  limitsFor,
-  loadConfig,
-  loadHpkeKeysFile,
-  loadIdentityFile,
-} from "./config/mod.ts";
+import { dispatch } from "./cli/mod.ts";
+import { ENV_SCHEMA, type EnvConfig, limitsFor, loadHpkeKeysFile, loadIdentityFile } from "./config/mod.ts";
 import { createSuite, generateIdentity, type Identity, KeyRing, utf8 } from "./crypto/mod.ts";
 import { createApp, KeyPublisher, listen } from "./http/mod.ts";
 import {
@@ -49,7 +39,7 @@ import { createLogger, installTracing, type Logger, Metrics, RequestIdHasher } f
 import { chatRequestSchema, ReplayGuard } from "./protocol/mod.ts";
 
 /** Version printed by `--version`. */
-export const VERSION = "0.1.0";
+export { VERSION } from "./cli/mod.ts";
 
 /** Parts that tests may replace. */
 export interface RunDeps {
@@ -438,8 +428,10 @@ function _gatewayEnvironment(): Record<string, string> {
   } catch {
     const env: Record<string, string> = {};
     for (const name of Object.keys(ENV_SCHEMA.shape)) {
-      const value = Deno.env.get(name);
-      if (value !== undefined) env[name] = value;
+      try {
+        const value = Deno.env.get(name);
+        if (value !== undefined) env[name] = value;
+      } catch { /* not permitted for this command */ }
     }
     return env;
   }
@@ -449,91 +441,30 @@ async function _readStdin(): Promise<string> {
   return await new Response(Deno.stdin.readable).text();
 }
 
-/** CLI entry: returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  const io = {
-    write: (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
-    error: (text: string) => Deno.stderr.writeSync(new TextEncoder().encode(text)),
-  };
-  let command;
-  try {
-    command = parseCommandLine(argv);
-  } catch (error) {
-    io.error(`${(error as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  switch (command.command) {
-    case "help":
-      io.write(USAGE);
-      return 0;
-    case "version":
-      io.write(`privacy-gateway ${VERSION}\n`);
-      return 0;
-    case "keys init": {
-      const out = command.flags.out;
-      if (typeof out !== "string") {
-        io.error("Pass --out FILE: where to write the identity key\n");
-        return 2;
+/** CLI entry: returns the exit code. The commands live in cli/; the host gives them Deno's world. */
+export function main(argv: string[]): Promise<number> {
+  return dispatch(argv, {
+    io: {
+      write: (text: string) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
+      error: (text: string) => Deno.stderr.writeSync(new TextEncoder().encode(text)),
+    },
+    environment: _gatewayEnvironment,
+    variable: (name) => {
+      try {
+        return Deno.env.get(name);
+      } catch {
+        return undefined;
       }
-      return await keysInitCommand({ out, force: command.flags.force === true }, io);
-    }
-    case "keys rotate": {
-      const file = command.flags.file;
-      const interval = Number(command.flags.interval ?? "86400");
-      if (typeof file !== "string" || !Number.isInteger(interval) || interval < 60) {
-        io.error("Pass --file FILE and optionally --interval SECONDS (at least 60)\n");
-        return 2;
-      }
-      return await keysRotateCommand({ file, intervalSeconds: interval, nowSeconds: Date.now() / 1000 }, io);
-    }
-    case "chat": {
-      const prompt = command.positionals.join(" ") || (await _readStdin()).trim();
-      if (!prompt) {
-        io.error("Pass a prompt as an argument or on stdin\n");
-        return 2;
-      }
-      const maxTokens = command.flags["max-tokens"] ? Number(command.flags["max-tokens"]) : undefined;
-      return await chatCommand({
-        url: String(command.flags.url ?? Deno.env.get("PG_URL") ?? "http://127.0.0.1:8000"),
-        pin: (command.flags.pin as string | undefined) ?? Deno.env.get("PG_PIN"),
-        json: command.flags.json === true,
-        maxTokens,
-        prompt,
-      }, io);
-    }
-    case "harmony render":
-      return harmonyRenderCommand(await _readStdin(), io);
-    case "harmony parse":
-      return harmonyParseCommand(await _readStdin(), command.flags.role as string | undefined, io);
-    case "serve":
-      return await _serveRole(io, (config, signal) => run(config, {}, signal));
-    case "node":
-      return await _serveRole(io, (config, signal) => runNode(config, {}, signal));
-  }
-}
-
-/**
- * Runs a long-lived role (gateway or node) until SIGTERM/SIGINT. Invalid configuration exits 78
- * (EX_CONFIG), which the systemd units list in RestartPreventExitStatus: restarting cannot fix it.
- */
-async function _serveRole(
-  io: { error: (text: string) => void },
-  start: (config: EnvConfig, signal: AbortSignal) => Promise<{ finished: Promise<void> }>,
-): Promise<number> {
-  const loaded = loadConfig(_gatewayEnvironment(), (path) => Deno.readTextFileSync(path));
-  if (!loaded.ok) {
-    io.error(`Invalid configuration:\n${loaded.problems.map((p) => `  ${p}`).join("\n")}\n`);
-    return 78;
-  }
-  const controller = new AbortController();
-  for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => controller.abort());
-  try {
-    await (await start(loaded.config, controller.signal)).finished;
-    return 0;
-  } catch (error) {
-    io.error(`${(error as Error).message}\n`);
-    return 1;
-  }
+    },
+    readStdin: _readStdin,
+    readFile: (path) => Deno.readTextFileSync(path),
+    onShutdownSignal: (handler) => {
+      for (const signal of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(signal, handler);
+    },
+    now: () => Date.now() / 1000,
+    run: (config, signal) => run(config, {}, signal),
+    runNode: (config, signal) => runNode(config, {}, signal),
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

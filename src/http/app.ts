@@ -91,7 +91,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: ConnectionInfo }> {
       });
     }
     if (c.req.path === "/api/chat") {
-      deps.chat.metrics?.requestFinished("chat", failure.status, failure.code, 0);
+      deps.chat.metrics?.requestRefused("chat", failure.status, failure.code);
     }
     if (failure.retryAfterSeconds) c.header("retry-after", String(failure.retryAfterSeconds));
     c.header("cache-control", "no-store");

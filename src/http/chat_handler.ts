@@ -214,7 +214,7 @@ async function _device(
   const signature = fromBase64Url(chat.device.signature);
   if (
     !publicKey || !signature ||
-    !await verifyDeviceProof(publicKey, signature, opened.headerBytes!, opened.enc)
+    !await verifyDeviceProof(publicKey, signature, opened.headerBytes, opened.enc)
   ) {
     throw new GatewayError("device_proof_invalid");
   }

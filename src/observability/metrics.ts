@@ -118,6 +118,11 @@ export class Metrics {
     });
   }
 
+  /** A request refused before it was opened (no duration worth recording). */
+  requestRefused(route: string, status: number, code: string): void {
+    this.#requests.inc({ route, status: String(status), code });
+  }
+
   /** One finished request. */
   requestFinished(route: string, status: number, code: string | undefined, seconds: number): void {
     this.#requests.inc({ route, status: String(status), code: code ?? "ok" });

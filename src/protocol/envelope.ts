@@ -46,7 +46,7 @@ export async function sealRequest(
 export interface OpenedRequest {
   header: RequestHeader;
   /** The exact header bytes (bound into HPKE and into the device proof). */
-  headerBytes?: Uint8Array<ArrayBuffer>;
+  headerBytes: Uint8Array<ArrayBuffer>;
   enc: Uint8Array<ArrayBuffer>;
   context: RecipientContext;
   padded: Uint8Array<ArrayBuffer>;
