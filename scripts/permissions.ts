@@ -2,7 +2,7 @@
  * The one place that decides the Deno permissions of the product. `deno task start` (scripts/launch.ts),
  * the tests (tests/helpers/gateway_process.ts) and `deno compile` (scripts/compile.sh, via
  * `deno run scripts/permissions.ts`) all take their flags from here, so the test suite proves the product
- * runs under exactly these grants. No --allow-all, no FFI, no unscoped grant.
+ * runs under exactly these grants: never every permission, no FFI, no unscoped grant.
  */
 
 /** Everything a role may touch. Paths are absolute. */
