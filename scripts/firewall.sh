@@ -5,7 +5,6 @@
 # Usage: scripts/firewall.sh --role router|node [--root DIR] [--dry-run]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
 # shellcheck source=lib/deploy.sh source-path=SCRIPTDIR
 . "$here/lib/deploy.sh"
 parse_common_args "$@"
@@ -18,7 +17,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$role" in router | node) ;; *) echo "firewall.sh: pass --role router or --role node" >&2; exit 2 ;; esac
-install_file 0644 "$repo/deploy/nftables/$role.nft" /etc/nftables.d/privacy-gateway.nft
+install_file 0644 "$REPO/deploy/nftables/$role.nft" /etc/nftables.d/privacy-gateway.nft
 run_live nft -c -f /etc/nftables.d/privacy-gateway.nft
 run_live nft -f /etc/nftables.d/privacy-gateway.nft
 echo "include \"/etc/nftables.d/privacy-gateway.nft\" in /etc/nftables.conf to keep the rules across reboots"

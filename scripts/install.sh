@@ -9,7 +9,6 @@
 #   --gpu           (node) add the GPU drop-in that opens the NVIDIA devices
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
 # shellcheck source=lib/deploy.sh source-path=SCRIPTDIR
 . "$here/lib/deploy.sh"
 parse_common_args "$@"
@@ -54,18 +53,18 @@ if [ -n "$llama_dir" ]; then
   done
 fi
 
-install_file 0644 "$repo/systemd/$unit" "/etc/systemd/system/$unit"
-install_file 0755 "$repo/scripts/mtls-ca.sh" /usr/lib/privacy-gateway/mtls-ca.sh
-install_file 0644 "$repo/deploy/systemd/privacy-gateway-cert-renew.service" /etc/systemd/system/privacy-gateway-cert-renew.service
-install_file 0644 "$repo/deploy/systemd/privacy-gateway-cert-renew.timer" /etc/systemd/system/privacy-gateway-cert-renew.timer
+install_file 0644 "$REPO/systemd/$unit" "/etc/systemd/system/$unit"
+install_file 0755 "$REPO/scripts/mtls-ca.sh" /usr/lib/privacy-gateway/mtls-ca.sh
+install_file 0644 "$REPO/deploy/systemd/privacy-gateway-cert-renew.service" /etc/systemd/system/privacy-gateway-cert-renew.service
+install_file 0644 "$REPO/deploy/systemd/privacy-gateway-cert-renew.timer" /etc/systemd/system/privacy-gateway-cert-renew.timer
 if [ "$role" = node ] && [ "$gpu" = 1 ]; then
-  install_file 0644 "$repo/systemd/privacy-gateway-node.service.d/gpu.conf" \
+  install_file 0644 "$REPO/systemd/privacy-gateway-node.service.d/gpu.conf" \
     /etc/systemd/system/privacy-gateway-node.service.d/gpu.conf
 fi
 env_file="/etc/privacy-gateway/$role.env"
 if [ ! -f "$ROOT$env_file" ]; then
-  example="$repo/deploy/privacy-gateway.env.example"
-  [ "$role" = node ] && example="$repo/deploy/privacy-gateway-node.env.example"
+  example="$REPO/deploy/privacy-gateway.env.example"
+  [ "$role" = node ] && example="$REPO/deploy/privacy-gateway-node.env.example"
   install_file 0640 "$example" "$env_file"
   echo "next: edit $env_file, then: systemctl enable --now $unit"
 fi

@@ -8,15 +8,14 @@
 # Usage: scripts/switch-env.sh development|single-box|router [--root DIR] [--dry-run]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
 # shellcheck source=lib/deploy.sh source-path=SCRIPTDIR
 . "$here/lib/deploy.sh"
 parse_common_args "$@"
 set -- "${REST_ARGS[@]+"${REST_ARGS[@]}"}"
 case "${1:-}" in
-  development) source_file="$repo/deploy/privacy-gateway-development.env.example" ;;
-  single-box) source_file="$repo/deploy/privacy-gateway.env.example" ;;
-  router) source_file="$repo/deploy/privacy-gateway-router.env.example" ;;
+  development) source_file="$REPO/deploy/privacy-gateway-development.env.example" ;;
+  single-box) source_file="$REPO/deploy/privacy-gateway.env.example" ;;
+  router) source_file="$REPO/deploy/privacy-gateway-router.env.example" ;;
   *) echo "switch-env.sh: pass development, single-box or router" >&2; exit 2 ;;
 esac
 target=/etc/privacy-gateway/gateway.env

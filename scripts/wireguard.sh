@@ -9,7 +9,6 @@
 # Then: systemctl enable --now wg-quick@wg0
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/.." && pwd)"
 # shellcheck source=lib/deploy.sh source-path=SCRIPTDIR
 . "$here/lib/deploy.sh"
 parse_common_args "$@"
@@ -55,7 +54,7 @@ case "$command" in
       esac
     done
     [ -n "$address" ] || { echo "wireguard.sh: pass --address" >&2; exit 2; }
-    template="$repo/deploy/wireguard/wg0-$command.conf.tmpl"
+    template="$REPO/deploy/wireguard/wg0-$command.conf.tmpl"
     content="$(cat "$template")"
     content="${content//@ADDRESS@/$address}"
     content="${content//@PORT@/$port}"

@@ -6,6 +6,9 @@
 
 DRY_RUN="${DRY_RUN:-0}"
 ROOT="${ROOT:-}"
+# The repository the scripts belong to (templates live in deploy/ and systemd/).
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export REPO
 
 # Runs a command, or prints it on a dry run.
 run() {
