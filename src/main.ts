@@ -5,7 +5,14 @@
  * in-process.
  */
 import { dispatch } from "./cli/mod.ts";
-import { ENV_SCHEMA, type EnvConfig, limitsFor, loadHpkeKeysFile, loadIdentityFile } from "./config/mod.ts";
+import {
+  ENV_SCHEMA,
+  type EnvConfig,
+  fileStamp,
+  limitsFor,
+  loadHpkeKeysFile,
+  loadIdentityFile,
+} from "./config/mod.ts";
 import { createSuite, generateIdentity, type Identity, KeyRing, utf8 } from "./crypto/mod.ts";
 import { createApp, KeyPublisher, listen } from "./http/mod.ts";
 import {
@@ -157,12 +164,12 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     )
     : undefined;
 
-  let keysStamp = keysFile ? await _fileStamp(keysFile) : "";
+  let keysStamp = keysFile ? await fileStamp([keysFile]) : "";
   const rotationTimer = setInterval(async () => {
     if (keysFile) {
       // A shared keys file is re-read when it changes; a broken file leaves the current keys in place.
       try {
-        const stamp = await _fileStamp(keysFile);
+        const stamp = await fileStamp([keysFile]);
         if (stamp !== keysStamp) {
           ring.replaceFixed(await loadHpkeKeysFile(keysFile, suite));
           keysStamp = stamp;
@@ -249,11 +256,6 @@ function _hostPort(value: string): { hostname: string; port: number } {
     hostname: value.slice(0, separator).replace(/^\[|\]$/g, ""),
     port: Number(value.slice(separator + 1)),
   };
-}
-
-async function _fileStamp(path: string): Promise<string> {
-  const info = await Deno.stat(path);
-  return `${info.mtime?.getTime()}:${info.size}`;
 }
 
 /** Starts supervising the local llama-server (generating the demo model when none is configured). */

@@ -10,3 +10,4 @@ export {
   rotateHpkeKeysFile,
 } from "./secret_files.ts";
 export { limitsFor } from "./limits.ts";
+export { fileStamp } from "./file_stamp.ts";

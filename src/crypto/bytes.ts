@@ -112,8 +112,3 @@ export function fromHex(hex: string): Uint8Array<ArrayBuffer> {
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
   return out;
 }
-
-/** Overwrites a buffer with zeros: plaintext is dropped from memory as soon as it is no longer needed. */
-export function wipe(bytes: Uint8Array | undefined): void {
-  bytes?.fill(0);
-}

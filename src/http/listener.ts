@@ -3,6 +3,7 @@
  * the files change (certbot renewals) without dropping streams: a new listener with the new certificate
  * binds the same port (SO_REUSEPORT), then the old one stops accepting and drains.
  */
+import { fileStamp } from "../config/mod.ts";
 import type { Logger } from "../observability/mod.ts";
 
 /** Listener settings. */
@@ -53,10 +54,8 @@ export async function listen(
 
   let timer: ReturnType<typeof setInterval> | undefined;
   if (options.tls) {
-    const stampOf = async () => {
-      const [a, b] = await Promise.all([Deno.stat(options.tls!.certFile), Deno.stat(options.tls!.keyFile)]);
-      return `${a.mtime?.getTime()}:${a.size}|${b.mtime?.getTime()}:${b.size}`;
-    };
+    const files = [options.tls.certFile, options.tls.keyFile];
+    const stampOf = () => fileStamp(files);
     let stamp = await stampOf();
     timer = setInterval(async () => {
       try {

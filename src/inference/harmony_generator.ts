@@ -180,11 +180,17 @@ function _chunkPieces(chunk: CompletionChunk, names: ReadonlyMap<number, Special
  * Demo model only (its token ids 0–255 are bytes): ban non-printable bytes and every special token, so
  * its random answer is readable ASCII that runs to `max_tokens` (tests rely on that length).
  */
+const _demoBias = new WeakMap<SpecialTokenIds, [number, false][]>();
+
 function _demoLogitBias(specials: SpecialTokenIds): [number, false][] {
+  // Computed once per backend's special ids (they are cached objects), not per request.
+  const cached = _demoBias.get(specials);
+  if (cached) return cached;
   const banned: [number, false][] = [];
   for (let byte = 0; byte < 256; byte++) {
     if ((byte < 32 && byte !== 10) || byte > 126) banned.push([byte, false]);
   }
   for (const id of specials.forbidden) banned.push([id, false]);
+  _demoBias.set(specials, banned);
   return banned;
 }

@@ -4,6 +4,7 @@
  * Streams are parsed with eventsource-parser; nothing read from llama-server is logged.
  */
 import { EventSourceParserStream } from "eventsource-parser/stream";
+import { fileStamp } from "../config/mod.ts";
 import { GatewayError } from "../protocol/mod.ts";
 import { createSocketFetch } from "./unix_fetch.ts";
 
@@ -81,10 +82,7 @@ export class LlamaClient {
   async #useMtls(transport: Extract<Transport, { kind: "mtls" }>): Promise<void> {
     const base = transport.url.replace(/\/+$/, "");
     const files = [transport.caFile, transport.certFile, transport.keyFile];
-    const stampOf = async () =>
-      (await Promise.all(files.map((f) => Deno.stat(f)))).map((i) => `${i.mtime?.getTime()}:${i.size}`).join(
-        "|",
-      );
+    const stampOf = () => fileStamp(files);
     const open = async () => {
       const [caCert, cert, key] = await Promise.all(files.map((f) => Deno.readTextFile(f)));
       return Deno.createHttpClient({ caCerts: [caCert], cert, key });

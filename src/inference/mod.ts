@@ -28,4 +28,4 @@ export {
 } from "./tiny_model.ts";
 export { type NodeServer, type NodeServerOptions, startNodeServer } from "./node_server.ts";
 export { ChatTemplateGenerator, type ChatTemplateGeneratorOptions } from "./chat_template_generator.ts";
-export { failover, type FailoverOptions, isBackendFault } from "./failover.ts";
+export { failover, type FailoverOptions } from "./failover.ts";

@@ -9,6 +9,7 @@
  */
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { fileStamp } from "../config/mod.ts";
 import { concat } from "../crypto/mod.ts";
 import type { Logger } from "../observability/mod.ts";
 import { createSocketFetch } from "./unix_fetch.ts";
@@ -65,10 +66,10 @@ export async function startNodeServer(options: NodeServerOptions, logger: Logger
   });
   server.on("tlsClientError", () => logger.log("warn", "node.client_refused", { reason: "tls_handshake" }));
 
-  let stamp = await _stamp(options);
+  let stamp = await fileStamp([options.caFile, options.certFile, options.keyFile]);
   const reload = setInterval(async () => {
     try {
-      const next = await _stamp(options);
+      const next = await fileStamp([options.caFile, options.certFile, options.keyFile]);
       if (next === stamp) return;
       stamp = next;
       server.setSecureContext({ ...(await readContext()) });
@@ -154,11 +155,4 @@ function _readBody(req: IncomingMessage, maxBytes: number): Promise<string | nul
     req.on("end", () => resolve(new TextDecoder().decode(concat(...parts))));
     req.on("error", reject);
   });
-}
-
-async function _stamp(options: NodeServerOptions): Promise<string> {
-  const stats = await Promise.all(
-    [options.caFile, options.certFile, options.keyFile].map((f) => Deno.stat(f)),
-  );
-  return stats.map((s) => `${s.mtime?.getTime()}:${s.size}`).join("|");
 }
