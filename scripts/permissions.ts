@@ -35,6 +35,9 @@ export function permissionFlags(scope: PermissionScope): string[] {
     ...(scope.redis ? [scope.redis] : []),
     ...(scope.otlp ? [scope.otlp] : []),
     `unix:${socket}`,
+    // The edge relays client connections to the application's server on these sockets (src/http/listener.ts).
+    ...(scope.role === "gateway" ? [`unix:${scope.runtimeDir}/gateway.sock`] : []),
+    ...(scope.role === "gateway" && scope.listen.length > 1 ? [`unix:${scope.runtimeDir}/metrics.sock`] : []),
   ];
   const read = [scope.runtimeDir, ...scope.readFiles];
   const run = [

@@ -6,9 +6,11 @@
  */
 import { dispatch } from "./cli/mod.ts";
 import {
+  edgeLimitsFor,
   ENV_SCHEMA,
   type EnvConfig,
   fileStamp,
+  isLoopbackHost,
   limitsFor,
   loadHpkeKeysFile,
   loadIdentityFile,
@@ -36,6 +38,7 @@ import { DEFAULT_POLICY } from "./harmony/mod.ts";
 import {
   AbuseGuard,
   AdmissionQueue,
+  DecapsulationBudget,
   KeyHasher,
   type LimitStore,
   MemoryStore,
@@ -92,7 +95,11 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     ? { generator: deps.generator, stop: () => Promise.resolve() }
     : await _inference(config, logger, deps.timing ?? {});
   const generator = inference.generator;
-  const queue = new AdmissionQueue(config.PG_MAX_CONCURRENT_STREAMS, config.PG_QUEUE_SIZE);
+  const queue = new AdmissionQueue(
+    config.PG_MAX_CONCURRENT_STREAMS,
+    config.PG_QUEUE_SIZE,
+    config.PG_NETWORK_STREAM_SHARE_PERCENT / 100,
+  );
   const shutdown = new AbortController();
   // Limits, the replay set and spent challenges share one store: Redis when configured.
   const store: LimitStore = config.PG_REDIS_URL
@@ -135,6 +142,10 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
       generator,
       queue,
       guard,
+      decapsulations: new DecapsulationBudget(
+        config.PG_DECAPSULATIONS_PER_SECOND,
+        config.PG_DECAPSULATION_RESERVED_PERCENT / 100,
+      ),
       hasher,
       requestIds: new RequestIdHasher(),
       metrics,
@@ -146,6 +157,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
       tickMs: config.PG_STREAM_TICK_MS,
       chunkSize: config.PG_CHUNK_SIZE,
       requestTimeoutMs: config.PG_REQUEST_TIMEOUT_SECONDS * 1000,
+      stallMs: config.PG_STALL_TIMEOUT_SECONDS * 1000,
       shutdown: shutdown.signal,
     },
     publisher,
@@ -153,9 +165,13 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     ready: () => ring.keys.length > 0 && generator.ready(),
     metrics: config.PG_METRICS_LISTEN ? undefined : metrics,
   });
+  // The edge's UNIX sockets live in the private runtime directory (a temporary one when none is set).
+  const socketDir = config.PG_RUNTIME_DIR ?? await Deno.makeTempDir({ prefix: "privacy-gateway-" });
+  await preparePrivateDir(socketDir);
+  const edge = edgeLimitsFor(config);
   const metricsListener = config.PG_METRICS_LISTEN
     ? await listen(
-      _hostPort(config.PG_METRICS_LISTEN),
+      { ..._hostPort(config.PG_METRICS_LISTEN), socketDir, socketName: "metrics.sock", edge },
       async (request) =>
         new URL(request.url).pathname === "/metrics"
           ? new Response(await metrics.text(), { headers: { "content-type": metrics.contentType } })
@@ -197,8 +213,14 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
           reloadIntervalMs: deps.tlsReloadIntervalMs ?? 10_000,
         }
         : undefined,
+      socketDir,
+      socketName: "gateway.sock",
+      edge,
+      // Behind the gateway's own TLS proxy every connection comes from it: the proxy caps per client.
+      exemptFromNetworkCap: config.PG_BEHIND_TLS_PROXY ? (peer) => isLoopbackHost(peer) : undefined,
+      onOutcome: (outcome) => metrics.edgeClosed(outcome),
     },
-    (request, info) => app.fetch(request, { peer: info.remoteAddr.hostname }),
+    (request, peer) => app.fetch(request, { peer }),
     logger,
   );
   const url = listener.url;
@@ -224,6 +246,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     await metricsListener?.shutdown();
     await stopTracing();
     await store.close();
+    if (!config.PG_RUNTIME_DIR) await Deno.remove(socketDir, { recursive: true }).catch(() => {});
     logger.log("info", "gateway.shutdown_complete", {});
   })();
 
@@ -405,6 +428,7 @@ async function _inference(
       allowReasoning: config.PG_ALLOW_REASONING,
       maxTokensCap: config.PG_MAX_TOKENS_CAP,
       prefillFinal: demo || config.PG_DEMO_MODEL,
+      contextTokens: Math.floor(config.PG_LLAMA_CTX / config.PG_LLAMA_PARALLEL),
       today: () => new Date().toISOString().slice(0, 10),
     });
   return {

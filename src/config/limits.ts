@@ -1,5 +1,6 @@
 /** Abuse limits per profile; explicit PG_* settings override the profile's defaults. */
 import type { LimitsConfig } from "../limits/mod.ts";
+import type { EdgeLimits } from "../http/mod.ts";
 import type { EnvConfig } from "./schema.ts";
 
 const _DEFAULTS = {
@@ -47,5 +48,20 @@ export function limitsFor(config: EnvConfig): LimitsConfig & { requireDevice: bo
     powTtlSeconds: 120,
     storeFailure: config.PG_REDIS_LIMITS_ON_FAILURE,
     requireDevice: config.PG_REQUIRE_DEVICE ?? config.PG_PROFILE === "production",
+  };
+}
+
+/** The edge's connection limits and timeouts (src/http/listener.ts). */
+export function edgeLimitsFor(config: EnvConfig): EdgeLimits {
+  return {
+    headTimeoutMs: config.PG_HEAD_TIMEOUT_SECONDS * 1000,
+    // Deno's own parser allows far more; no legitimate client of this API sends more than a few hundred bytes.
+    maxHeadBytes: 16 * 1024,
+    bodyTimeoutMs: config.PG_BODY_TIMEOUT_SECONDS * 1000,
+    bodyMinBytesPerSecond: config.PG_BODY_MIN_BYTES_PER_SECOND,
+    stallTimeoutMs: config.PG_STALL_TIMEOUT_SECONDS * 1000,
+    maxBodyBytes: config.PG_MAX_BODY_BYTES,
+    maxConnections: config.PG_MAX_CONNECTIONS,
+    maxConnectionsPerNetwork: config.PG_MAX_CONNECTIONS_PER_NETWORK,
   };
 }

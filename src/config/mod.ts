@@ -9,5 +9,5 @@ export {
   readSecretFile,
   rotateHpkeKeysFile,
 } from "./secret_files.ts";
-export { limitsFor } from "./limits.ts";
+export { edgeLimitsFor, limitsFor } from "./limits.ts";
 export { fileStamp } from "./file_stamp.ts";

@@ -83,6 +83,29 @@ export const ENV_SCHEMA = z.strictObject({
   PG_FIRST_TOKEN_TIMEOUT_SECONDS: _int(1, 3600).default(60).describe("Deadline for the first token"),
   PG_IDLE_TIMEOUT_SECONDS: _int(1, 3600).default(30).describe("Deadline between two tokens"),
   PG_DRAIN_SECONDS: _int(0, 3600).default(30).describe("Grace period for in-flight streams on shutdown"),
+  PG_HEAD_TIMEOUT_SECONDS: _int(1, 600).default(10).describe(
+    "Edge: deadline for a connection's request head, TLS handshake included",
+  ),
+  PG_BODY_TIMEOUT_SECONDS: _int(1, 3600).default(30).describe("Edge: deadline for a whole request body"),
+  PG_BODY_MIN_BYTES_PER_SECOND: _int(1, 1_000_000_000).default(2048).describe(
+    "Edge: slowest average body rate accepted (after a 2 s grace)",
+  ),
+  PG_STALL_TIMEOUT_SECONDS: _int(1, 3600).default(15).describe(
+    "A client that reads nothing of its answer this long loses its stream and connection",
+  ),
+  PG_MAX_CONNECTIONS: _int(1, 1_000_000).default(512).describe("Edge: open client connections (global)"),
+  PG_MAX_CONNECTIONS_PER_NETWORK: _int(1, 1_000_000).default(32).describe(
+    "Edge: open connections per network (IPv4 address, IPv6 /64)",
+  ),
+  PG_NETWORK_STREAM_SHARE_PERCENT: _int(1, 100).default(25).describe(
+    "Most of the stream slots and of the queue one network may hold (%)",
+  ),
+  PG_DECAPSULATIONS_PER_SECOND: _int(1, 1_000_000).default(400).describe(
+    "Global budget of HPKE decapsulations per second (each costs an X25519)",
+  ),
+  PG_DECAPSULATION_RESERVED_PERCENT: _int(0, 90).default(25).describe(
+    "Share of that budget kept for networks whose requests decrypted recently (%)",
+  ),
   PG_QUEUE_SIZE: _int(0, 100_000).default(64).describe("Requests that may wait for a stream slot"),
   PG_QUEUE_WAIT_SECONDS: _int(0, 600).default(10).describe("How long a request may wait for a slot"),
   PG_REDIS_URL: z.string().regex(/^rediss?:\/\/[^\s]+$/, "expected redis://host:port").optional().describe(
@@ -174,13 +197,13 @@ export const configSchema = ENV_SCHEMA.superRefine((c, ctx) => {
     );
   }
   if (c.PG_BACKEND === "echo") problem("PG_BACKEND", "the echo backend is for development only");
+  if (!c.PG_RUNTIME_DIR) {
+    problem("PG_RUNTIME_DIR", "production needs a runtime directory (systemd RuntimeDirectory)");
+  }
   if (c.PG_LOCAL_LLAMA && c.PG_BACKEND === "llama") {
     if (!c.PG_MODEL_PATH) problem("PG_MODEL_PATH", "production needs a real model (GGUF path)");
     if (!c.PG_LLAMA_SERVER_BIN) {
       problem("PG_LLAMA_SERVER_BIN", "production needs the llama-server binary path");
-    }
-    if (!c.PG_RUNTIME_DIR) {
-      problem("PG_RUNTIME_DIR", "production needs a runtime directory (systemd RuntimeDirectory)");
     }
   }
 });

@@ -17,6 +17,7 @@ import {
   type AbuseGuard,
   type AdmissionQueue,
   clientAddress,
+  type DecapsulationBudget,
   type KeyHasher,
   networkOf,
 } from "../limits/mod.ts";
@@ -42,6 +43,7 @@ import {
   verifyDeviceProof,
 } from "../protocol/mod.ts";
 import { readBodyLimited } from "./read_body.ts";
+import { stallGuarded } from "./stall_buffer.ts";
 
 /** What the chat handler needs, passed in explicitly by main.ts. */
 export interface ChatHandlerDeps {
@@ -52,6 +54,7 @@ export interface ChatHandlerDeps {
   generator: Generator;
   queue: AdmissionQueue;
   guard: AbuseGuard;
+  decapsulations: DecapsulationBudget;
   hasher: KeyHasher;
   requestIds: RequestIdHasher;
   metrics?: Metrics;
@@ -60,6 +63,8 @@ export interface ChatHandlerDeps {
   tickMs: number;
   chunkSize: number;
   requestTimeoutMs: number;
+  /** A client that takes nothing of its full buffer this long loses its stream (stall_buffer.ts). */
+  stallMs: number;
   queueWaitMs: number;
   behindProxy: boolean;
   requireDevice: boolean;
@@ -92,7 +97,14 @@ export async function handleChat(request: Request, peer: string, deps: ChatHandl
     const split = splitRequest(await readBodyLimited(request, deps.maxBodyBytes));
     const now = deps.nowSeconds();
     deps.replay.checkTimestamp(split.header, now);
+    try {
+      deps.decapsulations.take(network);
+    } catch (error) {
+      deps.metrics?.limitRejected("decapsulation");
+      throw error;
+    }
     opened = await openRequest(deps.suite, deps.ring, split, now);
+    deps.decapsulations.vouch(network);
   } catch (error) {
     if (error instanceof GatewayError && _GARBAGE.has(error.code)) await deps.guard.recordFailure(network);
     throw error;
@@ -139,7 +151,7 @@ async function _answerOpened(
       deps.shutdown,
       AbortSignal.timeout(deps.requestTimeoutMs),
     ]);
-    releases.push(await deps.queue.admit(deps.queueWaitMs, signal));
+    releases.push(await deps.queue.admit(deps.queueWaitMs, signal, network));
     let finalStatus = 200;
     let finalCode: string | undefined;
     const inferenceStarted = performance.now();
@@ -172,7 +184,8 @@ async function _answerOpened(
       .pipeThrough(createCoalesceStream(deps.tickMs))
       .pipeThrough(createSealStream(cipher, responseNonce, deps.chunkSize))
       .pipeThrough(new TextEncoderStream());
-    return new Response(sse, { status: 200, headers: _sseHeaders() });
+    const stalled = () => disconnected.abort(new DOMException("Client stopped reading", "AbortError"));
+    return new Response(stallGuarded(sse, deps.stallMs, stalled), { status: 200, headers: _sseHeaders() });
   } catch (error) {
     opened.padded.fill(0);
     releaseAll();

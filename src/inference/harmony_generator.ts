@@ -42,7 +42,15 @@ export interface HarmonyGeneratorOptions {
   /** Attempts on distinct backends before the first event. */
   maxAttempts: number;
   today: () => string;
+  /** Context of one llama-server slot (-c / -np): the prompt and the answer must fit in it. */
+  contextTokens: number;
 }
+
+/**
+ * More characters than this per context token cannot fit (gpt-oss averages ~4 per token), so a longer
+ * rendering is refused before it is sent to /tokenize at all (issue #10, finding 7: a 4 MB /tokenize).
+ */
+const _MAX_CHARS_PER_TOKEN = 32;
 
 /** The gpt-oss generator. */
 export class HarmonyGenerator implements Generator {
@@ -68,6 +76,11 @@ export class HarmonyGenerator implements Generator {
     });
     if (this.#options.prefillFinal) {
       pieces.push({ special: "channel" }, { text: "final" }, { special: "message" });
+    }
+    let chars = 0;
+    for (const piece of pieces) if ("text" in piece) chars += piece.text.length;
+    if (chars > this.#options.contextTokens * _MAX_CHARS_PER_TOKEN) {
+      throw new GatewayError("context_too_long");
     }
     yield* failover(
       this.#router,
@@ -99,10 +112,17 @@ export class HarmonyGenerator implements Generator {
       }
       throw error;
     }
+    // Checked before /completion: the prompt must leave room for at least one answer token.
+    const room = this.#options.contextTokens - prompt.length;
+    if (room < 1) throw new GatewayError("context_too_long");
     const verbosity = request.verbosity ?? this.#options.policy.defaultVerbosity;
     const body = {
       prompt,
-      n_predict: Math.min(request.max_tokens ?? VERBOSITY_MAX_TOKENS[verbosity], this.#options.maxTokensCap),
+      n_predict: Math.min(
+        request.max_tokens ?? VERBOSITY_MAX_TOKENS[verbosity],
+        this.#options.maxTokensCap,
+        room,
+      ),
       ...clampSampling(request),
       cache_prompt: false,
       return_tokens: true,

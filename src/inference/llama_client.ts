@@ -187,18 +187,18 @@ export class LlamaClient {
     } finally {
       clearTimeout(timer);
     }
-    if (response.status === 503) {
+    if (response.status === 502 || response.status === 503 || response.status === 504) {
+      // Loading (llama-server), or a node whose own llama-server is down (node_server.ts answers 502).
       await response.body?.cancel();
       throw new GatewayError("upstream_unavailable");
     }
-    if (response.status === 400) {
-      const text = await response.text();
-      // llama-server answers 400 when the prompt exceeds the context; nothing of the body is kept.
-      throw new GatewayError(/context|exceed/i.test(text) ? "context_too_long" : "upstream_error");
-    }
     if (!response.ok) {
-      await response.body?.cancel();
-      throw new GatewayError("upstream_error");
+      // llama-server itself answered (4xx, or 500 for JSON it cannot parse): it is alive, and what it
+      // refused was this request's content, which must fail this request only and never count against the
+      // backend's circuit (issue #10, finding 8: three such requests opened it for everyone).
+      // llama-server answers 400 when the prompt exceeds the context; nothing of the body is kept.
+      const text = response.status === 400 ? await response.text() : (await response.body?.cancel(), "");
+      throw new GatewayError(/context|exceed/i.test(text) ? "context_too_long" : "upstream_rejected");
     }
     return response;
   }

@@ -26,6 +26,7 @@ export class Metrics {
   #rejections: client.Counter<"limit">;
   #challengesIssued: client.Counter;
   #challengesSolved: client.Counter;
+  #edgeClosed: client.Counter<"reason">;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -79,6 +80,12 @@ export class Metrics {
     this.#challengesSolved = new client.Counter({
       name: "privacy_gateway_challenges_solved_total",
       help: "Proof-of-work solutions accepted",
+      registers,
+    });
+    this.#edgeClosed = new client.Counter({
+      name: "privacy_gateway_edge_closed_total",
+      help: "Connections the edge ended early: head/body timeout, too slow, stalled, refused, over a cap",
+      labelNames: ["reason"],
       registers,
     });
     new client.Gauge({
@@ -150,6 +157,11 @@ export class Metrics {
 
   challengeSolved(): void {
     this.#challengesSolved.inc();
+  }
+
+  /** The edge ended a connection early (src/http/connection_guard.ts). */
+  edgeClosed(reason: string): void {
+    this.#edgeClosed.inc({ reason });
   }
 
   /** Prometheus text exposition. */

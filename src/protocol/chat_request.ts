@@ -68,8 +68,16 @@ export function chatRequestSchema(limits: ChatRequestLimits) {
       solution: z.string().regex(/^\d{1,12}$/),
     }).optional(),
   }).superRefine((request, ctx) => {
+    // Everything the model will read counts: messages, tool calls and tool definitions (issue #10: tool
+    // schemas escaped the limit and a 36 KiB request became a 4 MB prompt).
     let total = 0;
-    for (const m of request.messages) total += (m.content ?? "").length;
+    for (const m of request.messages) {
+      total += (m.content ?? "").length;
+      if (m.role === "assistant") {
+        for (const call of m.tool_calls ?? []) total += call.function.arguments.length;
+      }
+    }
+    if (request.tools) total += JSON.stringify(request.tools).length;
     if (total > limits.maxTotalChars) {
       ctx.addIssue({ code: "custom", message: "conversation too long", path: ["messages"] });
     }
@@ -81,6 +89,36 @@ export function chatRequestSchema(limits: ChatRequestLimits) {
       });
     }
   });
+}
+
+/** Deepest nesting of arrays and objects a request may have (tool schemas included). */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * Checks what the schema cannot see cheaply, without recursion: nesting depth (a tool schema nested
+ * ~3,400 deep overflowed the renderer's recursion) and lone UTF-16 surrogates from `\ud800` escapes
+ * (llama-server's JSON parser answers them with a 500, which once opened the circuit breaker for
+ * everyone). Returns a fixed, input-free problem description, or undefined when the shape is fine.
+ */
+export function checkJsonShape(value: unknown): string | undefined {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (typeof item === "string") {
+      if (!item.isWellFormed()) return "text: lone surrogate";
+    } else if (item !== null && typeof item === "object") {
+      if (depth >= MAX_JSON_DEPTH) return `(root): nested deeper than ${MAX_JSON_DEPTH}`;
+      if (Array.isArray(item)) {
+        for (const child of item) stack.push([child, depth + 1]);
+      } else {
+        for (const [key, child] of Object.entries(item)) {
+          if (!key.isWellFormed()) return "text: lone surrogate";
+          stack.push([child, depth + 1]);
+        }
+      }
+    }
+  }
+  return undefined;
 }
 
 /** A validated chat request. */
@@ -113,6 +151,8 @@ export function parseChatRequest(
   } catch {
     throw new GatewayError("invalid_json");
   }
+  const shape = checkJsonShape(json);
+  if (shape) throw new GatewayError("invalid_request", { detail: shape });
   const result = schema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0];

@@ -1,0 +1,225 @@
+/**
+ * One client connection at the edge, from accept to close. `Deno.serve` has no head, body, idle or stall
+ * timeouts and no connection limits (issue #10: a half-sent head was kept 70 s and counting), so the
+ * edge accepts connections itself and relays each one to the application's `Deno.serve` on a private
+ * UNIX socket, enforcing on the way:
+ *
+ *   accept ─ head (TLS handshake included) within headTimeoutMs, at most maxHeadBytes
+ *          ─ body: complete within bodyTimeoutMs, and never slower than bodyMinBytesPerSecond on average
+ *            after a grace period
+ *          ─ response: every write to the client completes within stallTimeoutMs
+ *          ─ one request per connection: the edge adds `connection: close`, so there is no idle
+ *            keep-alive state to hold (a front proxy, deploy/caddy, offers keep-alive with its own timeouts)
+ *
+ * Refusals (400/408/411/413/431/505) are answered by the edge itself and the connection is closed at
+ * once: the rest of a refused body is never read (finding 3). Bytes a client sends after its body are
+ * discarded (never a second request), up to a small bound, then the connection is closed.
+ */
+import { GatewayError } from "../protocol/mod.ts";
+import { edgeAnswer, headEnd, parseHead, REFUSAL_CODES } from "./request_head.ts";
+
+/** The edge's per-connection limits (configuration: PG_HEAD_TIMEOUT_MS and friends). */
+export interface ConnectionLimits {
+  headTimeoutMs: number;
+  maxHeadBytes: number;
+  bodyTimeoutMs: number;
+  bodyMinBytesPerSecond: number;
+  stallTimeoutMs: number;
+  maxBodyBytes: number;
+}
+
+/** Why the edge ended a connection early (metrics label). */
+export type EdgeOutcome =
+  | "head_timeout"
+  | "body_timeout"
+  | "body_too_slow"
+  | "stalled"
+  | "refused_head"
+  | "trailing_bytes";
+
+/** A slow mobile network's first round trips, during which no body rate is demanded. */
+const _BODY_GRACE_MS = 2_000;
+/** Bytes a client may send after its request before the connection is closed (a stray CRLF is fine). */
+const _TRAILING_LIMIT = 64 * 1024;
+/** How long a refused client gets to read its answer before the connection is closed. */
+const _LINGER_MS = 1_000;
+/** Relay buffer: one read's worth. */
+const _BUFFER_BYTES = 64 * 1024;
+
+/** Relays one connection to the application at `upstreamPath`; resolves when both sides are closed. */
+export async function guardConnection(
+  client: Deno.Conn,
+  peer: string,
+  upstreamPath: string,
+  limits: ConnectionLimits,
+  onOutcome: (outcome: EdgeOutcome) => void,
+): Promise<void> {
+  const timer = new _Deadline(() => {
+    onOutcome(phase === "head" ? "head_timeout" : phase === "body" ? bodyOutcome : "stalled");
+    if (phase === "sent") return closeAll();
+    try {
+      upstream?.close();
+    } catch { /* already closed */ }
+    // The request loop may be inside a read of its own: answer, but do not drain.
+    _answerAndClose(client, edgeAnswer(new GatewayError("request_timeout")), false).finally(closeAll);
+  });
+  let phase: "head" | "body" | "sent" = "head";
+  let bodyOutcome: EdgeOutcome = "body_timeout";
+  let upstream: Deno.Conn | undefined;
+  let closed = false;
+  const closeAll = () => {
+    if (closed) return;
+    closed = true;
+    timer.clear();
+    for (const conn of [client, upstream]) {
+      try {
+        conn?.close();
+      } catch { /* already closed */ }
+    }
+  };
+
+  try {
+    // Head: read until CRLFCRLF, within the deadline and the size bound.
+    timer.arm(limits.headTimeoutMs);
+    const head = new Uint8Array(limits.maxHeadBytes);
+    let filled = 0;
+    let end = -1;
+    while (end < 0) {
+      if (filled === head.length) return await _refuse(client, 431, onOutcome, timer);
+      const n = await client.read(head.subarray(filled));
+      if (n === null) return closeAll();
+      end = headEnd(head, filled + n, filled);
+      filled += n;
+    }
+    const parsed = parseHead(head.subarray(0, end), limits.maxBodyBytes);
+    if (typeof parsed === "number") return await _refuse(client, parsed, onOutcome, timer);
+
+    // Body: forward exactly Content-Length bytes, timed.
+    phase = "body";
+    upstream = await Deno.connect({ transport: "unix", path: upstreamPath });
+    const bodyStarted = Date.now();
+    const early = head.subarray(end, Math.min(filled, end + parsed.contentLength));
+    let remaining = parsed.contentLength - early.length;
+    await _writeAll(upstream, parsed.forward(peer));
+    if (early.length > 0) await _writeAll(upstream, early);
+    const response = _relayResponse(upstream, client, limits.stallTimeoutMs, timer, () => phase === "sent");
+    const buffer = new Uint8Array(_BUFFER_BYTES);
+    let received = early.length;
+    const armBody = () => {
+      const byRate = _BODY_GRACE_MS + (received / limits.bodyMinBytesPerSecond) * 1000;
+      const byTotal = limits.bodyTimeoutMs;
+      bodyOutcome = byRate < byTotal ? "body_too_slow" : "body_timeout";
+      timer.arm(Math.min(byRate, byTotal) - (Date.now() - bodyStarted));
+    };
+    while (remaining > 0) {
+      armBody();
+      const n = await client.read(buffer.subarray(0, Math.min(buffer.length, remaining)));
+      if (n === null) return closeAll();
+      received += n;
+      remaining -= n;
+      await _writeAll(upstream, buffer.subarray(0, n));
+    }
+    phase = "sent";
+    timer.clear();
+
+    // After the request: watch for the client leaving (its disconnect cancels the stream behind us).
+    const watch = (async () => {
+      let trailing = filled - end - early.length;
+      while (trailing <= _TRAILING_LIMIT) {
+        const n = await client.read(buffer);
+        if (n === null) break;
+        trailing += n;
+      }
+      if (trailing > _TRAILING_LIMIT) onOutcome("trailing_bytes");
+      closeAll();
+    })().catch(closeAll);
+    await Promise.race([response, watch]);
+  } catch {
+    // A reset or a write to a closed socket: the connection is over either way.
+  } finally {
+    closeAll();
+  }
+}
+
+/** Copies the application's answer to the client; a write that cannot complete in time closes both. */
+async function _relayResponse(
+  upstream: Deno.Conn,
+  client: Deno.Conn,
+  stallTimeoutMs: number,
+  timer: _Deadline,
+  requestSent: () => boolean,
+): Promise<void> {
+  const buffer = new Uint8Array(_BUFFER_BYTES);
+  while (true) {
+    const n = await upstream.read(buffer);
+    if (n === null) return;
+    // While the body is still arriving its own deadline runs; the stall deadline takes over after.
+    if (requestSent()) timer.arm(stallTimeoutMs);
+    await _writeAll(client, buffer.subarray(0, n));
+    if (requestSent()) timer.clear();
+  }
+}
+
+async function _refuse(
+  client: Deno.Conn,
+  status: keyof typeof REFUSAL_CODES,
+  onOutcome: (outcome: EdgeOutcome) => void,
+  timer: _Deadline,
+): Promise<void> {
+  timer.clear();
+  onOutcome("refused_head");
+  await _answerAndClose(client, edgeAnswer(new GatewayError(REFUSAL_CODES[status])));
+}
+
+/**
+ * Writes a short answer, stops sending, and discards a bounded amount of what the client still sends
+ * for a short while before closing: closing with unread data makes the kernel send a reset, which can
+ * destroy the answer before the client reads it (the "lingering close" of RFC 9112 §9.6).
+ */
+async function _answerAndClose(conn: Deno.Conn, bytes: Uint8Array, drain = true): Promise<void> {
+  const limit = AbortSignal.timeout(_LINGER_MS);
+  const until = new Promise<void>((resolve) => limit.addEventListener("abort", () => resolve()));
+  try {
+    await Promise.race([_writeAll(conn, bytes), until]);
+    if (limit.aborted || !drain) return;
+    await conn.closeWrite();
+    const sink = new Uint8Array(_BUFFER_BYTES);
+    let drained = 0;
+    while (drained < _TRAILING_LIMIT && !limit.aborted) {
+      const n = await Promise.race([conn.read(sink), until.then(() => null)]);
+      if (n === null) break;
+      drained += n;
+    }
+  } catch {
+    // The client is gone.
+  } finally {
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  }
+}
+
+async function _writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+}
+
+/** One re-armable timer per connection. */
+class _Deadline {
+  #id: ReturnType<typeof setTimeout> | undefined;
+  #onExpire: () => void;
+
+  constructor(onExpire: () => void) {
+    this.#onExpire = onExpire;
+  }
+
+  arm(ms: number): void {
+    this.clear();
+    this.#id = setTimeout(this.#onExpire, Math.max(0, ms));
+  }
+
+  clear(): void {
+    if (this.#id !== undefined) clearTimeout(this.#id);
+    this.#id = undefined;
+  }
+}

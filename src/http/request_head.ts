@@ -1,0 +1,106 @@
+/**
+ * The edge's view of an HTTP/1.1 request head (RFC 9112 §2–§6), just enough to bound a connection:
+ *
+ *   head = request-line CRLF *( field-line CRLF ) CRLF        (at most `maxHeadBytes`)
+ *
+ * The edge does not route or interpret requests (Deno's own parser, hyper, does that behind it); it only
+ * needs the body's length to know when the request is complete, so it can time the head and the body
+ * separately and refuse what it cannot bound:
+ * - `Transfer-Encoding` is refused (411): a body must declare its `Content-Length`, so its end is known
+ *   without parsing chunk framing here and a body of one-byte chunks cannot exist (issue #10, finding 1).
+ * - `Content-Length` must be one decimal number (repeated identical values are merged, RFC 9110 §8.6);
+ *   anything else is refused (400) so the edge and hyper can never disagree on where a body ends.
+ * - The edge's own field (`x-pg-peer`, the client's address) is refused if a client sends it.
+ */
+import type { ErrorCode, GatewayError } from "../protocol/mod.ts";
+
+/** The connection-info field the edge adds for the application behind it. */
+export const PEER_FIELD = "x-pg-peer";
+
+/** A request head the edge accepted. */
+export interface RequestHead {
+  /** Bytes of the head, including the final empty line. */
+  length: number;
+  /** Declared body length (0 when absent). */
+  contentLength: number;
+  /** The head rewritten for the application: the peer field and `connection: close` added. */
+  forward(peer: string): Uint8Array;
+}
+
+/** Why a head was refused: the HTTP status the edge answers with, then closes. */
+export type HeadRefusal = 400 | 411 | 413 | 431 | 505;
+
+const _CRLF_CRLF = [13, 10, 13, 10];
+const _latin1 = new TextDecoder("latin1");
+const _encoder = new TextEncoder();
+
+/** Index just past the head's final CRLFCRLF in `bytes[0..length)`, or -1 while it is incomplete. */
+export function headEnd(bytes: Uint8Array, length: number, from = 0): number {
+  for (let i = Math.max(0, from - 3); i + 3 < length; i++) {
+    if (
+      bytes[i] === _CRLF_CRLF[0] && bytes[i + 1] === _CRLF_CRLF[1] && bytes[i + 2] === _CRLF_CRLF[2] &&
+      bytes[i + 3] === _CRLF_CRLF[3]
+    ) return i + 4;
+  }
+  return -1;
+}
+
+/** Parses a complete head (`bytes` ends with CRLFCRLF); a refusal is a status to answer with. */
+export function parseHead(bytes: Uint8Array, maxBodyBytes: number): RequestHead | HeadRefusal {
+  const text = _latin1.decode(bytes);
+  const lines = text.slice(0, -4).split("\r\n");
+  const requestLine = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP\/(\d)\.(\d)$/.exec(lines[0]);
+  if (!requestLine) return 400;
+  if (requestLine[3] !== "1") return 505;
+  let contentLength: string | undefined;
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(":");
+    // No field name, whitespace before the colon (RFC 9112 §5.1) or obsolete line folding: refuse.
+    if (colon <= 0 || /[\s]/.test(line.slice(0, colon))) return 400;
+    const name = line.slice(0, colon).toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === "transfer-encoding") return 411;
+    if (name === PEER_FIELD) return 400;
+    if (name === "content-length") {
+      for (const item of value.split(",").map((v) => v.trim())) {
+        if (!/^\d{1,15}$/.test(item) || (contentLength !== undefined && contentLength !== item)) return 400;
+        contentLength = item;
+      }
+    }
+  }
+  const declared = contentLength === undefined ? 0 : Number(contentLength);
+  if (declared > maxBodyBytes) return 413;
+  return {
+    length: bytes.length,
+    contentLength: declared,
+    forward(peer: string): Uint8Array {
+      const lineEnd = text.indexOf("\r\n");
+      // The request line, then the edge's fields, then the client's fields unchanged. hyper closes the
+      // connection after the response when any Connection field carries "close" (RFC 9112 §9.6).
+      const added = _encoder.encode(`\r\n${PEER_FIELD}: ${peer}\r\nconnection: close`);
+      const out = new Uint8Array(bytes.length + added.length);
+      out.set(bytes.subarray(0, lineEnd), 0);
+      out.set(added, lineEnd);
+      out.set(bytes.subarray(lineEnd), lineEnd + added.length);
+      return out;
+    },
+  };
+}
+
+/** The stable error code the edge answers each refusal with. */
+export const REFUSAL_CODES = {
+  400: "malformed_request",
+  411: "length_required",
+  413: "request_too_large",
+  431: "request_head_too_large",
+  505: "unsupported_http_version",
+} as const satisfies Record<HeadRefusal, ErrorCode>;
+
+/** A complete HTTP/1.1 error answer, in the gateway's one JSON shape, that the edge writes before closing. */
+export function edgeAnswer(error: GatewayError): Uint8Array {
+  const body = JSON.stringify(error.toBody());
+  return _encoder.encode(
+    `HTTP/1.1 ${error.status} ${error.code}\r\ncontent-type: application/json\r\ncache-control: no-store\r\n` +
+      `connection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+  );
+}
