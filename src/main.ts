@@ -79,8 +79,19 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   const store: LimitStore = config.PG_REDIS_URL
     ? await RedisStore.connect(config.PG_REDIS_URL)
     : new MemoryStore();
-  const replay = new ReplayGuard(store, config.PG_REPLAY_WINDOW_SECONDS, Math.floor(nowSeconds()));
-  const { hasher, pow } = await deriveLimitSecrets(identity);
+  if (store instanceof RedisStore && store.eviction === "unknown") {
+    logger.log("warn", "store.eviction_unchecked", {
+      reason: "Redis refused CONFIG GET maxmemory-policy; make sure it is noeviction or replays may pass",
+    });
+  }
+  // Keys from a file outlive this process, so a per-process seen-set must refuse what it may have seen.
+  const replay = new ReplayGuard(
+    store,
+    config.PG_REPLAY_WINDOW_SECONDS,
+    Math.floor(nowSeconds()),
+    Boolean(config.PG_HPKE_KEYS_FILE),
+  );
+  const { hasher, pow } = await deriveLimitSecrets(identity, { shared: store.shared });
   const limits = limitsFor(config);
   const metrics = new Metrics({
     activeStreams: () => queue.active,

@@ -34,7 +34,7 @@ export const ENV_SCHEMA = z.strictObject({
     "Ed25519 identity key file from `keys init` (required in production)",
   ),
   PG_HPKE_KEYS_FILE: _path.optional().describe(
-    "Shared HPKE keys file (several instances); otherwise keys live in memory",
+    "Shared HPKE keys file (several instances; needs PG_REDIS_URL); otherwise keys live in memory",
   ),
   PG_KEY_ROTATION_SECONDS: _int(60, 31_536_000).default(86_400).describe(
     "In-memory HPKE key rotation interval",
@@ -159,6 +159,13 @@ export const configSchema = ENV_SCHEMA.superRefine((c, ctx) => {
         problem("PG_NODES", "expected https://host:port URLs");
       }
     }
+  }
+  if (c.PG_HPKE_KEYS_FILE && !c.PG_REDIS_URL) {
+    // Review item 1: instances sharing keys without a shared seen-set each accept the same request.
+    problem(
+      "PG_HPKE_KEYS_FILE",
+      "a shared keys file needs a shared replay store: set PG_REDIS_URL (one instance needs no keys file)",
+    );
   }
   if (!c.PG_LOCAL_LLAMA && !c.PG_NODES && c.PG_BACKEND === "llama") {
     problem("PG_LOCAL_LLAMA", "enable the local llama-server or set PG_NODES");

@@ -57,7 +57,7 @@ export async function startKeyRotation(options: KeyRotationOptions): Promise<Dis
             logger.log("info", "keys.rotated", { keys: ring.keys.length });
           }
         } catch {
-          logger.log("error", "keys.rotated", {
+          logger.log("error", "keys.reload_failed", {
             problem: "keys file unreadable or invalid; keeping current keys",
           });
         }

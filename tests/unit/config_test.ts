@@ -107,3 +107,25 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...none,
+  name: "loadConfig() refuses a shared keys file without a shared replay store (replay across instances)",
+  fn() {
+    for (const profile of ["development", "production"]) {
+      const result = loadConfig({ PG_PROFILE: profile, PG_HPKE_KEYS_FILE: "/etc/pg/hpke.json" }, noFile);
+      assert.equal(result.ok, false, profile);
+      if (!result.ok) {
+        assert.match(
+          result.problems.join("\n"),
+          /^PG_HPKE_KEYS_FILE: a shared keys file needs a shared replay store/m,
+        );
+      }
+    }
+    const shared = loadConfig({
+      PG_HPKE_KEYS_FILE: "/etc/pg/hpke.json",
+      PG_REDIS_URL: "redis://127.0.0.1:6379",
+    }, noFile);
+    assert.equal(shared.ok, true);
+  },
+});
