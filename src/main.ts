@@ -20,7 +20,15 @@ import {
 } from "./gateway/mod.ts";
 import { createApp, KeyPublisher, listen } from "./http/mod.ts";
 import type { Generator, Router, Supervisor, SupervisorTiming } from "./inference/mod.ts";
-import { AbuseGuard, AdmissionQueue, type LimitStore, MemoryStore, RedisStore } from "./limits/mod.ts";
+import {
+  AbuseGuard,
+  AdmissionQueue,
+  type LimitStore,
+  LOOPBACK_PROXIES,
+  MemoryStore,
+  RedisStore,
+  TrustedProxies,
+} from "./limits/mod.ts";
 import { createLogger, installTracing, type Logger, Metrics, RequestIdHasher } from "./observability/mod.ts";
 import { chatRequestSchema, ReplayGuard } from "./protocol/mod.ts";
 
@@ -127,7 +135,9 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
       metrics,
       nowSeconds,
       queueWaitMs: config.PG_QUEUE_WAIT_SECONDS * 1000,
-      behindProxy: config.PG_BEHIND_TLS_PROXY,
+      trustedProxies: config.PG_BEHIND_TLS_PROXY
+        ? TrustedProxies.parse(config.PG_TRUSTED_PROXIES ?? LOOPBACK_PROXIES)
+        : undefined,
       requireDevice: limits.requireDevice,
       maxBodyBytes: config.PG_MAX_BODY_BYTES,
       tickMs: config.PG_STREAM_TICK_MS,
