@@ -66,8 +66,14 @@ const MAX_TOOLS = 32;
 /** How often the HTTPS certificate files are checked for renewal (certbot replaces them in place). */
 const TLS_RELOAD_MS = 10_000;
 
-/** Starts the gateway with a validated configuration; stops when `signal` aborts. */
+/**
+ * Starts the gateway with a validated configuration; stops when `signal` aborts. Every resource is
+ * registered on one stack as soon as it exists, so a failure part-way (a port in use after llama-server
+ * started) unwinds everything already running, and shutdown is the same unwinding in reverse order
+ * (review item 10).
+ */
 export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal): Promise<RunningGateway> {
+  await using resources = new AsyncDisposableStack();
   const logger = deps.logger ?? _defaultLogger(config);
   const nowSeconds = deps.nowSeconds ?? (() => Date.now() / 1000);
   const suite = createSuite();
@@ -80,6 +86,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   const inference: Inference = deps.generator
     ? { generator: deps.generator, stop: () => Promise.resolve() }
     : await buildInference(config, logger, deps.timing ?? {});
+  resources.defer(() => inference.stop());
   const generator = inference.generator;
   const queue = new AdmissionQueue(config.PG_MAX_CONCURRENT_STREAMS, config.PG_QUEUE_SIZE);
   const shutdown = new AbortController();
@@ -87,6 +94,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   const store: LimitStore = config.PG_REDIS_URL
     ? await RedisStore.connect(config.PG_REDIS_URL)
     : new MemoryStore();
+  resources.defer(() => store.close());
   if (store instanceof RedisStore && store.eviction === "unknown") {
     logger.log("warn", "store.eviction_unchecked", {
       reason: "Redis refused CONFIG GET maxmemory-policy; make sure it is noeviction or replays may pass",
@@ -112,7 +120,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     challengeIssued: () => metrics.challengeIssued(),
     challengeSolved: () => metrics.challengeSolved(),
   });
-  const stopTracing = await installTracing(config.PG_OTLP_ENDPOINT);
+  resources.defer(await installTracing(config.PG_OTLP_ENDPOINT));
   const schema = chatRequestSchema({
     maxMessages: config.PG_MAX_MESSAGES,
     maxMessageChars: config.PG_MAX_MESSAGE_CHARS,
@@ -153,14 +161,17 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   const metricsListener = config.PG_METRICS_LISTEN
     ? await startMetricsListener(config.PG_METRICS_LISTEN, metrics, logger)
     : undefined;
-  const rotation = await startKeyRotation({
-    ring,
-    suite,
-    keysFile: config.PG_HPKE_KEYS_FILE,
-    rotationSeconds: config.PG_KEY_ROTATION_SECONDS,
-    nowSeconds,
-    logger,
-  });
+  if (metricsListener) resources.defer(() => metricsListener.shutdown());
+  resources.use(
+    await startKeyRotation({
+      ring,
+      suite,
+      keysFile: config.PG_HPKE_KEYS_FILE,
+      rotationSeconds: config.PG_KEY_ROTATION_SECONDS,
+      nowSeconds,
+      logger,
+    }),
+  );
 
   const listener = await listen(
     {
@@ -177,6 +188,14 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     (request, info) => app.fetch(request, { peer: info.remoteAddr.hostname }),
     logger,
   );
+  resources.defer(async () => {
+    // Stop accepting, let in-flight streams finish until the drain deadline, then cut them.
+    const drained = listener.shutdown();
+    const deadline = setTimeout(() => shutdown.abort(), config.PG_DRAIN_SECONDS * 1000);
+    await drained;
+    clearTimeout(deadline);
+    shutdown.abort();
+  });
   const url = listener.url;
   logger.log("info", "gateway.listening", {
     url,
@@ -184,22 +203,14 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     fingerprint: identity.fingerprint,
   });
 
+  // Everything started: the running gateway owns the resources from here on.
+  const owned = resources.move();
   const finished = (async () => {
     if (!signal.aborted) {
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
     }
     logger.log("info", "gateway.shutdown_started", {});
-    rotation[Symbol.dispose]();
-    // Stop accepting, let in-flight streams finish until the drain deadline, then cut them.
-    const drained = listener.shutdown();
-    const deadline = setTimeout(() => shutdown.abort(), config.PG_DRAIN_SECONDS * 1000);
-    await drained;
-    clearTimeout(deadline);
-    shutdown.abort();
-    await inference.stop();
-    await metricsListener?.shutdown();
-    await stopTracing();
-    await store.close();
+    await owned.disposeAsync();
     logger.log("info", "gateway.shutdown_complete", {});
   })();
 

@@ -98,12 +98,16 @@ export async function buildInference(
     logger.log("warn", "gateway.insecure_mode", { reason: "DEVELOPMENT: echo backend, no model" });
     return { generator: new EchoGenerator(), stop: () => Promise.resolve() };
   }
+  // A failure part-way (an unreadable mTLS file for the second node) stops what already started.
+  await using started = new AsyncDisposableStack();
   const stopProbes = new AbortController();
+  started.defer(() => stopProbes.abort());
   const backends: Backend[] = [];
   let supervisor: Supervisor | undefined;
   let demo = false;
   if (config.PG_LOCAL_LLAMA) {
     const local = await startLocalLlama(config, logger, timing);
+    started.defer(() => local.supervisor.stop());
     supervisor = local.supervisor;
     demo = local.demo;
     const running = local.supervisor;
@@ -118,9 +122,12 @@ export async function buildInference(
         certFile: config.PG_MTLS_CERT_FILE!,
         keyFile: config.PG_MTLS_KEY_FILE!,
       });
+      started.defer(() => client.close());
       backends.push(probedBackend(client, NODE_PROBE_INTERVAL_MS, NODE_PROBE_TIMEOUT_MS, stopProbes.signal));
     }
   }
+  // Unwinding runs in reverse: probes stop first, then node clients close, then llama-server stops.
+  started.defer(() => stopProbes.abort());
   const router = new Router(backends, {
     failureThreshold: config.PG_CIRCUIT_FAILURES,
     openMs: config.PG_CIRCUIT_OPEN_SECONDS * 1000,
@@ -152,14 +159,6 @@ export async function buildInference(
       prefillFinal: demo || config.PG_DEMO_MODEL,
       today: () => new Date().toISOString().slice(0, 10),
     });
-  return {
-    generator,
-    supervisor,
-    router,
-    stop: async () => {
-      stopProbes.abort();
-      await supervisor?.stop();
-      for (const b of backends) if (b.name !== "local") b.client.close();
-    },
-  };
+  const owned = started.move();
+  return { generator, supervisor, router, stop: () => owned.disposeAsync() };
 }
