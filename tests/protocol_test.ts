@@ -335,7 +335,10 @@ Deno.test("ResponseReader detects a final chunk relabelled as an ordinary chunk"
   await using gateway = await startGateway();
   const { sealed, events } = await multiChunkResponse(gateway);
   const relabelled = [...events.slice(0, -1), ["chunk", events.at(-1)![1]] as [string, string]];
-  await assert.rejects(readSse(sealed, relabelled), ResponseIntegrityError);
+  await assert.rejects(
+    readSse(sealed, relabelled),
+    (e) => e instanceof ResponseIntegrityError && e.reason === "tampered",
+  );
 });
 
 Deno.test("ResponseReader detects reordered chunks", async () => {
