@@ -41,34 +41,41 @@ export interface KeyRotationOptions {
   logger: Logger;
 }
 
+/** A running rotation timer. */
+export interface KeyRotation extends Disposable {
+  /** One check, as the timer runs it (tests call it instead of waiting for the timer). */
+  check(): Promise<void>;
+}
+
 /** Starts the rotation timer; dispose the result to stop it. */
-export async function startKeyRotation(options: KeyRotationOptions): Promise<Disposable> {
+export async function startKeyRotation(options: KeyRotationOptions): Promise<KeyRotation> {
   const { ring, suite, keysFile, rotationSeconds, nowSeconds, logger } = options;
   let keysStamp = keysFile ? await fileStamp([keysFile]) : "";
-  const timer = setInterval(
-    async () => {
-      if (keysFile) {
-        // A shared keys file is re-read when it changes; a broken file leaves the current keys in place.
-        try {
-          const stamp = await fileStamp([keysFile]);
-          if (stamp !== keysStamp) {
-            ring.replaceFixed(await loadHpkeKeysFile(keysFile, suite));
-            keysStamp = stamp;
-            logger.log("info", "keys.rotated", { keys: ring.keys.length });
-          }
-        } catch {
-          logger.log("error", "keys.reload_failed", {
-            problem: "keys file unreadable or invalid; keeping current keys",
-          });
+  const check = async () => {
+    if (keysFile) {
+      // A shared keys file is re-read when it changes; a broken file leaves the current keys in place.
+      try {
+        const stamp = await fileStamp([keysFile]);
+        if (stamp !== keysStamp) {
+          ring.replaceFixed(await loadHpkeKeysFile(keysFile, suite));
+          keysStamp = stamp;
+          logger.log("info", "keys.rotated", { keys: ring.keys.length });
         }
+      } catch {
+        logger.log("error", "keys.reload_failed", {
+          problem: "keys file unreadable or invalid; keeping current keys",
+        });
       }
-      if (await ring.rotateIfDue(suite, Math.floor(nowSeconds()), rotationSeconds)) {
-        logger.log("info", "keys.rotated", { keys: ring.keys.length });
-      }
-    },
+    }
+    if (await ring.rotateIfDue(suite, Math.floor(nowSeconds()), rotationSeconds)) {
+      logger.log("info", "keys.rotated", { keys: ring.keys.length });
+    }
+  };
+  const timer = setInterval(
+    check,
     keysFile
       ? KEYS_FILE_POLL_MS
       : Math.min(rotationSeconds * 1000, MAX_ROTATION_CHECK_MS) / _CHECKS_PER_INTERVAL,
   );
-  return { [Symbol.dispose]: () => clearInterval(timer) };
+  return { check, [Symbol.dispose]: () => clearInterval(timer) };
 }
