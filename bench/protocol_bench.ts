@@ -1,6 +1,6 @@
 /**
  * Micro-benchmarks of the per-request and per-chunk crypto (`deno task bench`): opening a request,
- * sealing and opening a response chunk, verifying a signed key set. Results: docs/benchmarks.md.
+ * sealing and opening a response chunk, verifying a signed key set, verifying a proof of work. Results: docs/benchmarks.md.
  */
 import {
   ChunkCipher,
@@ -13,7 +13,8 @@ import {
   utf8,
 } from "../src/crypto/mod.ts";
 import { verifyPubkeyDocument } from "../src/client/mod.ts";
-import { openRequest, padRequest, sealRequest, splitRequest } from "../src/protocol/mod.ts";
+import { openRequest, padRequest, sealRequest, solveChallenge, splitRequest } from "../src/protocol/mod.ts";
+import { ProofOfWork } from "../src/limits/mod.ts";
 
 const suite = createSuite();
 const now = Math.floor(Date.now() / 1000);
@@ -77,4 +78,12 @@ const document = {
 
 Deno.bench("verifyPubkeyDocument(): pin, Ed25519 signature, decode (client)", async () => {
   await verifyPubkeyDocument(document, identity.fingerprint, now);
+});
+
+const pow = await ProofOfWork.fromSecret(crypto.getRandomValues(new Uint8Array(32)));
+const powChallenge = await pow.issue("dev", "net", 8, now, 3600);
+const powSolution = await solveChallenge(powChallenge);
+
+Deno.bench("ProofOfWork.verify(): one HMAC and one SHA-256 (gateway)", async () => {
+  await pow.verify(powChallenge.token, powSolution, "dev", "net", now, () => Promise.resolve(true));
 });

@@ -1,55 +1,47 @@
 /**
  * The program's entry point and the only place that assembles it: parse the command line and the
  * configuration, build the parts (identity, keys, replay guard, inference, app), pass them in explicitly,
- * serve, and wire signals to an AbortController. `run()` is the seam tests use to start a whole gateway
- * in-process.
+ * serve, and wire signals to an AbortController. The builders live in gateway/; `run()` is the seam tests
+ * use to start a whole gateway in-process.
  */
 import { dispatch } from "./cli/mod.ts";
+import { edgeLimitsFor, ENV_SCHEMA, type EnvConfig, limitsFor } from "./config/mod.ts";
+import { createSuite, type Identity, type KeyRing } from "./crypto/mod.ts";
 import {
-  edgeLimitsFor,
-  ENV_SCHEMA,
-  type EnvConfig,
-  fileStamp,
-  isLoopbackHost,
-  limitsFor,
-  loadHpkeKeysFile,
-  loadIdentityFile,
-} from "./config/mod.ts";
-import { createSuite, generateIdentity, type Identity, KeyRing, utf8 } from "./crypto/mod.ts";
+  buildInference,
+  deriveLimitSecrets,
+  type Inference,
+  loadGatewayIdentity,
+  loadKeyRing,
+  type RunningNode,
+  startKeyRotation,
+  startMetricsListener,
+  startNode,
+} from "./gateway/mod.ts";
 import { createApp, KeyPublisher, listen } from "./http/mod.ts";
 import {
-  type Backend,
-  ChatTemplateGenerator,
-  DEFAULT_TIMING,
-  EchoGenerator,
-  generateTinyModel,
   type Generator,
-  HarmonyGenerator,
-  LlamaClient,
-  type NodeServer,
   preparePrivateDir,
-  probedBackend,
-  Router,
-  startNodeServer,
-  Supervisor,
+  type Router,
+  type Supervisor,
   type SupervisorTiming,
 } from "./inference/mod.ts";
-import { DEFAULT_POLICY } from "./harmony/mod.ts";
 import {
   AbuseGuard,
   AdmissionQueue,
   DecapsulationBudget,
-  KeyHasher,
   type LimitStore,
+  LOOPBACK_PROXIES,
   MemoryStore,
-  ProofOfWork,
   RedisStore,
+  TrustedProxies,
 } from "./limits/mod.ts";
 import { createLogger, installTracing, type Logger, Metrics, RequestIdHasher } from "./observability/mod.ts";
 import { chatRequestSchema, ReplayGuard } from "./protocol/mod.ts";
 
 /** Version printed by `--version`. */
 export { VERSION } from "./cli/mod.ts";
+export type { RunningNode } from "./gateway/mod.ts";
 
 /** Parts that tests may replace. */
 export interface RunDeps {
@@ -76,24 +68,32 @@ export interface RunningGateway {
   finished: Promise<void>;
 }
 
-/** Starts the gateway with a validated configuration; stops when `signal` aborts. */
+/** Most tools a request may declare: far more than an app offers, few enough to bound the prompt. */
+const MAX_TOOLS = 32;
+/** How often the HTTPS certificate files are checked for renewal (certbot replaces them in place). */
+const TLS_RELOAD_MS = 10_000;
+
+/**
+ * Starts the gateway with a validated configuration; stops when `signal` aborts. Every resource is
+ * registered on one stack as soon as it exists, so a failure part-way (a port in use after llama-server
+ * started) unwinds everything already running, and shutdown is the same unwinding in reverse order
+ * (review item 10).
+ */
 export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal): Promise<RunningGateway> {
-  const logger = deps.logger ?? createLogger(config.PG_LOG_LEVEL, (line) => console.error(line));
+  await using resources = new AsyncDisposableStack();
+  const logger = deps.logger ?? _defaultLogger(config);
   const nowSeconds = deps.nowSeconds ?? (() => Date.now() / 1000);
   const suite = createSuite();
 
-  const identity = deps.identity ?? await _identity(config, logger);
-  const rotation = config.PG_KEY_ROTATION_SECONDS;
-  const keysFile = config.PG_HPKE_KEYS_FILE;
-  const ring = keysFile
-    ? KeyRing.fixed(await loadHpkeKeysFile(keysFile, suite))
-    : await KeyRing.generate(suite, Math.floor(nowSeconds()), rotation);
+  const identity = deps.identity ?? await loadGatewayIdentity(config, logger);
+  const ring = await loadKeyRing(config, suite, nowSeconds());
   logger.log("info", "keys.loaded", { keys: ring.keys.length, fingerprint: identity.fingerprint });
   const publisher = new KeyPublisher(ring, identity, nowSeconds);
 
-  const inference = deps.generator
+  const inference: Inference = deps.generator
     ? { generator: deps.generator, stop: () => Promise.resolve() }
-    : await _inference(config, logger, deps.timing ?? {});
+    : await buildInference(config, logger, deps.timing ?? {});
+  resources.defer(() => inference.stop());
   const generator = inference.generator;
   const queue = new AdmissionQueue(
     config.PG_MAX_CONCURRENT_STREAMS,
@@ -105,13 +105,20 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   const store: LimitStore = config.PG_REDIS_URL
     ? await RedisStore.connect(config.PG_REDIS_URL)
     : new MemoryStore();
-  const replay = new ReplayGuard(store, config.PG_REPLAY_WINDOW_SECONDS, Math.floor(nowSeconds()));
-  // Keyed-hash and challenge secrets come from a deterministic identity signature, so every gateway
-  // that shares the identity (and the Redis store) derives the same keys.
-  const derived = await identity.sign(utf8("privacy-gateway limits secret v1"));
-  const hasher = await KeyHasher.fromSecret(derived.slice(0, 32));
-  const pow = await ProofOfWork.fromSecret(derived.slice(32, 64));
-  derived.fill(0);
+  resources.defer(() => store.close());
+  if (store instanceof RedisStore && store.eviction === "unknown") {
+    logger.log("warn", "store.eviction_unchecked", {
+      reason: "Redis refused CONFIG GET maxmemory-policy; make sure it is noeviction or replays may pass",
+    });
+  }
+  // Keys from a file outlive this process, so a per-process seen-set must refuse what it may have seen.
+  const replay = new ReplayGuard(
+    store,
+    config.PG_REPLAY_WINDOW_SECONDS,
+    Math.floor(nowSeconds()),
+    Boolean(config.PG_HPKE_KEYS_FILE),
+  );
+  const { hasher, pow } = await deriveLimitSecrets(identity, { shared: store.shared });
   const limits = limitsFor(config);
   const metrics = new Metrics({
     activeStreams: () => queue.active,
@@ -124,15 +131,18 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     challengeIssued: () => metrics.challengeIssued(),
     challengeSolved: () => metrics.challengeSolved(),
   });
-  const stopTracing = await installTracing(config.PG_OTLP_ENDPOINT);
+  resources.defer(await installTracing(config.PG_OTLP_ENDPOINT));
   const schema = chatRequestSchema({
     maxMessages: config.PG_MAX_MESSAGES,
     maxMessageChars: config.PG_MAX_MESSAGE_CHARS,
     maxTotalChars: config.PG_MAX_TOTAL_CHARS,
-    maxTools: 32,
+    maxTools: MAX_TOOLS,
     maxTokensCap: config.PG_MAX_TOKENS_CAP,
   });
 
+  const trustedProxies = config.PG_BEHIND_TLS_PROXY
+    ? TrustedProxies.parse(config.PG_TRUSTED_PROXIES ?? LOOPBACK_PROXIES)
+    : undefined;
   const app = createApp({
     chat: {
       suite,
@@ -151,7 +161,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
       metrics,
       nowSeconds,
       queueWaitMs: config.PG_QUEUE_WAIT_SECONDS * 1000,
-      behindProxy: config.PG_BEHIND_TLS_PROXY,
+      trustedProxies,
       requireDevice: limits.requireDevice,
       maxBodyBytes: config.PG_MAX_BODY_BYTES,
       tickMs: config.PG_STREAM_TICK_MS,
@@ -167,40 +177,25 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   });
   // The edge's UNIX sockets live in the private runtime directory (a temporary one when none is set).
   const socketDir = config.PG_RUNTIME_DIR ?? await Deno.makeTempDir({ prefix: "privacy-gateway-" });
+  if (!config.PG_RUNTIME_DIR) {
+    resources.defer(() => Deno.remove(socketDir, { recursive: true }).catch(() => {}));
+  }
   await preparePrivateDir(socketDir);
-  const edge = edgeLimitsFor(config);
+  const edge = { socketDir, limits: edgeLimitsFor(config), onOutcome: (o: string) => metrics.edgeClosed(o) };
   const metricsListener = config.PG_METRICS_LISTEN
-    ? await listen(
-      { ..._hostPort(config.PG_METRICS_LISTEN), socketDir, socketName: "metrics.sock", edge },
-      async (request) =>
-        new URL(request.url).pathname === "/metrics"
-          ? new Response(await metrics.text(), { headers: { "content-type": metrics.contentType } })
-          : new Response("Not found", { status: 404 }),
-      logger,
-    )
+    ? await startMetricsListener(config.PG_METRICS_LISTEN, metrics, edge, logger)
     : undefined;
-
-  let keysStamp = keysFile ? await fileStamp([keysFile]) : "";
-  const rotationTimer = setInterval(async () => {
-    if (keysFile) {
-      // A shared keys file is re-read when it changes; a broken file leaves the current keys in place.
-      try {
-        const stamp = await fileStamp([keysFile]);
-        if (stamp !== keysStamp) {
-          ring.replaceFixed(await loadHpkeKeysFile(keysFile, suite));
-          keysStamp = stamp;
-          logger.log("info", "keys.rotated", { keys: ring.keys.length });
-        }
-      } catch {
-        logger.log("error", "keys.rotated", {
-          problem: "keys file unreadable or invalid; keeping current keys",
-        });
-      }
-    }
-    if (await ring.rotateIfDue(suite, Math.floor(nowSeconds()), rotation)) {
-      logger.log("info", "keys.rotated", { keys: ring.keys.length });
-    }
-  }, keysFile ? 10_000 : Math.min(rotation * 1000, 60_000) / 4);
+  if (metricsListener) resources.defer(() => metricsListener.shutdown());
+  resources.use(
+    await startKeyRotation({
+      ring,
+      suite,
+      keysFile: config.PG_HPKE_KEYS_FILE,
+      rotationSeconds: config.PG_KEY_ROTATION_SECONDS,
+      nowSeconds,
+      logger,
+    }),
+  );
 
   const listener = await listen(
     {
@@ -210,19 +205,27 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
         ? {
           certFile: config.PG_TLS_CERT_FILE,
           keyFile: config.PG_TLS_KEY_FILE,
-          reloadIntervalMs: deps.tlsReloadIntervalMs ?? 10_000,
+          reloadIntervalMs: deps.tlsReloadIntervalMs ?? TLS_RELOAD_MS,
         }
         : undefined,
       socketDir,
       socketName: "gateway.sock",
-      edge,
-      // Behind the gateway's own TLS proxy every connection comes from it: the proxy caps per client.
-      exemptFromNetworkCap: config.PG_BEHIND_TLS_PROXY ? (peer) => isLoopbackHost(peer) : undefined,
-      onOutcome: (outcome) => metrics.edgeClosed(outcome),
+      edge: edge.limits,
+      // Behind the gateway's own TLS proxy its connections carry many networks: the proxy caps per client.
+      exemptFromNetworkCap: trustedProxies ? (peer) => trustedProxies.has(peer) : undefined,
+      onOutcome: edge.onOutcome,
     },
     (request, peer) => app.fetch(request, { peer }),
     logger,
   );
+  resources.defer(async () => {
+    // Stop accepting, let in-flight streams finish until the drain deadline, then cut them.
+    const drained = listener.shutdown();
+    const deadline = setTimeout(() => shutdown.abort(), config.PG_DRAIN_SECONDS * 1000);
+    await drained;
+    clearTimeout(deadline);
+    shutdown.abort();
+  });
   const url = listener.url;
   logger.log("info", "gateway.listening", {
     url,
@@ -230,23 +233,14 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     fingerprint: identity.fingerprint,
   });
 
+  // Everything started: the running gateway owns the resources from here on.
+  const owned = resources.move();
   const finished = (async () => {
     if (!signal.aborted) {
       await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
     }
     logger.log("info", "gateway.shutdown_started", {});
-    clearInterval(rotationTimer);
-    // Stop accepting, let in-flight streams finish until the drain deadline, then cut them.
-    const drained = listener.shutdown();
-    const deadline = setTimeout(() => shutdown.abort(), config.PG_DRAIN_SECONDS * 1000);
-    await drained;
-    clearTimeout(deadline);
-    shutdown.abort();
-    await inference.stop();
-    await metricsListener?.shutdown();
-    await stopTracing();
-    await store.close();
-    if (!config.PG_RUNTIME_DIR) await Deno.remove(socketDir, { recursive: true }).catch(() => {});
+    await owned.disposeAsync();
     logger.log("info", "gateway.shutdown_complete", {});
   })();
 
@@ -260,187 +254,17 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   };
 }
 
-async function _identity(config: EnvConfig, logger: Logger): Promise<Identity> {
-  if (config.PG_IDENTITY_KEY_FILE) return await loadIdentityFile(config.PG_IDENTITY_KEY_FILE);
-  if (config.PG_PROFILE === "production" || !config.PG_INSECURE_DEV_IDENTITY) {
-    throw new Error("Cannot start: set PG_IDENTITY_KEY_FILE (create one with `privacy-gateway keys init`)");
-  }
-  const { identity } = await generateIdentity();
-  logger.log("warn", "gateway.dev_identity", {
-    fingerprint: identity.fingerprint,
-    reason: "DEVELOPMENT: ephemeral identity key, apps cannot pin it across restarts",
-  });
-  return identity;
-}
-
-function _hostPort(value: string): { hostname: string; port: number } {
-  const separator = value.lastIndexOf(":");
-  return {
-    hostname: value.slice(0, separator).replace(/^\[|\]$/g, ""),
-    port: Number(value.slice(separator + 1)),
-  };
-}
-
-/** Starts supervising the local llama-server (generating the demo model when none is configured). */
-async function _localSupervisor(
-  config: EnvConfig,
-  logger: Logger,
-  timing: Partial<SupervisorTiming>,
-): Promise<{ supervisor: Supervisor; demo: boolean; socketPath: string }> {
-  if (!config.PG_RUNTIME_DIR || !config.PG_LLAMA_SERVER_BIN) {
-    throw new Error(
-      "Cannot start llama-server: set PG_RUNTIME_DIR and PG_LLAMA_SERVER_BIN (deno task start sets both)",
-    );
-  }
-  await preparePrivateDir(config.PG_RUNTIME_DIR);
-  let model = config.PG_MODEL_PATH;
-  let demo = false;
-  if (!model) {
-    model = `${config.PG_RUNTIME_DIR}/demo-model.gguf`;
-    await Deno.writeFile(model, generateTinyModel(), { mode: 0o600 });
-    demo = true;
-    logger.log("warn", "gateway.demo_model", {
-      reason: "DEMO MODEL: no PG_MODEL_PATH set, serving a generated tiny model that answers random text",
-    });
-  }
-  const socketPath = `${config.PG_RUNTIME_DIR}/llama.sock`;
-  const supervisor = new Supervisor(
-    {
-      binary: config.PG_LLAMA_SERVER_BIN,
-      model,
-      socketPath,
-      contextSize: config.PG_LLAMA_CTX,
-      threads: config.PG_LLAMA_THREADS,
-      parallel: config.PG_LLAMA_PARALLEL,
-      pdeathsigWrapper: config.PG_LLAMA_GUARD === "setpriv" ? "/usr/bin/setpriv" : undefined,
-    },
-    { ...DEFAULT_TIMING, ...timing },
-    logger,
-  );
-  supervisor.start();
-  return { supervisor, demo, socketPath };
-}
-
-/** A running inference node (the `node` role). */
-export interface RunningNode {
-  url: string;
-  supervisor: Supervisor;
-  server: NodeServer;
-  finished: Promise<void>;
-}
-
 /** Starts the inference-node role: a supervised llama-server behind an mTLS listener. */
-export async function runNode(config: EnvConfig, deps: RunDeps, signal: AbortSignal): Promise<RunningNode> {
-  const logger = deps.logger ?? createLogger(config.PG_LOG_LEVEL, (line) => console.error(line));
-  if (!config.PG_MTLS_CA_FILE || !config.PG_MTLS_CERT_FILE || !config.PG_MTLS_KEY_FILE) {
-    throw new Error(
-      "Cannot start the node role: set PG_MTLS_CA_FILE, PG_MTLS_CERT_FILE and PG_MTLS_KEY_FILE",
-    );
-  }
-  const { supervisor, socketPath } = await _localSupervisor(config, logger, deps.timing ?? {});
-  const separator = config.PG_NODE_LISTEN.lastIndexOf(":");
-  const server = await startNodeServer({
-    host: config.PG_NODE_LISTEN.slice(0, separator).replace(/^\[|\]$/g, ""),
-    port: Number(config.PG_NODE_LISTEN.slice(separator + 1)),
-    caFile: config.PG_MTLS_CA_FILE,
-    certFile: config.PG_MTLS_CERT_FILE,
-    keyFile: config.PG_MTLS_KEY_FILE,
-    allowedSubjects: config.PG_NODE_ALLOWED_SUBJECTS?.split(",").map((s) => s.trim()).filter(Boolean),
-    socketPath,
-    maxBodyBytes: 4 * 1024 * 1024,
-    reloadIntervalMs: deps.tlsReloadIntervalMs ?? 5_000,
-  }, logger);
-  const finished = (async () => {
-    if (!signal.aborted) {
-      await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
-    }
-    await server.close();
-    await supervisor.stop();
-  })();
-  return { url: server.url, supervisor, server, finished };
+export function runNode(config: EnvConfig, deps: RunDeps, signal: AbortSignal): Promise<RunningNode> {
+  return startNode(config, {
+    logger: deps.logger ?? _defaultLogger(config),
+    tlsReloadIntervalMs: deps.tlsReloadIntervalMs,
+    timing: deps.timing,
+  }, signal);
 }
 
-interface _Inference {
-  generator: Generator;
-  supervisor?: Supervisor;
-  router?: Router;
-  stop(): Promise<void>;
-}
-
-async function _inference(
-  config: EnvConfig,
-  logger: Logger,
-  timing: Partial<SupervisorTiming>,
-): Promise<_Inference> {
-  if (config.PG_BACKEND === "echo") {
-    logger.log("warn", "gateway.insecure_mode", { reason: "DEVELOPMENT: echo backend, no model" });
-    return { generator: new EchoGenerator(), stop: () => Promise.resolve() };
-  }
-  const stopProbes = new AbortController();
-  const backends: Backend[] = [];
-  let supervisor: Supervisor | undefined;
-  let demo = false;
-  if (config.PG_LOCAL_LLAMA) {
-    const local = await _localSupervisor(config, logger, timing);
-    supervisor = local.supervisor;
-    demo = local.demo;
-    const running = local.supervisor;
-    backends.push({ name: "local", client: running.client, healthy: () => running.state === "ready" });
-  }
-  if (config.PG_NODES) {
-    for (const [i, url] of config.PG_NODES.split(",").map((u) => u.trim()).entries()) {
-      const client = await LlamaClient.create(`node${i + 1}`, {
-        kind: "mtls",
-        url,
-        caFile: config.PG_MTLS_CA_FILE!,
-        certFile: config.PG_MTLS_CERT_FILE!,
-        keyFile: config.PG_MTLS_KEY_FILE!,
-      });
-      // Probe every 2 s; 3 s without an answer marks a node unhealthy (a busy node answers within that).
-      backends.push(probedBackend(client, 2000, 3000, stopProbes.signal));
-    }
-  }
-  const router = new Router(backends, {
-    failureThreshold: config.PG_CIRCUIT_FAILURES,
-    openMs: config.PG_CIRCUIT_OPEN_SECONDS * 1000,
-  }, logger);
-  const deadlines = {
-    connectMs: 5_000,
-    firstTokenMs: config.PG_FIRST_TOKEN_TIMEOUT_SECONDS * 1000,
-    idleMs: config.PG_IDLE_TIMEOUT_SECONDS * 1000,
-  };
-  const failoverOptions = {
-    maxAttempts: Math.max(1, backends.length) + 1,
-    readyWaitMs: Math.min(10_000, config.PG_FIRST_TOKEN_TIMEOUT_SECONDS * 1000),
-  };
-  const generator = config.PG_MODEL_FORMAT === "chat"
-    ? new ChatTemplateGenerator(router, {
-      ...failoverOptions,
-      deadlines,
-      allowReasoning: config.PG_ALLOW_REASONING,
-      maxTokensCap: config.PG_MAX_TOKENS_CAP,
-      defaultMaxTokens: 512,
-    })
-    : new HarmonyGenerator(router, {
-      ...failoverOptions,
-      policy: { ...DEFAULT_POLICY, defaultEffort: config.PG_REASONING_EFFORT },
-      deadlines,
-      allowReasoning: config.PG_ALLOW_REASONING,
-      maxTokensCap: config.PG_MAX_TOKENS_CAP,
-      prefillFinal: demo || config.PG_DEMO_MODEL,
-      contextTokens: Math.floor(config.PG_LLAMA_CTX / config.PG_LLAMA_PARALLEL),
-      today: () => new Date().toISOString().slice(0, 10),
-    });
-  return {
-    generator,
-    supervisor,
-    router,
-    stop: async () => {
-      stopProbes.abort();
-      await supervisor?.stop();
-      for (const b of backends) if (b.name !== "local") b.client.close();
-    },
-  };
+function _defaultLogger(config: EnvConfig): Logger {
+  return createLogger(config.PG_LOG_LEVEL, (line) => console.error(line));
 }
 
 /**

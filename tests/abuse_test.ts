@@ -142,7 +142,11 @@ Deno.test("Two gateways sharing Redis enforce one device limit and one replay se
 
 Deno.test("A Redis outage: replays fail closed, limits fall back to memory, the gateway keeps running", async () => {
   const redis = await startRedis();
-  await using gateway = await startGateway({ PG_REDIS_URL: redis.url });
+  await using gateway = await startGateway({
+    PG_REDIS_URL: redis.url,
+    PG_IP_BURST: "2",
+    PG_IP_RATE_PER_MINUTE: "1",
+  });
   const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
   assert.equal(await outcome(client), "done");
   await redis.stop();
@@ -150,6 +154,16 @@ Deno.test("A Redis outage: replays fail closed, limits fall back to memory, the 
   assert.equal(response.status, 503);
   assert.equal((await response.json()).error.code, "overloaded");
   assert.match(response.headers.get("retry-after") ?? "", /^\d+$/);
+  // The network limit still holds, now from memory: some requests pass it (and fail later, as garbage),
+  // then it refuses with its own code; neither "everything passes" nor "everything is overloaded".
+  const codes: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const garbage = await post(gateway.url, new Uint8Array(10));
+    codes.push(`${garbage.status} ${(await garbage.json()).error.code}`);
+  }
+  assert.notEqual(codes[0], "429 ip_rate_limited", codes.join(", "));
+  assert.equal(codes.at(-1), "429 ip_rate_limited", codes.join(", "));
+  assert.ok(codes.every((c) => !c.startsWith("503")), `limits did not fail closed: ${codes.join(", ")}`);
   assert.equal((await fetch(`${gateway.url}/health`)).status, 200);
 });
 

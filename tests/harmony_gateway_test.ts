@@ -155,5 +155,14 @@ Deno.test("The chat-template backend streams answers from the real llama-server 
   );
   const done = events.at(-1);
   assert.equal(done?.type, "done", JSON.stringify(done));
+  // An answer was streamed, not just an end: text deltas before `done`, counted by llama-server.
+  const texts = events.filter((e) => e.type === "text");
+  assert.ok(texts.length > 0, `no text event: ${JSON.stringify(events.map((e) => e.type))}`);
+  assert.ok(texts.map((e) => e.type === "text" ? e.delta : "").join("").length > 0, "the text is not empty");
+  assert.deepEqual(events.slice(0, -1).map((e) => e.type), texts.map(() => "text"), "only text before done");
+  if (done?.type === "done") {
+    assert.ok(done.usage.completion_tokens >= 1 && done.usage.completion_tokens <= 8, JSON.stringify(done));
+    assert.ok(done.usage.prompt_tokens > 0, JSON.stringify(done));
+  }
   await Deno.remove(dir, { recursive: true });
 });

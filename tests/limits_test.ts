@@ -157,17 +157,29 @@ Deno.test("ProofOfWork.verify() refuses another device, another network, expiry,
   assert.equal(await pow.verify(challenge.token, solution, "dev", "net", now, spent), "ok");
 });
 
-Deno.test("ProofOfWork verification costs microseconds", async () => {
+Deno.test("ProofOfWork.verify() costs one HMAC and one SHA-256 whatever the difficulty", async () => {
+  // Counted, not timed: a wall-clock bound on a shared 2-core machine measures the neighbours. The time
+  // itself is in bench/protocol_bench.ts.
   const pow = await ProofOfWork.fromSecret(crypto.getRandomValues(new Uint8Array(32)));
   const now = Date.now() / 1000;
-  const challenge = await pow.issue("dev", "net", 8, now, 60);
-  const solution = await solveChallenge(challenge);
-  const t0 = performance.now();
-  for (let i = 0; i < 200; i++) {
-    await pow.verify(challenge.token, solution, "dev", "net", now, () => Promise.resolve(true));
+  for (const difficulty of [4, 12]) {
+    const challenge = await pow.issue("dev", "net", difficulty, now, 60);
+    const solution = await solveChallenge(challenge);
+    const calls: string[] = [];
+    const subtle = crypto.subtle as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const originals = { sign: subtle.sign, digest: subtle.digest };
+    subtle.sign = (...args) => (calls.push("sign"), originals.sign.apply(crypto.subtle, args));
+    subtle.digest = (...args) => (calls.push("digest"), originals.digest.apply(crypto.subtle, args));
+    try {
+      assert.equal(
+        await pow.verify(challenge.token, solution, "dev", "net", now, () => Promise.resolve(true)),
+        "ok",
+      );
+    } finally {
+      Object.assign(subtle, originals);
+    }
+    assert.deepEqual(calls.sort(), ["digest", "sign"], `difficulty ${difficulty}`);
   }
-  const perVerify = (performance.now() - t0) / 200;
-  assert.ok(perVerify < 1, `${perVerify} ms per verification`);
 });
 
 Deno.test("AdmissionQueue queues up to its size, then refuses; a waiter past its deadline is refused", async () => {

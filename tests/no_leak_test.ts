@@ -167,15 +167,23 @@ Deno.test("No canary from any path reaches logs, metrics, spans or files", async
       await new Promise((r) => setTimeout(r, 50));
     }
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
-    const inFlight = collect(
-      client().chat({ messages: [{ role: "user", content: say("shutdown") }], max_tokens: 3000 }),
-    )
-      .catch(() => []);
-    await new Promise((r) => setTimeout(r, 300));
+    // A stream in flight: shut down only once its first event has arrived (a condition, not a sleep).
+    const iterator = client().chat({
+      messages: [{ role: "user", content: say("shutdown") }],
+      max_tokens: 3000,
+    })[
+      Symbol.asyncIterator
+    ]();
+    const first = await iterator.next();
+    assert.equal(first.done, false, "the stream started before shutdown");
+    const inFlight = (async () => {
+      while (!(await iterator.next()).done) { /* drain */ }
+    })().catch(() => {});
     const status = await gateway.stop("SIGTERM");
     assert.equal(status.code, 0);
     await inFlight;
-    await new Promise((r) => setTimeout(r, 700));
+    // No wait for spans: the gateway flushes its exporter before it exits, and the collector records a
+    // batch before answering it, so every span is in `spans` once the process has exited.
 
     const haystacks: [string, string][] = [["gateway output", gateway.output()], ["metrics", metrics], [
       "spans",

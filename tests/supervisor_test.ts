@@ -82,10 +82,44 @@ Deno.test("Supervisor reports failed after repeated crashes instead of flapping"
 });
 
 Deno.test("Supervisor stays not ready while /health answers 503", async () => {
-  const { supervisor, dir } = await fakeSupervisor("fake-unhealthy.gguf", { ...FAST, startupTimeoutMs: 400 });
+  const { supervisor, dir } = await fakeSupervisor("fake-unhealthy.gguf");
   supervisor.start();
-  await new Promise((r) => setTimeout(r, 300));
+  // Wait for the condition itself: the process is up and its /health has answered (503) at least once.
+  let answered = false;
+  for (const deadline = Date.now() + 3000; !answered && Date.now() < deadline;) {
+    answered = await _answers503(`${dir}/llama.sock`);
+    if (!answered) await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(answered, true, "the fake answered /health with 503");
   assert.equal(supervisor.state, "starting");
   await supervisor.stop();
+  await Deno.remove(dir, { recursive: true });
+});
+
+async function _answers503(socketPath: string): Promise<boolean> {
+  const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socketPath } });
+  try {
+    const response = await fetch("http://llama/health", { client });
+    await response.body?.cancel();
+    return response.status === 503;
+  } catch {
+    return false;
+  } finally {
+    client.close();
+  }
+}
+
+Deno.test("Supervisor.stop() right after start() leaves no llama-server running (start/stop race)", async () => {
+  const { supervisor, dir } = await fakeSupervisor("fake-ok.gguf");
+  supervisor.start();
+  await supervisor.stop();
+  assert.equal(supervisor.state, "stopped");
+  // A negative can only be bounded: give the launch path every chance to (wrongly) spawn afterwards.
+  const spawned = await waitFor(() => supervisor.pid !== undefined, 500);
+  const pidFile = await Deno.readTextFile(`${dir}/fake-ok.gguf.pid`).catch(() => undefined);
+  if (pidFile) Deno.kill(Number(pidFile), "SIGKILL");
+  assert.equal(spawned, false, "no child after stop()");
+  assert.equal(pidFile, undefined, "the fake never started");
+  assert.equal(supervisor.state, "stopped");
   await Deno.remove(dir, { recursive: true });
 });

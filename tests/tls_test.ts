@@ -5,11 +5,12 @@
 import assert from "node:assert/strict";
 import { GatewayClient } from "../src/client/mod.ts";
 import { llamaServerBin, privateTempDir, startGateway } from "./helpers/gateway.ts";
+import { waitFor } from "./helpers/process.ts";
 
 async function makeCa(dir: string): Promise<void> {
   const script = new URL("../scripts/make-test-ca.sh", import.meta.url).pathname;
-  const result = await new Deno.Command("bash", { args: [script, dir], stderr: "null" }).output();
-  assert.ok(result.success);
+  const result = await new Deno.Command("bash", { args: [script, dir], stderr: "piped" }).output();
+  assert.ok(result.success, `make-test-ca.sh failed: ${new TextDecoder().decode(result.stderr)}`);
 }
 
 function clientTrusting(caPem: string, url: string, fingerprint: string) {
@@ -45,6 +46,7 @@ Deno.test("The gateway serves HTTPS and reloads a renewed certificate without fa
     const newCa = await Deno.readTextFile(`${dir}/new/ca.pem`);
     const before = clientTrusting(oldCa, gateway.url, gateway.fingerprint);
     // Streams in flight while the certificate changes.
+    let generating = 0;
     const streams = Array.from({ length: 4 }, async (_, i) => {
       const events = [];
       for await (
@@ -53,11 +55,12 @@ Deno.test("The gateway serves HTTPS and reloads a renewed certificate without fa
           max_tokens: 1500,
         })
       ) {
-        events.push(event);
+        if (events.push(event) === 1) generating++;
       }
       return events.at(-1)?.type;
     });
-    await new Promise((r) => setTimeout(r, 50));
+    // Renew only once all four streams are generating (a condition, not a sleep).
+    assert.ok(await waitFor(() => generating === 4, 10_000), "four streams are generating");
     await Deno.copyFile(`${dir}/new/node.pem`, `${dir}/cert.pem`);
     await Deno.copyFile(`${dir}/new/node-key.pem`, `${dir}/key.pem`);
     assert.deepEqual(await Promise.all(streams), ["done", "done", "done", "done"]);

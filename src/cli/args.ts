@@ -33,8 +33,6 @@ export function parseCommandLine(argv: string[]): CommandLine {
       force: { type: "boolean" },
       role: { type: "string" },
       "max-tokens": { type: "string" },
-      "reasoning-effort": { type: "string" },
-      verbosity: { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean" },
     },

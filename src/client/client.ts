@@ -8,6 +8,12 @@
  * It verifies keys against the pin, pads and seals each request, opens the stream chunk by chunk
  * (detecting truncation, reordering, duplication and splicing), refetches keys on `unknown_key_id`, and
  * retries only what is safe: failures that happened before any event reached the caller.
+ *
+ * What it trusts: only the pinned identity and what it signs. Clear-text answers (errors before
+ * decryption, HTTP headers such as `Date`) may come from any relay, so they never change state that
+ * outlives the request: a `stale_request` makes the client refetch the signed key set and take its clock
+ * correction from the signed `issued_at` (capped, and forgotten after a while), and a key set older than
+ * the newest one accepted is refused (review items 3 and 4).
  */
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { createSuite, toBase64Url, utf8 } from "../crypto/mod.ts";
@@ -85,6 +91,20 @@ export interface GatewayClientOptions {
   deviceKey?: CryptoKeyPair;
 }
 
+/**
+ * A clock error smaller than this is left alone: a fresh key set's `issued_at` lags the gateway's clock
+ * by up to KEYSET_REISSUE_SECONDS (10 s) plus the fetch, and the gateway accepts ±60 s by default.
+ */
+export const CLOCK_TOLERANCE_SECONDS = 15;
+/**
+ * The largest clock correction ever applied. A relay that delays a genuine key set can shift the client's
+ * timestamps by the delay; capping bounds that tag, and a phone more than five minutes off needs fixing
+ * at the OS level anyway.
+ */
+export const MAX_CLOCK_CORRECTION_SECONDS = 300;
+/** How long a correction is kept: long enough for a session, short enough not to follow a device around. */
+export const CLOCK_CORRECTION_TTL_SECONDS = 600;
+
 const _RETRYABLE: ReadonlySet<string> = new Set([
   "challenge_required",
   "overloaded",
@@ -102,7 +122,10 @@ export class GatewayClient {
   #device: Promise<{ pair: CryptoKeyPair; publicKey: string }>;
   #suite = createSuite();
   #keys?: Promise<UsableKey[]>;
-  #clockOffset = 0;
+  /** A correction learnt from a signed key set, applied until `until` (client clock, seconds). */
+  #clock?: { offset: number; until: number };
+  /** The newest `issued_at` accepted: older key sets are refused as rollbacks. In memory only. */
+  #newestIssuedAt = -Infinity;
   /** Fingerprint of the last verified key set (shown by the CLI when unpinned). */
   fingerprint?: string;
 
@@ -193,7 +216,7 @@ export class GatewayClient {
       plaintext.fill(0);
       return padded;
     }, {
-      timestamp: Math.floor(this.#options.now() + this.#clockOffset),
+      timestamp: Math.floor(this.#now()),
       requestId: crypto.getRandomValues(new Uint8Array(16)),
     });
     let response: Response;
@@ -212,8 +235,8 @@ export class GatewayClient {
     const type = response.headers.get("content-type") ?? "";
     const retryAfter = Number(response.headers.get("retry-after") ?? "") || undefined;
     if (type.startsWith("application/json")) {
+      // Clear text: anyone on the path could have written it, including the Date header.
       const body = await response.json().catch(() => ({}));
-      if (body?.error?.code === "stale_request") this.#learnClock(response);
       throw new GatewayRequestError(body?.error?.code ?? "internal_error", response.status, retryAfter);
     }
     if (type.startsWith(RESPONSE_MEDIA_TYPE)) {
@@ -249,6 +272,11 @@ export class GatewayClient {
       await this.keys(true);
       return {};
     }
+    if (error.code === "stale_request") {
+      // Unauthenticated claim: check it against the signed key set before changing anything.
+      await this.#correctClock();
+      return {};
+    }
     if (error.code === "challenge_required") {
       if (!error.challenge) return false;
       // Proof of work, solved transparently; the next attempt carries the solution.
@@ -263,11 +291,37 @@ export class GatewayClient {
     return {};
   }
 
-  #learnClock(response: Response): void {
-    const date = Date.parse(response.headers.get("date") ?? "");
-    if (Number.isFinite(date)) this.#clockOffset = date / 1000 - this.#options.now();
+  /** The client's clock with a still-valid correction applied. */
+  #now(): number {
+    const now = this.#options.now();
+    if (this.#clock && now > this.#clock.until) this.#clock = undefined;
+    return now + (this.#clock?.offset ?? 0);
   }
 
+  /**
+   * Refetches the signed key set (which corrects the clock, see {@link #fetchKeys}). A forged
+   * `stale_request` thus costs one key fetch and changes nothing.
+   */
+  async #correctClock(): Promise<void> {
+    await this.keys(true);
+  }
+
+  /**
+   * The time to judge a verified key set by. When its signed `issued_at` shows the local clock off by more
+   * than the tolerance, the clock is corrected by that much, capped, for a limited time; otherwise any
+   * earlier correction is dropped.
+   */
+  #learnClock(issuedAt: number): number {
+    const now = this.#options.now();
+    const error = issuedAt - now;
+    this.#clock = Math.abs(error) <= CLOCK_TOLERANCE_SECONDS ? undefined : {
+      offset: Math.max(-MAX_CLOCK_CORRECTION_SECONDS, Math.min(MAX_CLOCK_CORRECTION_SECONDS, error)),
+      until: now + CLOCK_CORRECTION_TTL_SECONDS,
+    };
+    return this.#now();
+  }
+
+  /** Fetches and verifies the key set; its signed `issued_at` is the only clock source the client has. */
   async #fetchKeys(): Promise<UsableKey[]> {
     const response = await this.#options.fetch(`${this.#options.baseUrl}/api/pubkey`, {
       headers: { accept: "application/json" },
@@ -279,7 +333,9 @@ export class GatewayClient {
       await response.json(),
       this.#options.pin,
       this.#options.now(),
+      { newestIssuedAt: this.#newestIssuedAt, windowClock: (issuedAt) => this.#learnClock(issuedAt) },
     );
+    this.#newestIssuedAt = verified.keySet.issuedAt;
     this.fingerprint = verified.fingerprint;
     return verified.usable;
   }

@@ -4,6 +4,7 @@
  * default). Production refuses unsafe combinations in {@link configSchema}'s refinements.
  */
 import { z } from "zod";
+import { TrustedProxies } from "../limits/mod.ts";
 
 const _bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
 const _int = (min: number, max: number) =>
@@ -26,6 +27,9 @@ export const ENV_SCHEMA = z.strictObject({
   PG_HOST: _host.default("127.0.0.1").describe("Listen address"),
   PG_PORT: _int(0, 65535).default(8000).describe("Listen port (0 picks a free port)"),
   PG_BEHIND_TLS_PROXY: _bool.default(false).describe("Plain HTTP is served to a TLS-terminating proxy"),
+  PG_TRUSTED_PROXIES: z.string().regex(/^[0-9A-Fa-f:.\/, \[\]]+$/, "expected IP addresses or CIDRs")
+    .optional()
+    .describe("Proxies whose X-Forwarded-For is believed (comma-separated IPs/CIDRs; default loopback)"),
   PG_TLS_CERT_FILE: _path.optional().describe(
     "PEM certificate chain; the gateway serves HTTPS and reloads it on change",
   ),
@@ -34,7 +38,7 @@ export const ENV_SCHEMA = z.strictObject({
     "Ed25519 identity key file from `keys init` (required in production)",
   ),
   PG_HPKE_KEYS_FILE: _path.optional().describe(
-    "Shared HPKE keys file (several instances); otherwise keys live in memory",
+    "Shared HPKE keys file (several instances; needs PG_REDIS_URL); otherwise keys live in memory",
   ),
   PG_KEY_ROTATION_SECONDS: _int(60, 31_536_000).default(86_400).describe(
     "In-memory HPKE key rotation interval",
@@ -183,6 +187,20 @@ export const configSchema = ENV_SCHEMA.superRefine((c, ctx) => {
       }
     }
   }
+  if (c.PG_TRUSTED_PROXIES) {
+    try {
+      TrustedProxies.parse(c.PG_TRUSTED_PROXIES);
+    } catch (error) {
+      problem("PG_TRUSTED_PROXIES", (error as Error).message);
+    }
+  }
+  if (c.PG_HPKE_KEYS_FILE && !c.PG_REDIS_URL) {
+    // Review item 1: instances sharing keys without a shared seen-set each accept the same request.
+    problem(
+      "PG_HPKE_KEYS_FILE",
+      "a shared keys file needs a shared replay store: set PG_REDIS_URL (one instance needs no keys file)",
+    );
+  }
   if (!c.PG_LOCAL_LLAMA && !c.PG_NODES && c.PG_BACKEND === "llama") {
     problem("PG_LOCAL_LLAMA", "enable the local llama-server or set PG_NODES");
   }
@@ -196,10 +214,18 @@ export const configSchema = ENV_SCHEMA.superRefine((c, ctx) => {
       "production refuses plain HTTP on a public address: set PG_TLS_CERT_FILE or PG_BEHIND_TLS_PROXY=true",
     );
   }
+  if (c.PG_BEHIND_TLS_PROXY && !isLoopbackHost(c.PG_HOST) && !c.PG_TRUSTED_PROXIES) {
+    // Review item 5: on a public address, anyone could otherwise claim to be the proxy.
+    problem(
+      "PG_TRUSTED_PROXIES",
+      "production behind a proxy on a public address needs the proxy's addresses in PG_TRUSTED_PROXIES",
+    );
+  }
   if (c.PG_BACKEND === "echo") problem("PG_BACKEND", "the echo backend is for development only");
   if (!c.PG_RUNTIME_DIR) {
     problem("PG_RUNTIME_DIR", "production needs a runtime directory (systemd RuntimeDirectory)");
   }
+  if (c.PG_DEMO_MODEL) problem("PG_DEMO_MODEL", "the demo model is for development only");
   if (c.PG_LOCAL_LLAMA && c.PG_BACKEND === "llama") {
     if (!c.PG_MODEL_PATH) problem("PG_MODEL_PATH", "production needs a real model (GGUF path)");
     if (!c.PG_LLAMA_SERVER_BIN) {

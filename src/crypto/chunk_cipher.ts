@@ -58,7 +58,8 @@ export class ChunkCipher {
 
   /** Seals the next chunk; `final` marks the last one. Sealing after the final chunk throws. */
   async seal(plaintext: Uint8Array<ArrayBuffer>, final: boolean): Promise<Uint8Array<ArrayBuffer>> {
-    const nonce = this.#nextNonce(final);
+    const nonce = this.#nextNonce();
+    if (final) this.#finished = true;
     return new Uint8Array(
       await this.#aead.seal(nonce.buffer, _own(plaintext), (final ? _FINAL_AAD : _EMPTY).buffer),
     );
@@ -69,13 +70,17 @@ export class ChunkCipher {
    * another response, or when `final` does not match how it was sealed.
    */
   async open(ciphertext: Uint8Array<ArrayBuffer>, final: boolean): Promise<Uint8Array<ArrayBuffer>> {
-    const nonce = this.#nextNonce(final);
-    return new Uint8Array(
+    // The counter advances even on failure (a failed chunk poisons the stream), but the stream counts as
+    // finished only once the chunk claiming to be final has authenticated.
+    const nonce = this.#nextNonce();
+    const plaintext = new Uint8Array(
       await this.#aead.open(nonce.buffer, _own(ciphertext), (final ? _FINAL_AAD : _EMPTY).buffer),
     );
+    if (final) this.#finished = true;
+    return plaintext;
   }
 
-  #nextNonce(final: boolean): Uint8Array<ArrayBuffer> {
+  #nextNonce(): Uint8Array<ArrayBuffer> {
     if (this.#finished) throw new Error("Response already finished");
     if (this.#counter >= _MAX_CHUNKS) throw new Error("Too many chunks");
     const nonce = this.#baseNonce.slice();
@@ -84,7 +89,6 @@ export class ChunkCipher {
       nonce[i] ^= c & 0xff;
       c = Math.floor(c / 256);
     }
-    if (final) this.#finished = true;
     return nonce;
   }
 }

@@ -5,6 +5,7 @@
  *   fingerprint = base64url(SHA-256(raw Ed25519 public key))   (43 characters)
  */
 import { fromBase64Url, toBase64Url, utf8 } from "./bytes.ts";
+import { isAcceptableEd25519PublicKey } from "./ed25519_key.ts";
 
 /** A loaded identity: the signing key stays a non-extractable CryptoKey. */
 export interface Identity {
@@ -67,6 +68,8 @@ export async function verifySignature(
   signature: Uint8Array<ArrayBuffer>,
   message: Uint8Array<ArrayBuffer>,
 ): Promise<boolean> {
+  // WebCrypto verifies against small-order and non-canonical keys too; such a key is never legitimate.
+  if (!isAcceptableEd25519PublicKey(publicKey)) return false;
   try {
     const key = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
     return await crypto.subtle.verify("Ed25519", key, signature, message);

@@ -13,14 +13,27 @@ import type { KeySetEntry } from "./keyset.ts";
 /** One HPKE key pair held by the gateway. */
 export interface HpkeKey {
   keyId: number;
-  privateKey: CryptoKey;
+  /**
+   * The key pair handed to hpke-js as the recipient key. The private key is not extractable: given the
+   * pair, hpke-js never needs to re-derive the public key (which it does by exporting the private key as
+   * a JWK, `d` included, on every request when given the private key alone).
+   */
+  pair: CryptoKeyPair;
   publicKey: Uint8Array<ArrayBuffer>;
   config: Uint8Array<ArrayBuffer>;
   notBefore: number;
   notAfter: number;
 }
 
-/** Builds an {@link HpkeKey} from a key pair. */
+/** WebCrypto's name and usages for an X25519 private key used for HPKE decapsulation (DH). */
+const _X25519 = { name: "X25519" };
+const _DH_USAGES: KeyUsage[] = ["deriveBits"];
+
+/**
+ * Builds an {@link HpkeKey} from a key pair. hpke-js generates and derives extractable keys; the private
+ * key is re-imported non-extractable here (one PKCS#8 export, wiped at once) and the extractable original
+ * is dropped.
+ */
 export async function makeHpkeKey(
   suite: CipherSuite,
   pair: CryptoKeyPair,
@@ -31,12 +44,22 @@ export async function makeHpkeKey(
   const publicKey = new Uint8Array(await suite.kem.serializePublicKey(pair.publicKey));
   return {
     keyId,
-    privateKey: pair.privateKey,
+    pair: { publicKey: pair.publicKey, privateKey: await _nonExtractable(pair.privateKey) },
     publicKey,
     config: encodeKeyConfig(keyId, publicKey),
     notBefore,
     notAfter,
   };
+}
+
+async function _nonExtractable(privateKey: CryptoKey): Promise<CryptoKey> {
+  if (!privateKey.extractable) return privateKey;
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", privateKey));
+  try {
+    return await crypto.subtle.importKey("pkcs8", pkcs8, _X25519, false, _DH_USAGES);
+  } finally {
+    pkcs8.fill(0);
+  }
 }
 
 /** Holds the keys that requests may be sealed to, and rotates them. */

@@ -25,6 +25,20 @@ export interface KeySet {
 
 const _FORMAT = 1;
 
+/**
+ * How often the gateway re-signs its key set, and the grid `issued_at` is rounded down to. Every instance
+ * sharing a keys file (and a synchronised clock) then signs the same `issued_at`, so a client moving
+ * between instances never sees time go backwards; and a fresh key set is at most this old, which bounds
+ * how far a clock correction taken from it lags the gateway (docs/protocol.md §2.2).
+ */
+export const KEYSET_REISSUE_SECONDS = 10;
+
+/**
+ * A client refuses a key set whose `issued_at` is older than this (review item 4): a captured key set
+ * cannot be served back for longer, even before the client has seen a newer one.
+ */
+export const KEYSET_MAX_AGE_SECONDS = 3600;
+
 /** Encodes the key set bytes that the identity signs. */
 export function encodeKeySet(issuedAt: number, entries: KeySetEntry[]): Uint8Array<ArrayBuffer> {
   if (entries.length > 255) throw new RangeError("At most 255 keys per key set");

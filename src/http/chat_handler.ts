@@ -20,6 +20,7 @@ import {
   type DecapsulationBudget,
   type KeyHasher,
   networkOf,
+  type TrustedProxies,
 } from "../limits/mod.ts";
 import { endChatSpan, type Metrics, type RequestIdHasher, startChatSpan } from "../observability/mod.ts";
 import {
@@ -66,7 +67,8 @@ export interface ChatHandlerDeps {
   /** A client that takes nothing of its full buffer this long loses its stream (stall_buffer.ts). */
   stallMs: number;
   queueWaitMs: number;
-  behindProxy: boolean;
+  /** Peers whose X-Forwarded-For is believed; undefined when no proxy is trusted. */
+  trustedProxies?: TrustedProxies;
   requireDevice: boolean;
   /** Aborted when the gateway shuts down past its drain deadline. */
   shutdown: AbortSignal;
@@ -87,7 +89,7 @@ const _GARBAGE: ReadonlySet<ErrorCode> = new Set([
 
 /** Handles one chat request. Throws GatewayError only before decryption (answered in the clear). */
 export async function handleChat(request: Request, peer: string, deps: ChatHandlerDeps): Promise<Response> {
-  const address = clientAddress(peer, request.headers.get("x-forwarded-for"), deps.behindProxy);
+  const address = clientAddress(peer, request.headers.get("x-forwarded-for"), deps.trustedProxies);
   const network = await deps.hasher.hash("net", networkOf(address));
   await deps.guard.checkNetwork(network);
   let opened: OpenedRequest;

@@ -1,12 +1,15 @@
 /**
  * Publishes the signed key set (`/api/pubkey`) and the RFC 9540 key list (`/.well-known/ohttp-gateway`).
- * The signature is computed once per key ring version, not per request.
+ * The signature is computed once per key ring version and re-issued every KEYSET_REISSUE_SECONDS, with
+ * `issued_at` on that grid, never per request. A fresh `issued_at` is what lets clients refuse rolled-back
+ * key sets and correct their clocks from signed data (docs/protocol.md §2.2).
  */
 import {
   encodeKeySet,
   encodeOhttpKeys,
   type Identity,
   type KeyRing,
+  KEYSET_REISSUE_SECONDS,
   signKeySet,
   toBase64Url,
 } from "../crypto/mod.ts";
@@ -26,7 +29,12 @@ export class KeyPublisher {
   #ring: KeyRing;
   #identity: Identity;
   #now: () => number;
-  #cached?: { version: number; document: PubkeyDocument; ohttpKeys: Uint8Array<ArrayBuffer> };
+  #cached?: {
+    version: number;
+    issuedAt: number;
+    document: PubkeyDocument;
+    ohttpKeys: Uint8Array<ArrayBuffer>;
+  };
 
   constructor(ring: KeyRing, identity: Identity, nowSeconds: () => number) {
     this.#ring = ring;
@@ -36,10 +44,13 @@ export class KeyPublisher {
 
   /** The signed document and the ohttp-keys bytes for the current keys. */
   async current(): Promise<{ document: PubkeyDocument; ohttpKeys: Uint8Array<ArrayBuffer> }> {
-    if (this.#cached?.version === this.#ring.version) return this.#cached;
+    const issuedAt = Math.floor(this.#now() / KEYSET_REISSUE_SECONDS) * KEYSET_REISSUE_SECONDS;
+    if (this.#cached?.version === this.#ring.version && this.#cached.issuedAt === issuedAt) {
+      return this.#cached;
+    }
     const version = this.#ring.version;
     const entries = this.#ring.published();
-    const keyset = encodeKeySet(Math.floor(this.#now()), entries);
+    const keyset = encodeKeySet(issuedAt, entries);
     const signature = await signKeySet(this.#identity, keyset);
     const document: PubkeyDocument = {
       version: 1,
@@ -54,15 +65,18 @@ export class KeyPublisher {
         config: toBase64Url(k.config),
       })),
     };
-    this.#cached = { version, document, ohttpKeys: encodeOhttpKeys(entries.map((e) => e.config)) };
+    this.#cached = { version, issuedAt, document, ohttpKeys: encodeOhttpKeys(entries.map((e) => e.config)) };
     return this.#cached;
   }
 
-  /** Seconds clients may cache the key set: until the next key's window opens, at most an hour. */
+  /**
+   * Seconds caches may keep the key set: one re-issue period, so what a client fetches is fresh enough to
+   * correct its clock from (and never outlives the next key's window opening).
+   */
   maxAgeSeconds(): number {
     const now = this.#now();
     const upcoming = this.#ring.keys.map((k) => k.notBefore).filter((t) => t > now);
-    const until = upcoming.length > 0 ? Math.min(...upcoming) - now : 3600;
-    return Math.max(0, Math.min(3600, Math.floor(until)));
+    const until = upcoming.length > 0 ? Math.min(...upcoming) - now : KEYSET_REISSUE_SECONDS;
+    return Math.max(0, Math.min(KEYSET_REISSUE_SECONDS, Math.floor(until)));
   }
 }

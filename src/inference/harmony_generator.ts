@@ -26,6 +26,7 @@ import { type ChatEvent, type ChatRequest, GatewayError } from "../protocol/mod.
 import type { Generator } from "./generator.ts";
 import type { CompletionChunk, Deadlines, LlamaClient } from "./llama_client.ts";
 import { failover } from "./failover.ts";
+import { discoverSpecialTokenIds } from "./special_tokens.ts";
 import type { Router } from "./router.ts";
 import { clampSampling } from "./sampling.ts";
 
@@ -156,24 +157,14 @@ export class HarmonyGenerator implements Generator {
     };
   }
 
-  /** Discovers the model's special token ids once per backend; a model without them is refused. */
+  /**
+   * Discovers the model's special token ids once per backend (special_tokens.ts: every control and
+   * user-defined id of the vocabulary); a model without the Harmony markers is refused.
+   */
   #specialIds(client: LlamaClient, timeoutMs: number): Promise<SpecialTokenIds> {
     let found = this.#specials.get(client.name);
     if (!found) {
-      found = (async () => {
-        const byName = new Map<SpecialName, number>();
-        for (const [name, text] of Object.entries(SPECIAL_TOKENS) as [SpecialName, string][]) {
-          const ids = await client.tokenize(text, true, undefined, timeoutMs);
-          if (ids.length !== 1) throw new GatewayError("upstream_error");
-          byName.set(name, ids[0]);
-        }
-        const forbidden = new Set(byName.values());
-        for (const extra of ["<|endoftext|>", "<|refusal|>", "<|untrusted|>", "<|end_untrusted|>"]) {
-          const ids = await client.tokenize(extra, true, undefined, timeoutMs);
-          if (ids.length === 1) forbidden.add(ids[0]);
-        }
-        return { byName, forbidden };
-      })();
+      found = discoverSpecialTokenIds(client, timeoutMs);
       found.catch(() => this.#specials.delete(client.name));
       this.#specials.set(client.name, found);
     }

@@ -152,6 +152,60 @@ export class LlamaClient {
     return body.tokens as number[];
   }
 
+  /**
+   * Tokenizes each text separately (llama-server's mixed `content` array) and returns all ids in order.
+   * Used to classify a whole vocabulary in one request (special_tokens.ts).
+   */
+  async tokenizeEach(texts: readonly string[], parseSpecial: boolean, timeoutMs = 60_000): Promise<number[]> {
+    const response = await this.#post(
+      "/tokenize",
+      { content: texts, parse_special: parseSpecial },
+      undefined,
+      timeoutMs,
+    );
+    const body = await response.json() as { tokens?: unknown };
+    if (!Array.isArray(body.tokens) || !body.tokens.every((t) => Number.isInteger(t))) {
+      throw new GatewayError("upstream_error");
+    }
+    return body.tokens as number[];
+  }
+
+  /**
+   * The text of each token id (llama-server's `/tokenize` of ids `with_pieces`): a string, or undefined
+   * for a piece that is not valid UTF-8 (a byte token). Resolves `undefined` when llama-server refuses an
+   * id as out of range (it answers 500 with a range-check message); any other failure rejects.
+   */
+  async tokenPieces(ids: readonly number[], timeoutMs = 60_000): Promise<(string | undefined)[] | undefined> {
+    let response: Response;
+    try {
+      response = await this.#fetch("/tokenize", {
+        method: "POST",
+        body: JSON.stringify({ content: ids, with_pieces: true }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch {
+      throw new GatewayError("upstream_unavailable");
+    }
+    if (response.status === 500) {
+      // Only the vocabulary bound check counts as "out of range"; anything else is a real failure.
+      const text = await response.text();
+      if (/range_check|out of range/i.test(text)) return undefined;
+      throw new GatewayError("upstream_error");
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new GatewayError(response.status === 503 ? "upstream_unavailable" : "upstream_error");
+    }
+    const body = await response.json() as { tokens?: { id?: unknown; piece?: unknown }[] };
+    if (!Array.isArray(body.tokens) || body.tokens.length !== ids.length) {
+      throw new GatewayError("upstream_error");
+    }
+    return body.tokens.map((t, i) => {
+      if (t?.id !== ids[i]) throw new GatewayError("upstream_error");
+      return typeof t.piece === "string" ? t.piece : undefined;
+    });
+  }
+
   /** Streams /completion chunks. Aborting `signal` closes the connection, which makes llama-server stop. */
   async *completion(
     body: Record<string, unknown>,

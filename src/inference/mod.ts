@@ -23,9 +23,11 @@ export {
   generateTinyModel,
   HARMONY_SPECIAL_TOKENS,
   type ModelShape,
+  OTHER_CONTROL_TOKENS,
   TINY_SHAPE,
   tinyModelVocabulary,
 } from "./tiny_model.ts";
 export { type NodeServer, type NodeServerOptions, startNodeServer } from "./node_server.ts";
 export { ChatTemplateGenerator, type ChatTemplateGeneratorOptions } from "./chat_template_generator.ts";
 export { failover, type FailoverOptions } from "./failover.ts";
+export { discoverSpecialTokenIds, MAX_VOCABULARY_SIZE, vocabularySize } from "./special_tokens.ts";

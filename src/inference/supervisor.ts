@@ -6,9 +6,9 @@
  *                              ↘ failed (too many failures in a row: not ready, retries at the cap)
  *   any → stopping → stopped
  *
- * llama-server never outlives the gateway: it runs under `setpriv --pdeathsig KILL` when available (the
- * kernel kills it if the gateway dies, even by SIGKILL), and systemd's KillMode=control-group covers the
- * rest. Its socket lives in a private 0700 runtime directory; a stale socket is removed before start.
+ * llama-server never outlives the gateway: with `pdeathsigWrapper` (PG_LLAMA_GUARD=setpriv, the default)
+ * it runs under `setpriv --pdeathsig KILL` (the kernel kills it if the gateway dies, even by SIGKILL), and
+ * systemd's KillMode=control-group covers the rest. Its socket lives in a private 0700 runtime directory; a stale socket is removed before start.
  */
 import type { Logger } from "../observability/mod.ts";
 import { LIFECYCLE_LINES, llamaServerArgs, type LlamaServerOptions } from "./llama_args.ts";
@@ -90,7 +90,7 @@ export class Supervisor {
     return this.#child?.pid;
   }
 
-  /** Starts supervising; resolves once the first start attempt is under way. */
+  /** Starts supervising in the background and returns at once; `ensureReady()` waits for the result. */
   start(): void {
     if (this.#state !== "stopped") return;
     this.#launch();
@@ -136,6 +136,9 @@ export class Supervisor {
     const generation = ++this.#generation;
     this.#set("starting");
     await _removeStaleSocket(this.#options.socketPath);
+    // stop() may have run during the await (review item 10): spawning now would leave a child that
+    // nothing stops while the state says stopped.
+    if (generation !== this.#generation) return;
     const args = llamaServerArgs(this.#options);
     const [program, argv] = this.#options.pdeathsigWrapper
       ? [this.#options.pdeathsigWrapper, ["--pdeathsig", "KILL", "--", this.#options.binary, ...args]]

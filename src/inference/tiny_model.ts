@@ -19,6 +19,13 @@ export const HARMONY_SPECIAL_TOKENS = [
   "<|constrain|>",
 ] as const;
 
+/**
+ * Control tokens gpt-oss's vocabulary has besides the Harmony markers (o200k_harmony: `<|startoftext|>`
+ * and the `<|reserved_…|>` ids), so tests can check that every special id is discovered, not only the
+ * Harmony ones.
+ */
+export const OTHER_CONTROL_TOKENS = ["<|startoftext|>", "<|reserved_200013|>"] as const;
+
 const _ALIGNMENT = 32;
 
 /** Shape of a generated model: the default is the tiny demo; larger shapes emulate a real model's cost. */
@@ -134,11 +141,14 @@ function _random(seed: number): () => number {
   };
 }
 
-/** Token list of the tiny model: 256 byte tokens, one merge result, then the Harmony specials. */
+/**
+ * Token list of the tiny model: 256 byte tokens, one merge result, the Harmony specials, then the other
+ * control tokens (appended, so earlier ids never move).
+ */
 export function tinyModelVocabulary(): { tokens: string[]; types: number[]; merges: string[] } {
   const bytes = _byteToUnicode();
   const space = bytes[0x20];
-  const tokens = [...bytes, `${space}t`, ...HARMONY_SPECIAL_TOKENS];
+  const tokens = [...bytes, `${space}t`, ...HARMONY_SPECIAL_TOKENS, ...OTHER_CONTROL_TOKENS];
   // llama.cpp token types: 1 = normal, 3 = control.
   const types = tokens.map((_, i) => (i < 257 ? 1 : 3));
   // llama.cpp refuses a BPE vocabulary without merges; one is enough.

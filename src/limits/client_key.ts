@@ -1,11 +1,12 @@
 /**
  * Who is asking, as keyed hashes only. The network key is the client's IPv4 address or its IPv6 /64 (one
- * subscriber usually holds a whole /64), taken from the connection, or from the last X-Forwarded-For hop
- * when the gateway sits behind its own TLS proxy. Keys are HMAC-SHA-256 under a secret derived from the
+ * subscriber usually holds a whole /64), taken from the connection, or from X-Forwarded-For when the
+ * connection comes from one of our own proxies (trusted_proxies.ts). Keys are HMAC-SHA-256 under a secret derived from the
  * identity key, so every gateway sharing an identity derives the same keys and none of them, nor Redis,
  * ever stores an address or a device key in clear.
  */
 import { toBase64Url, utf8 } from "../crypto/mod.ts";
+import { parseIp, type TrustedProxies } from "./trusted_proxies.ts";
 
 /** HMAC-keyed hashing of identifiers. */
 export class KeyHasher {
@@ -45,11 +46,22 @@ export function networkOf(address: string): string {
   return groups.slice(0, 4).map((g) => parseInt(g || "0", 16).toString(16)).join(":") + "::/64";
 }
 
-/** The client's address: the socket peer, or the last X-Forwarded-For entry behind our own proxy. */
-export function clientAddress(peer: string, forwardedFor: string | null, behindProxy: boolean): string {
-  if (behindProxy && forwardedFor) {
-    const last = forwardedFor.split(",").map((s) => s.trim()).filter(Boolean).at(-1);
-    if (last) return last;
+/**
+ * The client's address: the socket peer, unless the peer is a trusted proxy; then the right-most
+ * X-Forwarded-For entry that is not itself a trusted proxy. Without `trusted`, the header is ignored.
+ */
+export function clientAddress(
+  peer: string,
+  forwardedFor: string | null,
+  trusted: TrustedProxies | undefined,
+): string {
+  if (!trusted || !forwardedFor) return peer;
+  const hops = forwardedFor.split(",").map((s) => s.trim());
+  let current = peer;
+  while (trusted.has(current) && hops.length > 0) {
+    const next = hops.pop()!;
+    if (!parseIp(next)) break;
+    current = next;
   }
-  return peer;
+  return current;
 }

@@ -3,6 +3,7 @@ export { AbuseGuard, type GuardObserver, type LimitName, type LimitsConfig } fro
 export { AdmissionQueue } from "./admission_queue.ts";
 export { DecapsulationBudget } from "./decapsulation_budget.ts";
 export { clientAddress, KeyHasher, networkOf } from "./client_key.ts";
+export { LOOPBACK_PROXIES, parseIp, TrustedProxies } from "./trusted_proxies.ts";
 export { gcraStep, type Rate } from "./gcra.ts";
 export { type Challenge, ProofOfWork } from "./proof_of_work.ts";
 export { type LimitStore, MemoryStore } from "./store.ts";

@@ -58,9 +58,21 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 1000)
 return redis.call('ZCARD', KEYS[1])
 `;
 
+/**
+ * The one eviction policy that never drops a key before its TTL. Every other policy (the volatile-* ones
+ * included, since replay keys carry a TTL) can evict a replay key under memory pressure, which reopens the
+ * window for that request (review item 2).
+ */
+export const SAFE_EVICTION_POLICY = "noeviction";
+
+/** What the connect-time check learnt about eviction: safe, or unknown (CONFIG disabled, managed Redis). */
+export type EvictionCheck = "safe" | "unknown";
+
 /** Redis-backed store. */
 export class RedisStore implements LimitStore {
   readonly shared = true;
+  /** Whether Redis confirmed it never evicts keys; "unknown" deserves a warning at start. */
+  eviction: EvictionCheck = "unknown";
   #client: _Client;
   #prefix: string;
   #timeoutMs: number;
@@ -71,7 +83,10 @@ export class RedisStore implements LimitStore {
     this.#timeoutMs = timeoutMs;
   }
 
-  /** Connects; rejects if Redis cannot be reached within `timeoutMs`. */
+  /**
+   * Connects; rejects if Redis cannot be reached within `timeoutMs`, or if its `maxmemory-policy` can
+   * evict keys (replay keys must live their whole TTL).
+   */
   static async connect(
     url: string,
     options: { prefix?: string; timeoutMs?: number } = {},
@@ -81,7 +96,14 @@ export class RedisStore implements LimitStore {
     // Errors surface on each command; the event only needs a listener so it never crashes the process.
     client.on("error", () => {});
     await _withTimeout(client.connect(), timeoutMs);
-    return new RedisStore(client, options.prefix ?? "pg:", timeoutMs);
+    const store = new RedisStore(client, options.prefix ?? "pg:", timeoutMs);
+    try {
+      store.eviction = await store.#checkEviction();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
   }
 
   async addIfAbsent(key: string, ttlSeconds: number): Promise<boolean> {
@@ -135,6 +157,24 @@ export class RedisStore implements LimitStore {
     try {
       await this.#client.close();
     } catch { /* already closed */ }
+  }
+
+  async #checkEviction(): Promise<EvictionCheck> {
+    let policy: string | undefined;
+    try {
+      const reply = await this.#run(() => this.#client.configGet("maxmemory-policy"));
+      policy = (reply as Record<string, string>)["maxmemory-policy"];
+    } catch {
+      return "unknown";
+    }
+    if (policy === undefined) return "unknown";
+    if (policy !== SAFE_EVICTION_POLICY) {
+      throw new Error(
+        `Cannot use Redis for replay protection: maxmemory-policy '${policy}' can evict replay keys; ` +
+          `set maxmemory-policy ${SAFE_EVICTION_POLICY}`,
+      );
+    }
+    return "safe";
   }
 
   #run<T>(command: () => Promise<T>): Promise<T> {

@@ -15,6 +15,8 @@ export type LogEvent =
   | "gateway.insecure_mode"
   | "keys.loaded"
   | "keys.rotated"
+  | "keys.reload_failed"
+  | "store.eviction_unchecked"
   | "tls.reloaded"
   | "tls.reload_failed"
   | "request.finished"

@@ -7,14 +7,28 @@
  */
 import { type ChatEvent, isTerminal } from "./events.ts";
 
+/** The timer the stage uses; tests inject a manual one instead of sleeping. */
+export interface TickTimer {
+  set(callback: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const _REAL_TIMER: TickTimer = {
+  set: (callback, ms) => setTimeout(callback, ms),
+  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
 /** Creates the coalescing stage; `tickMs` 0 emits each event as its own batch (tests, benchmarks). */
-export function createCoalesceStream(tickMs: number): TransformStream<ChatEvent, ChatEvent[]> {
+export function createCoalesceStream(
+  tickMs: number,
+  clock: TickTimer = _REAL_TIMER,
+): TransformStream<ChatEvent, ChatEvent[]> {
   let pending: ChatEvent[] = [];
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: unknown;
   let ended = false;
   let first = true;
   const flush = (controller: TransformStreamDefaultController<ChatEvent[]>) => {
-    if (timer !== undefined) clearTimeout(timer);
+    if (timer !== undefined) clock.clear(timer);
     timer = undefined;
     if (pending.length > 0) controller.enqueue(pending);
     pending = [];
@@ -35,14 +49,14 @@ export function createCoalesceStream(tickMs: number): TransformStream<ChatEvent,
         first = false;
         flush(controller);
       } else if (timer === undefined) {
-        timer = setTimeout(() => flush(controller), tickMs);
+        timer = clock.set(() => flush(controller), tickMs);
       }
     },
     flush(controller) {
       flush(controller);
     },
     cancel() {
-      if (timer !== undefined) clearTimeout(timer);
+      if (timer !== undefined) clock.clear(timer);
     },
   });
 }

@@ -66,7 +66,7 @@ export async function openRequest(
   if (!key) throw new GatewayError("unknown_key_id");
   try {
     const context = await suite.createRecipientContext({
-      recipientKey: key.privateKey,
+      recipientKey: key.pair,
       enc: split.enc.buffer,
       info: requestInfo(split.headerBytes),
     });

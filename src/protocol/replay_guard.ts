@@ -3,8 +3,12 @@
  * ±window of the gateway's clock, and neither its `enc` nor its request id may have been seen within the
  * window. Entries only need to live as long as the window, since older requests fail the time check.
  *
- * A restart must not reopen the window: with a per-process (memory) seen-set, requests stamped before the
- * process started accepting are refused, because the process cannot know whether it saw them.
+ * A restart must not reopen the window. A previous process with a per-process (memory) seen-set may have
+ * accepted any timestamp up to its own clock + window, and its clock was at most this process's start, so
+ * every timestamp below `start + window` may already have been seen: those are refused (review item 2;
+ * the old rule, `timestamp < start`, let a request stamped 40 s ahead be replayed after a restart). The
+ * rule is needed only when the keys outlive the process: freshly generated in-memory keys cannot open a
+ * request sealed before the process started, so such a gateway skips the rule and serves at once.
  */
 import { toBase64Url } from "../crypto/mod.ts";
 import { GatewayError } from "./errors.ts";
@@ -22,12 +26,22 @@ export interface SeenSet {
 export class ReplayGuard {
   #seen: SeenSet;
   #windowSeconds: number;
-  #acceptingSince: number;
+  #refuseBefore: number;
 
-  constructor(seen: SeenSet, windowSeconds: number, acceptingSinceSeconds: number) {
+  /**
+   * `startedAtSeconds` is when this process started accepting; `keysOutliveProcess` says whether a
+   * request sealed before that could still be opened (keys loaded from a file), which is what makes a
+   * restart dangerous for a per-process seen-set.
+   */
+  constructor(
+    seen: SeenSet,
+    windowSeconds: number,
+    startedAtSeconds: number,
+    keysOutliveProcess = true,
+  ) {
     this.#seen = seen;
     this.#windowSeconds = windowSeconds;
-    this.#acceptingSince = acceptingSinceSeconds;
+    this.#refuseBefore = !seen.shared && keysOutliveProcess ? startedAtSeconds + windowSeconds : -Infinity;
   }
 
   /** Cheap check done before any decryption work. */
@@ -35,7 +49,7 @@ export class ReplayGuard {
     if (Math.abs(nowSeconds - header.timestamp) > this.#windowSeconds) {
       throw new GatewayError("stale_request");
     }
-    if (!this.#seen.shared && header.timestamp < this.#acceptingSince) {
+    if (header.timestamp < this.#refuseBefore) {
       throw new GatewayError("stale_request");
     }
   }

@@ -21,6 +21,10 @@ export class ResponseReader {
   #cipher?: ChunkCipher;
   #decoder = new TextDecoder("utf-8", { fatal: true });
   #line = "";
+  /** Set only after the chunk claiming to be final has authenticated (review item 7). */
+  #finished = false;
+  /** Set by any integrity failure: nothing after it is trusted, not even a later "final". */
+  #failed = false;
 
   /** `cipherFor` derives the chunk cipher from the response nonce (see envelope.openResponseCipher). */
   constructor(cipherFor: (nonce: Uint8Array) => Promise<ChunkCipher>) {
@@ -29,11 +33,21 @@ export class ResponseReader {
 
   /** Whether the final chunk was read. */
   get finished(): boolean {
-    return this.#cipher?.finished ?? false;
+    return this.#finished;
   }
 
   /** Feeds one SSE event; returns the chat events it completes. */
   async push(eventName: string, data: string): Promise<ChatEvent[]> {
+    if (this.#failed) throw new ResponseIntegrityError("tampered");
+    try {
+      return await this.#push(eventName, data);
+    } catch (error) {
+      this.#failed = true;
+      throw error;
+    }
+  }
+
+  async #push(eventName: string, data: string): Promise<ChatEvent[]> {
     const bytes = fromBase64Url(data);
     if (!bytes) throw new ResponseIntegrityError("malformed");
     if (eventName === "nonce") {
@@ -44,19 +58,22 @@ export class ResponseReader {
       return [];
     }
     if (eventName !== "chunk" && eventName !== "final") throw new ResponseIntegrityError("malformed");
-    if (!this.#cipher || this.#cipher.finished) throw new ResponseIntegrityError("tampered");
+    if (!this.#cipher || this.#finished) throw new ResponseIntegrityError("tampered");
+    const final = eventName === "final";
     let plaintext: Uint8Array;
     try {
-      plaintext = unpadChunk(await this.#cipher.open(bytes, eventName === "final"));
+      plaintext = unpadChunk(await this.#cipher.open(bytes, final));
     } catch {
       throw new ResponseIntegrityError("tampered");
     }
-    return this.#decodeLines(plaintext, this.#cipher.finished);
+    const events = this.#decodeLines(plaintext, final);
+    if (final) this.#finished = true;
+    return events;
   }
 
-  /** Call when the transport ends: throws if the final chunk never came. */
+  /** Call when the transport ends: throws if the final chunk never came (or never authenticated). */
   end(): void {
-    if (!this.finished) throw new ResponseIntegrityError("truncated");
+    if (!this.#finished || this.#failed) throw new ResponseIntegrityError("truncated");
   }
 
   #decodeLines(bytes: Uint8Array, last: boolean): ChatEvent[] {

@@ -3,7 +3,8 @@
 analysis hidden, final shown) - the tiny real model only produces random tokens.
 
 Vocabulary like the generated tiny model: ids 0-255 are bytes, 256 is " t", 257.. are the Harmony
-specials. Serves /health, /tokenize (parse_special honoured) and streaming /completion. The decoded
+specials. Serves /health, /tokenize (parse_special honoured; mixed content arrays; with_pieces, answering 500
+with llama.cpp's range-check message for an unknown id, as the real one does) and streaming /completion. The decoded
 prompt of the last completion is written to <model>.prompt so tests can check the rendering.
 """
 import json, os, socket, sys, threading
@@ -25,6 +26,17 @@ def tokenize(text, special):
         else:
             out.extend(text[i].encode()); i += 1
     return out
+
+VOCAB = 257 + len(SPECIALS)
+
+def token_piece(t):
+    if t in NAMES:
+        return NAMES[t]
+    raw = b" t" if t == 256 else bytes([t])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return list(raw)
 
 def decode(ids):
     out, pending = [], bytearray()
@@ -69,7 +81,17 @@ def handle(conn):
         if target == "/health":
             respond(conn, "200 OK", {"status": "ok"})
         elif target == "/tokenize":
-            respond(conn, "200 OK", {"tokens": tokenize(request["content"], request.get("parse_special", True))})
+            content = request["content"]
+            items = content if isinstance(content, list) else [content]
+            if request.get("with_pieces"):
+                if any(not isinstance(t, int) or t < 0 or t >= VOCAB for t in items):
+                    respond(conn, "500 Internal Server Error", {"error": {"message": "vector::_M_range_check"}})
+                else:
+                    respond(conn, "200 OK", {"tokens": [{"id": t, "piece": token_piece(t)} for t in items]})
+            else:
+                special = request.get("parse_special", True)
+                ids = [t for item in items for t in ([item] if isinstance(item, int) else tokenize(item, special))]
+                respond(conn, "200 OK", {"tokens": ids})
         elif target == "/completion":
             prompt = decode(request["prompt"])
             with open(model + ".prompt", "w") as f:

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """A FAKE llama-server, for faults the real one cannot produce on demand (tests/supervisor_test.ts).
 
-Started by the supervisor exactly like llama-server (same arguments). The fault is chosen by the model
-file's name, since the supervisor passes no environment:
+Started by the supervisor exactly like llama-server (same arguments); writes its pid to `<model>.pid`.
+The fault is chosen by the model file's name, since the supervisor passes no environment:
   fake-ok.gguf              serves /health 200
   fake-ignore-sigterm.gguf  serves /health 200 and ignores SIGTERM
   fake-unhealthy.gguf       /health answers 503 forever
@@ -15,6 +15,9 @@ args = sys.argv[1:]
 model = args[args.index("--model") + 1]
 path = args[args.index("--host") + 1]
 mode = os.path.basename(model)
+# Tests find the process through this file (the supervisor passes no environment and may be gone).
+with open(model + ".pid", "w") as pid_file:
+    pid_file.write(str(os.getpid()))
 
 if mode == "fake-crash.gguf":
     sys.exit(3)

@@ -9,12 +9,24 @@ export interface TestRedis {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Starts redis-server and waits until it accepts connections. */
-export async function startRedis(): Promise<TestRedis> {
+/** Starts redis-server (with `extraArgs`, e.g. a maxmemory policy) and waits until it accepts connections. */
+export async function startRedis(extraArgs: string[] = []): Promise<TestRedis> {
   const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "pg-redis-" });
   const child = new Deno.Command("redis-server", {
-    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir],
+    args: [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+      ...extraArgs,
+    ],
     stdout: "null",
     stderr: "null",
   }).spawn();

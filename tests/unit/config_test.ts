@@ -61,12 +61,72 @@ Deno.test({
       PG_PROFILE: "production",
       PG_HOST: "0.0.0.0",
       PG_BEHIND_TLS_PROXY: "true",
+      PG_TRUSTED_PROXIES: "10.0.0.5",
       PG_IDENTITY_KEY_FILE: "/etc/pg/id.json",
       PG_MODEL_PATH: "/m.gguf",
       PG_LLAMA_SERVER_BIN: "/bin/llama-server",
       PG_RUNTIME_DIR: "/run/pg",
     }, noFile);
     assert.ok(behindProxy.ok);
+  },
+});
+
+const _PRODUCTION = {
+  PG_PROFILE: "production",
+  PG_IDENTITY_KEY_FILE: "/etc/pg/id.json",
+  PG_MODEL_PATH: "/m.gguf",
+  PG_LLAMA_SERVER_BIN: "/bin/llama-server",
+  PG_RUNTIME_DIR: "/run/pg",
+};
+
+Deno.test({
+  ...none,
+  name: "loadConfig() refuses production proxy trust on a public address without a proxy list (spoofed XFF)",
+  fn() {
+    const result = loadConfig({ ..._PRODUCTION, PG_HOST: "0.0.0.0", PG_BEHIND_TLS_PROXY: "true" }, noFile);
+    assert.equal(result.ok, false);
+    if (!result.ok) {
+      assert.deepEqual(result.problems, [
+        "PG_TRUSTED_PROXIES: production behind a proxy on a public address needs the proxy's addresses in PG_TRUSTED_PROXIES",
+      ]);
+    }
+    const loopback = loadConfig(
+      { ..._PRODUCTION, PG_HOST: "127.0.0.1", PG_BEHIND_TLS_PROXY: "true" },
+      noFile,
+    );
+    assert.ok(loopback.ok, "a loopback listener trusts the loopback proxy by default");
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "loadConfig() refuses a malformed PG_TRUSTED_PROXIES entry",
+  fn() {
+    const result = loadConfig(
+      { PG_BEHIND_TLS_PROXY: "true", PG_TRUSTED_PROXIES: "10.0.0.1,10.0.0.300" },
+      noFile,
+    );
+    assert.equal(result.ok, false);
+    if (!result.ok) {
+      assert.match(
+        result.problems.join("\n"),
+        /^PG_TRUSTED_PROXIES: Cannot parse trusted proxy '10\.0\.0\.300'/m,
+      );
+    }
+    assert.ok(loadConfig({ PG_TRUSTED_PROXIES: "10.0.0.0/8, 2001:db8::/32" }, noFile).ok);
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "loadConfig() refuses PG_DEMO_MODEL=true in production",
+  fn() {
+    const result = loadConfig({ ..._PRODUCTION, PG_DEMO_MODEL: "true" }, noFile);
+    assert.equal(result.ok, false);
+    if (!result.ok) {
+      assert.deepEqual(result.problems, ["PG_DEMO_MODEL: the demo model is for development only"]);
+    }
+    assert.ok(loadConfig({ PG_DEMO_MODEL: "true" }, noFile).ok, "development may serve the demo model");
   },
 });
 
@@ -105,5 +165,27 @@ Deno.test({
     for (const name of Object.keys(ENV_SCHEMA.shape)) {
       assert.match(readme, new RegExp(`^\\| \`${name}\` +\\|`, "m"), `${name} missing from README`);
     }
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "loadConfig() refuses a shared keys file without a shared replay store (replay across instances)",
+  fn() {
+    for (const profile of ["development", "production"]) {
+      const result = loadConfig({ PG_PROFILE: profile, PG_HPKE_KEYS_FILE: "/etc/pg/hpke.json" }, noFile);
+      assert.equal(result.ok, false, profile);
+      if (!result.ok) {
+        assert.match(
+          result.problems.join("\n"),
+          /^PG_HPKE_KEYS_FILE: a shared keys file needs a shared replay store/m,
+        );
+      }
+    }
+    const shared = loadConfig({
+      PG_HPKE_KEYS_FILE: "/etc/pg/hpke.json",
+      PG_REDIS_URL: "redis://127.0.0.1:6379",
+    }, noFile);
+    assert.equal(shared.ok, true);
   },
 });

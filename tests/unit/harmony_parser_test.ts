@@ -211,7 +211,6 @@ Deno.test({
       "commentary",
       " to=functions.x",
       " json",
-      "SECRET",
       "<|final|>",
       " ",
       "\n",
@@ -221,11 +220,20 @@ Deno.test({
       const pieces: Piece[] = [];
       const length = Math.floor(random() * 30);
       for (let i = 0; i < length; i++) {
-        pieces.push(
-          random() < 0.4
-            ? { special: specials[Math.floor(random() * specials.length)] }
-            : { text: words[Math.floor(random() * words.length)] },
-        );
+        const roll = random();
+        if (roll < 0.1) {
+          // An analysis body as the model writes it. The oracle below knows it from the input alone,
+          // independently of the parser's labels: this text must never be shown, whatever surrounds it.
+          pieces.push({ special: "channel" }, { text: "analysis" }, { special: "message" }, {
+            text: "SECRET",
+          });
+        } else {
+          pieces.push(
+            roll < 0.45
+              ? { special: specials[Math.floor(random() * specials.length)] }
+              : { text: words[Math.floor(random() * words.length)] },
+          );
+        }
       }
       const parser = new HarmonyParser({ role: "assistant" });
       const filter = new AnswerFilter({ includeReasoning: false });
@@ -244,7 +252,9 @@ Deno.test({
       };
       for (const piece of pieces) collect(parser.push(piece));
       collect(parser.end());
-      // What is shown is exactly the content of final-channel messages, nothing else.
+      // Independent oracle: no analysis body from the input reaches the app.
+      assert.equal(shown.includes("SECRET"), false, `round ${round}: ${JSON.stringify(pieces)}`);
+      // Consistency: what is shown is exactly the content of final-channel messages, nothing else.
       assert.equal(shown, finalContent);
     }
   },

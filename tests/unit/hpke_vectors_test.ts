@@ -33,7 +33,7 @@ async function contexts() {
     ekm: ephemeral,
   });
   const receiver = await suite.createRecipientContext({
-    recipientKey: recipient.privateKey,
+    recipientKey: recipient,
     enc: sender.enc,
     info: fromHex(base.info).buffer,
   });

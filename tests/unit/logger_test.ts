@@ -37,12 +37,19 @@ Deno.test({
 
 Deno.test({
   permissions: "none",
-  name: "createLogger() filters by level",
+  name: "createLogger() writes exactly the events at or above its level",
   fn() {
-    const lines: string[] = [];
-    const logger = createLogger("warn", (l) => lines.push(l));
-    logger.log("info", "keys.loaded", {});
-    logger.log("error", "supervisor.gave_up", {});
-    assert.equal(lines.length, 1);
+    const levels = ["debug", "info", "warn", "error"] as const;
+    for (const [rank, minLevel] of levels.entries()) {
+      const lines: string[] = [];
+      const logger = createLogger(minLevel, (l) => lines.push(l), () => new Date(0));
+      for (const level of levels) logger.log(level, "keys.loaded", { keys: levels.indexOf(level) });
+      assert.deepEqual(
+        lines.map((l) => JSON.parse(l).level),
+        levels.slice(rank),
+        `minimum ${minLevel}`,
+      );
+      assert.deepEqual(lines.map((l) => JSON.parse(l).keys), [0, 1, 2, 3].slice(rank), "the right lines");
+    }
   },
 });

@@ -1,0 +1,64 @@
+/**
+ * The forbidden-id set is discovered from the served model (security review item 9), against the real
+ * llama-server on the tiny model, whose vocabulary has gpt-oss's Harmony markers plus `<|startoftext|>` and
+ * a reserved id as control tokens.
+ */
+import assert from "node:assert/strict";
+import {
+  DEFAULT_TIMING,
+  discoverSpecialTokenIds,
+  generateTinyModel,
+  Supervisor,
+  tinyModelVocabulary,
+  vocabularySize,
+} from "../src/inference/mod.ts";
+import { silentLogger } from "../src/observability/mod.ts";
+import { llamaServerBin, privateTempDir } from "./helpers/gateway.ts";
+
+const TIMEOUT_MS = 10_000;
+
+async function withLlama(fn: (s: Supervisor) => Promise<void>) {
+  const dir = await privateTempDir("pg-special-");
+  await Deno.writeFile(`${dir}/tiny.gguf`, generateTinyModel());
+  const supervisor = new Supervisor(
+    {
+      binary: llamaServerBin(),
+      model: `${dir}/tiny.gguf`,
+      socketPath: `${dir}/llama.sock`,
+      contextSize: 512,
+      threads: 1,
+      parallel: 1,
+    },
+    DEFAULT_TIMING,
+    silentLogger,
+  );
+  supervisor.start();
+  try {
+    await supervisor.ensureReady(AbortSignal.timeout(20_000));
+    await fn(supervisor);
+  } finally {
+    await supervisor.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** GGUF token types (llama.cpp): 1 normal, 3 control, 4 user-defined, 6 byte. */
+const NORMAL = 1;
+
+Deno.test("discoverSpecialTokenIds() forbids every non-normal id of the served vocabulary, <|startoftext|> and reserved ids included", async () => {
+  const vocab = tinyModelVocabulary();
+  const expected = vocab.types.flatMap((type, id) => (type === NORMAL ? [] : [id]));
+  assert.ok(expected.includes(vocab.tokens.indexOf("<|startoftext|>")));
+  assert.ok(expected.includes(vocab.tokens.indexOf("<|reserved_200013|>")));
+  await withLlama(async (s) => {
+    const specials = await discoverSpecialTokenIds(s.client, TIMEOUT_MS);
+    assert.deepEqual([...specials.forbidden].sort((a, b) => a - b), expected);
+    assert.equal(specials.byName.get("start"), vocab.tokens.indexOf("<|start|>"));
+  });
+});
+
+Deno.test("vocabularySize() finds the first id llama-server refuses", async () => {
+  await withLlama(async (s) => {
+    assert.equal(await vocabularySize(s.client, TIMEOUT_MS), tinyModelVocabulary().tokens.length);
+  });
+});
