@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 
 const root = new URL("..", import.meta.url).pathname;
+// A WireGuard public key's shape (wg pubkey): 32 bytes of base64, ending in "=".
+const NODE1_KEY = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
 
 async function sh(cmd: string, args: string[], env: Record<string, string> = {}) {
   const output = await new Deno.Command(cmd, { args, cwd: root, env, stdin: "null" }).output();
@@ -39,6 +41,7 @@ Deno.test("Deploy scripts staged under --root produce the expected files, and ag
     ["scripts/harden-host.sh", "--root", stage],
     ["scripts/firewall.sh", "--root", stage, "--role", "router"],
     ["scripts/switch-env.sh", "--root", stage, "router"],
+    ["scripts/wireguard.sh", "--root", stage, "keys"],
     [
       "scripts/wireguard.sh",
       "--root",
@@ -47,7 +50,7 @@ Deno.test("Deploy scripts staged under --root produce the expected files, and ag
       "--address",
       "10.88.0.1/24",
       "--peer",
-      "node1=PUBKEY1=10.88.0.2",
+      `node1=${NODE1_KEY}=10.88.0.2`,
     ],
   ];
   for (const [script, ...args] of steps) {
@@ -76,7 +79,7 @@ Deno.test("Deploy scripts staged under --root produce the expected files, and ag
   );
   assert.match(await Deno.readTextFile(`${stage}/etc/privacy-gateway/gateway.env`), /PG_NODES=/);
   const wg = await Deno.readTextFile(`${stage}/etc/wireguard/wg0.conf`);
-  assert.match(wg, /PublicKey = PUBKEY1\nAllowedIPs = 10\.88\.0\.2\/32/);
+  assert.ok(wg.includes(`PublicKey = ${NODE1_KEY}\nAllowedIPs = 10.88.0.2/32`), wg);
   assert.equal((await Deno.stat(`${stage}/etc/wireguard/wg0.conf`)).mode! & 0o777, 0o600);
   // Idempotent: a second install changes nothing.
   const again = await sh("bash", ["scripts/install.sh", "--root", stage, "--binary", binary]);
