@@ -147,3 +147,13 @@ Deno.test("gpu.conf opens the device groups current NVIDIA drivers register, and
   const dropIn = await Deno.readTextFile(`${ROOT}systemd/privacy-gateway-node.service.d/gpu.conf`);
   assert.match(dropIn, /^DevicePolicy=closed$/m);
 });
+
+// Finding 11, for the grants built from the env files (compile.sh --env-file): no setpriv wanted.
+Deno.test("Every shipped env example that runs llama-server asks for no setpriv wrapper", async () => {
+  for await (const entry of Deno.readDir(`${ROOT}deploy`)) {
+    if (!entry.name.endsWith(".env.example")) continue;
+    const text = await Deno.readTextFile(`${ROOT}deploy/${entry.name}`);
+    if (/^PG_LOCAL_LLAMA=false$/m.test(text)) continue;
+    assert.match(text, /^PG_LLAMA_GUARD=none$/m, entry.name);
+  }
+});
