@@ -103,10 +103,12 @@ issue() { # NAME CN CA USAGE SAN KEY_OWNER KEY_MODE
     say "cannot sign $name.pem with CA '$ca'"
     return 1
   fi
-  chown "${key_access% *}" "$tmp/key.pem"
+  # Mode before owner: once a file belongs to someone else, changing its mode would need CAP_FOWNER,
+  # which the renew unit does not have.
   chmod "${key_access#* }" "$tmp/key.pem"
-  chown "${cert_access% *}" "$tmp/cert.pem"
+  chown "${key_access% *}" "$tmp/key.pem"
   chmod "${cert_access#* }" "$tmp/cert.pem"
+  chown "${cert_access% *}" "$tmp/cert.pem"
   # Key first, then certificate, each replaced atomically: a reader never sees a half-written file.
   mv "$tmp/key.pem" "$dir/$name-key.pem"
   mv "$tmp/cert.pem" "$dir/$name.pem"

@@ -135,3 +135,32 @@ Deno.test("mtls-ca.sh renew renews the others when one certificate is missing, t
   assert.match(subject.stdout, /CN ?= ?node2/);
   assert.match(subject.stdout, /IP Address:10\.88\.0\.3/);
 });
+
+Deno.test("mtls-ca.sh renew needs no capability beyond what privacy-gateway-cert-renew.service keeps", async () => {
+  const unit = await Deno.readTextFile(
+    new URL("../systemd/privacy-gateway-cert-renew.service", import.meta.url),
+  );
+  const caps = /^CapabilityBoundingSet=(.*)$/m.exec(unit)?.[1].trim().split(/\s+/) ?? [];
+  assert.deepEqual(caps, ["CAP_CHOWN"]);
+  await using tmp = await tempDir("pg-mtls-");
+  const dir = `${tmp.path}/mtls`;
+  await caWithThree(dir);
+  await Deno.chown(`${dir}/node1-key.pem`, SERVICE, SERVICE);
+  // Root, but only with the unit's capabilities (no CAP_DAC_OVERRIDE, no CAP_FOWNER).
+  const bounding = ["-all", ...caps.map((c) => `+${c.replace(/^CAP_/, "").toLowerCase()}`)].join(",");
+  const result = await sh("setpriv", [
+    `--bounding-set=${bounding}`,
+    "--inh-caps=-all",
+    "bash",
+    `${new URL("../scripts/mtls-ca.sh", import.meta.url).pathname}`,
+    "--dir",
+    dir,
+    "renew",
+    "--within-days",
+    "30",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /issued .*node1\.pem/);
+  assert.deepEqual(await ownership(`${dir}/node1-key.pem`), { uid: SERVICE, gid: SERVICE, mode: 0o600 });
+  assert.deepEqual(await ownership(`${dir}/router-key.pem`), { uid: 0, gid: SERVICE, mode: 0o640 });
+});
