@@ -7,7 +7,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:?usage: make-test-ca.sh OUT_DIR [--days N] [--dry-run]}"
 shift
-ca=("$here/mtls-ca.sh" --dir "$out" --days 2 "$@")
+# The caller's own group: tests read the keys as themselves.
+ca=("$here/mtls-ca.sh" --dir "$out" --days 2 --group "$(id -g)" "$@")
 "${ca[@]}" init
 "${ca[@]}" issue-with node node ca serverAuth "DNS:localhost,IP:127.0.0.1"
 "${ca[@]}" issue-router router

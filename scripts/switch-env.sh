@@ -3,9 +3,11 @@
 #   development   single box, embedded defaults (demo model unless PG_MODEL_PATH is set)
 #   single-box    production, gateway and llama-server on one host
 #   router        production router in front of inference nodes (WireGuard + mTLS)
-# The previous configuration is kept as gateway.env.previous.
+# Every configuration it replaces is kept as gateway.env.YYYYMMDDTHHMMSSZ (never overwritten: a customised
+# file survives any number of switches). When the file already matches, nothing changes and nothing
+# restarts.
 #
-# Usage: scripts/switch-env.sh development|single-box|router [--root DIR] [--dry-run]
+# Usage: scripts/switch-env.sh development|single-box|router [--group NAME|GID] [--root DIR] [--dry-run]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=lib/deploy.sh source-path=SCRIPTDIR
@@ -19,8 +21,17 @@ case "${1:-}" in
   *) echo "switch-env.sh: pass development, single-box or router" >&2; exit 2 ;;
 esac
 target=/etc/privacy-gateway/gateway.env
-if [ -f "$ROOT$target" ] && ! cmp -s "$source_file" "$ROOT$target"; then
-  run cp -p "$ROOT$target" "$ROOT$target.previous"
+if [ -f "$ROOT$target" ] && cmp -s "$source_file" "$ROOT$target"; then
+  echo "unchanged: $target is already the $1 configuration; not restarting"
+  exit 0
 fi
-install_file 0640 "$source_file" "$target"
+if [ -f "$ROOT$target" ]; then
+  stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+  backup="$target.$stamp"
+  n=1
+  while [ -e "$ROOT$backup" ]; do backup="$target.$stamp-$n" n=$((n + 1)); done
+  run cp -p "$ROOT$target" "$ROOT$backup"
+  echo "kept: $target as $backup"
+fi
+install_file 0640 "$source_file" "$target" service
 run_live systemctl restart privacy-gateway.service
