@@ -13,6 +13,9 @@ command -v setpriv >/dev/null || need_apt+=(util-linux)
 command -v patchelf >/dev/null || need_apt+=(patchelf)
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 [ -f /lib/systemd/system/wg-quick@.service ] || need_apt+=(wireguard-tools)
+command -v caddy >/dev/null || need_apt+=(caddy)
+command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v nft >/dev/null || need_apt+=(nftables)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test: installing ${need_apt[*]}" >&2
