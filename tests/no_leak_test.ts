@@ -97,7 +97,7 @@ Deno.test("No canary from any path reaches logs, metrics, spans or files", async
         max_tokens: 16,
       }),
     );
-    assert.equal(ok.at(-1)?.type, "done");
+    assert.equal(ok.at(-1)?.type, "done", JSON.stringify(ok.at(-1)));
 
     // Decryption failure: a sealed request with one flipped ciphertext bit.
     // The raw helper seals to the first published key (the gateway runs in another process).
