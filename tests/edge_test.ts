@@ -208,33 +208,51 @@ Deno.test("edge: 500 idle connections from one network are capped and a client f
   }
 });
 
-Deno.test("edge: a client that never reads its stream gives its slots back at the deadline", async () => {
+Deno.test("edge: a client that stops reading its stream loses it after PG_STALL_TIMEOUT_SECONDS and frees its slot", async () => {
   const dir = await privateTempDir("pg-edge-stall-");
   const gateway = await spawnGateway({
     PG_LLAMA_SERVER_BIN: llamaServerBin(),
     PG_RUNTIME_DIR: dir,
     PG_MAX_CONCURRENT_STREAMS: "1",
     PG_STREAM_TICK_MS: "0",
-    PG_REQUEST_TIMEOUT_SECONDS: "2",
+    PG_REQUEST_TIMEOUT_SECONDS: "60",
     PG_STALL_TIMEOUT_SECONDS: "1",
-    PG_LLAMA_CTX: "8192",
+    PG_LLAMA_CTX: "16384",
     PG_LLAMA_PARALLEL: "1",
+    PG_MAX_TOKENS_CAP: "16000",
+    PG_POW_LOAD_PERCENT: "1000",
   });
+  let attacker: Deno.ChildProcess | undefined;
   try {
-    const health = () => fetch(`${gateway.url}/ready`).then((r) => (r.body?.cancel(), r.status === 200));
-    let ready = false;
-    assert.ok(await waitFor(() => (health().then((ok) => ready = ok), ready), 30_000));
-    // The silent client: asks for a long answer and reads nothing of it.
+    assert.ok(await waitFor(() => gateway.logs().some((l) => l.event === "supervisor.ready"), 30_000));
+    // ~16,000 tokens, each its own ~700-byte sealed event: ~11 MB, more than every socket buffer on the way.
     const request = await captureChat(gateway.url, gateway.fingerprint, {
       messages: [{ role: "user", content: "talk" }],
-      max_tokens: 8000,
+      max_tokens: 16000,
     });
-    const silent = await rawConnect(gateway.url, "127.0.3.3", false);
-    await silent.write(requestHead(request, new URL(gateway.url).host));
-    await silent.write(request.body);
+    const file = `${dir}/request.bin`;
+    await Deno.writeFile(
+      file,
+      concatBytes(new TextEncoder().encode(requestHead(request, "x")), request.body),
+    );
+    // The silent client: a 4 KiB receive buffer, and it never reads.
+    const { port } = new URL(gateway.url);
+    attacker = new Deno.Command("python3", {
+      args: [
+        "-c",
+        `
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", ${port})); s.sendall(open("${file}", "rb").read()); time.sleep(60)
+`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    assert.ok(await waitFor(() => gateway.logs().some((l) => l.event === "supervisor.ready"), 1000));
     await new Promise((resolve) => setTimeout(resolve, 500));
-    // The one slot is the silent client's now; a legitimate request waits for it and must get it soon
-    // after the silent client's 2 s deadline, not never.
+    // The one slot is the silent client's; a legitimate request waits (queue: 10 s) and must get it about
+    // a second after the silent client's buffers filled, not at its 60 s deadline.
     const started = performance.now();
     const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
     const events = [];
@@ -243,14 +261,25 @@ Deno.test("edge: a client that never reads its stream gives its slots back at th
     }
     const waited = performance.now() - started;
     assert.equal(events.at(-1)?.type, "done");
-    assert.ok(waited < 5_000, `legitimate request waited ${waited} ms`);
-    silent.destroy();
+    console.log(`stalled client: legitimate request admitted after ${Math.round(waited)} ms`);
+    assert.ok(waited < 8_000, `legitimate request waited ${waited} ms`);
   } finally {
+    try {
+      attacker?.kill("SIGKILL");
+      await attacker?.status;
+    } catch { /* gone */ }
     const code = await gateway.stop();
     assert.equal(code.code, 0, gateway.output());
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
 
 Deno.test("edge: one network holds at most its share of the stream slots, whatever device keys it makes", async () => {
   const dir = await privateTempDir("pg-edge-share-");

@@ -1,0 +1,172 @@
+/** Unit tests of the edge's parts (issue #10): head parsing, stall buffer, fair admission, decapsulation budget. */
+import assert from "node:assert/strict";
+import { headEnd, parseHead, PEER_FIELD } from "../../src/http/request_head.ts";
+import { stallGuarded } from "../../src/http/stall_buffer.ts";
+import { AdmissionQueue, DecapsulationBudget } from "../../src/limits/mod.ts";
+import { checkJsonShape, GatewayError, MAX_JSON_DEPTH } from "../../src/protocol/mod.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const none = { permissions: "none" } as const;
+
+Deno.test({
+  ...none,
+  name: "headEnd() finds CRLFCRLF split across reads, and only a complete one",
+  fn() {
+    const head = bytes("GET / HTTP/1.1\r\nhost: x\r\n\r\nbody");
+    assert.equal(headEnd(head, head.length), 27);
+    assert.equal(headEnd(head, 26), -1);
+    assert.equal(headEnd(head, head.length, 25), 27);
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "parseHead() refuses Transfer-Encoding, conflicting lengths, spoofed peer fields and HTTP/2 preface",
+  fn() {
+    const parse = (text: string) => parseHead(bytes(text), 1000);
+    assert.equal(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), 411);
+    assert.equal(parse("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"), 400);
+    assert.equal(parse("POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n"), 400);
+    assert.equal(parse("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), 400);
+    assert.equal(parse("POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\n"), 400);
+    assert.equal(parse("POST / HTTP/1.1\r\nContent-Length: 1001\r\n\r\n"), 413);
+    assert.equal(parse(`GET / HTTP/1.1\r\n${PEER_FIELD}: 1.2.3.4\r\n\r\n`), 400);
+    assert.equal(parse("GET / HTTP/2.0\r\n\r\n"), 505);
+    assert.equal(parse("PRI * HTTP/2.0\r\n\r\n"), 505);
+    assert.equal(parse("GET / HTTP/1.1\r\n folded\r\n\r\n"), 400);
+    const ok = parse("POST /api/chat HTTP/1.1\r\nContent-Length: 5, 5\r\nHost: x\r\n\r\n");
+    assert.ok(typeof ok === "object");
+    assert.equal(ok.contentLength, 5);
+    assert.equal(
+      new TextDecoder().decode(ok.forward("10.0.0.1")),
+      `POST /api/chat HTTP/1.1\r\n${PEER_FIELD}: 10.0.0.1\r\nconnection: close\r\nContent-Length: 5, 5\r\nHost: x\r\n\r\n`,
+    );
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "stallGuarded() drives its source without a reader and calls onStall once the buffer stays full",
+  async fn() {
+    let produced = 0;
+    let stalls = 0;
+    const source = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        produced++;
+        if (stalls > 0) return controller.close();
+        controller.enqueue(new Uint8Array(1024));
+      },
+    });
+    const guarded = stallGuarded(source, 50, () => stalls++, 4096);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Nobody read: the source was pumped up to the 4 KiB bound, then the stall fired and the source ended.
+    assert.equal(stalls, 1);
+    assert.ok(produced >= 4 && produced <= 7, `produced ${produced}`);
+    const reader = guarded.getReader();
+    let total = 0;
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+    }
+    assert.ok(total >= 4096, `read ${total}`);
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "stallGuarded() never stalls a client that keeps reading",
+  async fn() {
+    let stalls = 0;
+    let n = 0;
+    const source = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        if (++n > 100) return controller.close();
+        controller.enqueue(new Uint8Array(1024));
+      },
+    });
+    let total = 0;
+    for await (const chunk of stallGuarded(source, 100, () => stalls++, 2048)) {
+      total += chunk.length;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    assert.equal(total, 100 * 1024);
+    assert.equal(stalls, 0);
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "AdmissionQueue gives one network at most its share and hands freed slots to other networks first",
+  async fn() {
+    const queue = new AdmissionQueue(4, 4, 0.5);
+    const signal = new AbortController().signal;
+    const a1 = await queue.admit(1000, signal, "A");
+    await queue.admit(1000, signal, "A");
+    // A holds its 2 of 4 slots: its next requests wait (2 places of 4) and the third is refused.
+    const waitingA = queue.admit(1000, signal, "A");
+    const waitingA2 = queue.admit(1000, signal, "A");
+    await assert.rejects(
+      queue.admit(1000, signal, "A"),
+      (e) => e instanceof GatewayError && e.code === "ip_rate_limited",
+    );
+    // B is below its share and there are free slots: admitted at once.
+    const b1 = await queue.admit(1000, signal, "B");
+    assert.equal(queue.active, 3);
+    a1();
+    // A's freed slot goes to A's first waiter (A is back below its share).
+    await waitingA;
+    assert.equal(queue.active, 3);
+    b1();
+    await queue.admit(1000, signal, "B");
+    assert.equal(queue.queued, 1);
+    await assert.rejects(waitingA2, (e) => e instanceof GatewayError && e.code === "overloaded");
+    assert.equal(queue.queued, 0);
+  },
+});
+
+Deno.test({
+  ...none,
+  name:
+    "DecapsulationBudget refuses past its rate and keeps the reserved share for networks in good standing",
+  fn() {
+    let now = 1_000_000;
+    const budget = new DecapsulationBudget(10, 0.5, () => now);
+    let open = 0;
+    for (let i = 0; i < 50; i++) {
+      try {
+        budget.take(`garbage-${i}`);
+        open++;
+      } catch (error) {
+        assert.ok(error instanceof GatewayError && error.code === "overloaded");
+      }
+    }
+    // Open pool: 5/s with a burst of 5 (+1 for the GCRA's first cell).
+    assert.ok(open >= 5 && open <= 6, `open ${open}`);
+    budget.vouch("regular");
+    assert.doesNotThrow(() => budget.take("regular"));
+    assert.throws(() => budget.take("stranger"), (e) => e instanceof GatewayError && e.code === "overloaded");
+    now += 11 * 60_000;
+    // Standing expires after 10 minutes; by then the pools have refilled.
+    assert.doesNotThrow(() => budget.take("anyone"));
+  },
+});
+
+Deno.test({
+  ...none,
+  name:
+    "checkJsonShape() refuses lone surrogates in values and keys and nesting past MAX_JSON_DEPTH, iteratively",
+  fn() {
+    assert.equal(checkJsonShape(JSON.parse('{"a":["\\ud800"]}')), "text: lone surrogate");
+    assert.equal(checkJsonShape(JSON.parse('{"\\udc00":1}')), "text: lone surrogate");
+    assert.equal(checkJsonShape({ a: "😀 fine" }), undefined);
+    let deep: unknown = 1;
+    for (let i = 0; i < MAX_JSON_DEPTH; i++) deep = [deep];
+    assert.equal(checkJsonShape(deep), undefined);
+    assert.match(checkJsonShape([deep]) ?? "", /nested deeper than 32/);
+    // 100,000 levels: no recursion, no stack overflow.
+    const text = "[".repeat(100_000) + "]".repeat(100_000);
+    assert.match(checkJsonShape(JSON.parse(text)) ?? "", /nested deeper/);
+  },
+});
