@@ -48,7 +48,7 @@ const _TRAILING_LIMIT = 64 * 1024;
  * grew a bare Deno read loop by 28 MiB; paced, by 15 MiB. A real client's body arrives in large reads.
  */
 const _SMALL_READ_BYTES = 512;
-const _SMALL_READ_PAUSE_MS = 10;
+const _SMALL_READ_PAUSE_MS = 50;
 /** How long a refused client gets to read its answer before the connection is closed. */
 const _LINGER_MS = 1_000;
 /** Relay buffer: one read's worth. */
