@@ -352,3 +352,37 @@ Deno.test("edge: one network holds at most its share of the stream slots, whatev
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("edge: in HTTPS mode a client that never finishes its TLS handshake is closed at the head deadline", async () => {
+  const dir = await privateTempDir("pg-edge-tls-");
+  const script = new URL("../scripts/make-test-ca.sh", import.meta.url).pathname;
+  const ca = await new Deno.Command("bash", { args: [script, `${dir}/ca`], stderr: "piped" }).output();
+  assert.ok(ca.success, new TextDecoder().decode(ca.stderr));
+  const gateway = await spawnGateway({
+    PG_BACKEND: "echo",
+    PG_RUNTIME_DIR: `${dir}/run`,
+    PG_TLS_CERT_FILE: `${dir}/ca/node.pem`,
+    PG_TLS_KEY_FILE: `${dir}/ca/node-key.pem`,
+    PG_HEAD_TIMEOUT_SECONDS: "1",
+  });
+  try {
+    assert.match(gateway.url, /^https:/);
+    // Nothing at all, then half a ClientHello (record header + a few bytes).
+    const silent = await rawConnect(gateway.url.replace("https:", "http:"));
+    const half = await rawConnect(gateway.url.replace("https:", "http:"));
+    await half.write(new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00]));
+    const [silentMs, halfMs] = await Promise.all([silent.closed, half.closed]);
+    assert.ok(silentMs >= 900 && silentMs < 2500, `silent TLS client closed after ${silentMs} ms`);
+    assert.ok(halfMs >= 900 && halfMs < 2500, `half handshake closed after ${halfMs} ms`);
+    // A real TLS client is still served.
+    const http = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(`${dir}/ca/ca.pem`)] });
+    const response = await fetch(`${gateway.url}/health`, { client: http });
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+    http.close();
+  } finally {
+    const status = await gateway.stop();
+    assert.equal(status.code, 0, gateway.output());
+    await Deno.remove(dir, { recursive: true });
+  }
+});

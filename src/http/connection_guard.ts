@@ -16,6 +16,7 @@
  * discarded (never a second request), up to a small bound, then the connection is closed.
  */
 import { GatewayError } from "../protocol/mod.ts";
+import type { EdgeConn } from "./node_socket_conn.ts";
 import { edgeAnswer, headEnd, parseHead, REFUSAL_CODES } from "./request_head.ts";
 
 /** The edge's per-connection limits (configuration: PG_HEAD_TIMEOUT_MS and friends). */
@@ -56,11 +57,13 @@ const _BUFFER_BYTES = 16 * 1024;
 
 /** Relays one connection to the application at `upstreamPath`; resolves when both sides are closed. */
 export async function guardConnection(
-  client: Deno.Conn,
+  client: EdgeConn,
   peer: string,
   upstreamPath: string,
   limits: ConnectionLimits,
   onOutcome: (outcome: EdgeOutcome) => void,
+  /** Time already spent since accept (an HTTPS handshake counts against the head's deadline). */
+  elapsedMs = 0,
 ): Promise<void> {
   const timer = new _Deadline(() => {
     onOutcome(phase === "head" ? "head_timeout" : phase === "body" ? bodyOutcome : "stalled");
@@ -88,7 +91,7 @@ export async function guardConnection(
 
   try {
     // Head: read until CRLFCRLF, within the deadline and the size bound.
-    timer.arm(limits.headTimeoutMs);
+    timer.arm(limits.headTimeoutMs - elapsedMs);
     const head = new Uint8Array(limits.maxHeadBytes);
     let filled = 0;
     let end = -1;
@@ -153,7 +156,7 @@ export async function guardConnection(
 /** Copies the application's answer to the client; a write that cannot complete in time closes both. */
 async function _relayResponse(
   upstream: Deno.Conn,
-  client: Deno.Conn,
+  client: EdgeConn,
   stallTimeoutMs: number,
   timer: _Deadline,
 ): Promise<void> {
@@ -168,7 +171,7 @@ async function _relayResponse(
 }
 
 async function _refuse(
-  client: Deno.Conn,
+  client: EdgeConn,
   status: keyof typeof REFUSAL_CODES,
   onOutcome: (outcome: EdgeOutcome) => void,
   timer: _Deadline,
@@ -183,7 +186,7 @@ async function _refuse(
  * for a short while before closing: closing with unread data makes the kernel send a reset, which can
  * destroy the answer before the client reads it (the "lingering close" of RFC 9112 §9.6).
  */
-async function _answerAndClose(conn: Deno.Conn, bytes: Uint8Array, drain = true): Promise<void> {
+async function _answerAndClose(conn: EdgeConn, bytes: Uint8Array, drain = true): Promise<void> {
   const limit = AbortSignal.timeout(_LINGER_MS);
   const until = new Promise<void>((resolve) => limit.addEventListener("abort", () => resolve()));
   try {
@@ -212,7 +215,7 @@ function _paceSmallRead(n: number): Promise<void> | undefined {
     : undefined;
 }
 
-async function _writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+async function _writeAll(conn: EdgeConn, bytes: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
 }
@@ -226,13 +229,16 @@ class _Deadline {
   #id: ReturnType<typeof setTimeout> | undefined;
   #at = Infinity;
   #firesAt = Infinity;
+  #expired = false;
   #onExpire: () => void;
 
   constructor(onExpire: () => void) {
     this.#onExpire = onExpire;
   }
 
+  /** (Re)sets the deadline to `ms` from now; after it has expired once, nothing re-arms it. */
   arm(ms: number): void {
+    if (this.#expired) return;
     this.#at = Date.now() + Math.max(0, ms);
     if (this.#id === undefined || this.#firesAt > this.#at) this.#schedule();
   }
@@ -260,6 +266,7 @@ class _Deadline {
     if (this.#at === Infinity) return;
     if (this.#at > Date.now()) return this.#schedule();
     this.#at = Infinity;
+    this.#expired = true;
     this.#onExpire();
   }
 }

@@ -7,15 +7,17 @@
  * `Deno.serve` cannot time out a head or a body, nor cap connections (measured: issue #10), so the edge
  * owns the sockets and the application's server listens only on a 0600 socket in a 0700 directory. The
  * client's address travels to the handler in the edge's own field (request_head.ts), which clients cannot
- * send. With TLS files configured the edge serves HTTPS (HTTP/1.1 only: the edge bounds HTTP/1.1
- * framing; HTTP/2 and HTTP/3 belong to a front proxy) and reloads the certificate when the files change
- * (certbot renewals) without dropping connections: a new TLS listener binds the same port
- * (SO_REUSEPORT), then the old one stops accepting.
+ * send. With TLS files configured the edge serves HTTPS on node:tls (HTTP/1.1 only: the edge bounds
+ * HTTP/1.1 framing; HTTP/2 and HTTP/3 belong to a front proxy) and swaps in a renewed certificate when the
+ * files change (certbot renewals) without dropping connections.
  */
 import { fileStamp } from "../config/mod.ts";
 import { networkOf } from "../limits/mod.ts";
 import type { Logger } from "../observability/mod.ts";
+import type { Socket } from "node:net";
+import tls from "node:tls";
 import { type ConnectionLimits, type EdgeOutcome, guardConnection } from "./connection_guard.ts";
+import { type EdgeConn, NodeSocketConn } from "./node_socket_conn.ts";
 import { PEER_FIELD } from "./request_head.ts";
 
 /** Listener settings. */
@@ -66,63 +68,51 @@ export async function listen(
         key: await Deno.readTextFile(options.tls.keyFile),
       }
       : undefined;
-  const open = (port: number, tls: { cert: string; key: string } | undefined): Deno.Listener =>
-    tls
-      ? Deno.listenTls(
-        {
-          hostname: options.hostname,
-          port,
-          ...tls,
-          alpnProtocols: ["http/1.1"],
-          // Only needed to hand the port over on certificate reload.
-          reusePort: true,
-        } as Deno.ListenTlsOptions & Deno.TlsCertifiedKeyPem,
-      )
-      : Deno.listen({ hostname: options.hostname, port });
 
   const perNetwork = new Map<string, number>();
-  const open_ = new Set<Promise<void>>();
+  const open = new Set<Promise<void>>();
   let total = 0;
-  const accept = async (listener: Deno.Listener) => {
-    while (true) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) return;
-        // Out of descriptors or a transient accept error: back off briefly instead of spinning.
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        continue;
-      }
-      const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
-      const network = options.exemptFromNetworkCap?.(peer) ? undefined : networkOf(peer);
-      const mine = network === undefined ? 0 : perNetwork.get(network) ?? 0;
-      if (total >= options.edge.maxConnections || mine >= options.edge.maxConnectionsPerNetwork) {
-        options.onOutcome?.("connection_limit");
-        try {
-          conn.close();
-        } catch { /* already closed */ }
-        continue;
-      }
-      total++;
-      if (network !== undefined) perNetwork.set(network, mine + 1);
-      const done = guardConnection(conn, peer, socketPath, options.edge, (o) => options.onOutcome?.(o))
-        .finally(() => {
-          total--;
-          if (network !== undefined) {
-            const left = (perNetwork.get(network) ?? 1) - 1;
-            if (left === 0) perNetwork.delete(network);
-            else perNetwork.set(network, left);
-          }
-          open_.delete(done);
-        });
-      open_.add(done);
+  /** Counts a new connection against the caps; returns its release, or undefined when refused. */
+  const admit = (peer: string): (() => void) | undefined => {
+    const network = options.exemptFromNetworkCap?.(peer) ? undefined : networkOf(peer);
+    const mine = network === undefined ? 0 : perNetwork.get(network) ?? 0;
+    if (total >= options.edge.maxConnections || mine >= options.edge.maxConnectionsPerNetwork) {
+      options.onOutcome?.("connection_limit");
+      return undefined;
     }
+    total++;
+    if (network !== undefined) perNetwork.set(network, mine + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      total--;
+      if (network === undefined) return;
+      const left = (perNetwork.get(network) ?? 1) - 1;
+      if (left === 0) perNetwork.delete(network);
+      else perNetwork.set(network, left);
+    };
+  };
+  const guard = (conn: EdgeConn, peer: string, release: () => void, elapsedMs = 0) => {
+    const done = guardConnection(
+      conn,
+      peer,
+      socketPath,
+      options.edge,
+      (o) => options.onOutcome?.(o),
+      elapsedMs,
+    )
+      .finally(() => {
+        release();
+        open.delete(done);
+      });
+    open.add(done);
   };
 
-  let current = open(options.port, await readTls());
-  const address = current.addr as Deno.NetAddr;
-  let accepting = accept(current);
+  const server = options.tls
+    ? await _serveTls(options, (await readTls())!, admit, guard)
+    : _servePlain(options, admit, guard);
+  const address = server.address;
   const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
   const url = `${options.tls ? "https" : "http"}://${host}:${address.port}`;
 
@@ -135,12 +125,9 @@ export async function listen(
       try {
         const next = await stampOf();
         if (next === stamp) return;
-        const replacement = open(address.port, await readTls());
+        // New connections get the new certificate; open ones keep theirs.
+        server.reload((await readTls())!);
         stamp = next;
-        const old = current;
-        current = replacement;
-        old.close();
-        accepting = accept(replacement);
         logger.log("info", "tls.reloaded", {});
       } catch {
         // Keep serving the old certificate: a half-written renewal must not take the gateway down.
@@ -154,16 +141,112 @@ export async function listen(
     connections: () => total,
     shutdown: async () => {
       if (timer !== undefined) clearInterval(timer);
-      try {
-        current.close();
-      } catch { /* already closed */ }
-      await accepting;
+      await server.close();
       // In-flight requests finish (the caller's drain deadline cuts them); the edge connections end
       // with them, and connections still sending a head are not waited for.
       await app.shutdown();
-      await Promise.race([Promise.all(open_), new Promise((resolve) => setTimeout(resolve, 1_000))]);
+      await Promise.race([Promise.all(open), new Promise((resolve) => setTimeout(resolve, 1_000))]);
       await _removeStaleSocket(socketPath);
     },
+  };
+}
+
+interface _Server {
+  address: { hostname: string; port: number };
+  reload(tls: { cert: string; key: string }): void;
+  close(): Promise<void>;
+}
+
+type _Admit = (peer: string) => (() => void) | undefined;
+type _Guard = (conn: EdgeConn, peer: string, release: () => void, elapsedMs?: number) => void;
+
+/** Plain HTTP: Deno's own TCP listener and connections. */
+function _servePlain(options: ListenerOptions, admit: _Admit, guard: _Guard): _Server {
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  const accepting = (async () => {
+    while (true) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) return;
+        // Out of descriptors or a transient accept error: back off briefly instead of spinning.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
+      const release = admit(peer);
+      if (!release) {
+        try {
+          conn.close();
+        } catch { /* already closed */ }
+        continue;
+      }
+      guard(conn, peer, release);
+    }
+  })();
+  return {
+    address: listener.addr as Deno.NetAddr,
+    reload() {},
+    close: async () => {
+      try {
+        listener.close();
+      } catch { /* already closed */ }
+      await accepting;
+    },
+  };
+}
+
+/**
+ * HTTPS on node:tls (see node_socket_conn.ts for why not Deno.listenTls): the caps apply to the raw TCP
+ * connection, the handshake runs against the head's deadline, and a renewed certificate is swapped in
+ * with setSecureContext.
+ */
+async function _serveTls(
+  options: ListenerOptions,
+  tlsFiles: { cert: string; key: string },
+  admit: _Admit,
+  guard: _Guard,
+): Promise<_Server> {
+  const server = tls.createServer({ ...tlsFiles, ALPNProtocols: ["http/1.1"] });
+  // Raw connections waiting for their handshake, by remote address and port (the TLSSocket that follows
+  // has the same pair).
+  const accepted = new Map<string, { at: number; timer: ReturnType<typeof setTimeout> }>();
+  const key = (s: Socket) => `${s.remoteAddress}|${s.remotePort}`;
+  server.on("connection", (raw: Socket) => {
+    const release = admit(raw.remoteAddress ?? "");
+    if (!release) return raw.destroy();
+    const timer = setTimeout(() => {
+      options.onOutcome?.("head_timeout");
+      raw.destroy();
+    }, options.edge.headTimeoutMs);
+    const id = key(raw);
+    accepted.set(id, { at: performance.now(), timer });
+    raw.on("close", () => {
+      clearTimeout(timer);
+      accepted.delete(id);
+      release();
+    });
+    raw.on("error", () => {});
+  });
+  server.on("secureConnection", (socket: tls.TLSSocket) => {
+    const entry = accepted.get(key(socket));
+    if (!entry) return socket.destroy();
+    clearTimeout(entry.timer);
+    socket.setNoDelay(true);
+    // The raw socket's "close" releases the caps; the guard only ends the TLS socket.
+    guard(new NodeSocketConn(socket), socket.remoteAddress ?? "", () => {}, performance.now() - entry.at);
+  });
+  server.on("tlsClientError", () => options.onOutcome?.("refused_head"));
+  const listening = Promise.withResolvers<void>();
+  server.once("error", listening.reject);
+  server.listen(options.port, options.hostname, () => listening.resolve());
+  await listening.promise;
+  const { address, port } = server.address() as { address: string; port: number };
+  return {
+    address: { hostname: address, port },
+    reload: (files) => server.setSecureContext({ ...files }),
+    close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
 
