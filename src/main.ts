@@ -10,8 +10,10 @@ import {
   type EnvConfig,
   fileStamp,
   limitsFor,
+  llamaGuard,
   loadHpkeKeysFile,
   loadIdentityFile,
+  SETPRIV,
 } from "./config/mod.ts";
 import { createSuite, generateIdentity, type Identity, KeyRing, utf8 } from "./crypto/mod.ts";
 import { createApp, KeyPublisher, listen } from "./http/mod.ts";
@@ -289,7 +291,7 @@ async function _localSupervisor(
       contextSize: config.PG_LLAMA_CTX,
       threads: config.PG_LLAMA_THREADS,
       parallel: config.PG_LLAMA_PARALLEL,
-      pdeathsigWrapper: config.PG_LLAMA_GUARD === "setpriv" ? "/usr/bin/setpriv" : undefined,
+      pdeathsigWrapper: llamaGuard(config) === "setpriv" ? SETPRIV : undefined,
     },
     { ...DEFAULT_TIMING, ...timing },
     logger,

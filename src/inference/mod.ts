@@ -29,3 +29,4 @@ export {
 export { type NodeServer, type NodeServerOptions, startNodeServer } from "./node_server.ts";
 export { ChatTemplateGenerator, type ChatTemplateGeneratorOptions } from "./chat_template_generator.ts";
 export { failover, type FailoverOptions } from "./failover.ts";
+export { lockRuntimeDir, RUNTIME_LOCK_FILE, type RuntimeLock } from "./runtime_lock.ts";
