@@ -97,7 +97,9 @@ if (import.meta.main) {
   }
   const result = buildFlags(role, text, values["installed-as"] ?? `/etc/privacy-gateway/${role}.env`);
   if (!result.ok) {
-    console.error(`Cannot build grants from '${envFile}':\n${result.problems.map((p) => `  ${p}`).join("\n")}`);
+    console.error(
+      `Cannot build grants from '${envFile}':\n${result.problems.map((p) => `  ${p}`).join("\n")}`,
+    );
     Deno.exit(78);
   }
   console.log(result.flags.join("\n"));

@@ -44,7 +44,15 @@ import {
   ProofOfWork,
   RedisStore,
 } from "./limits/mod.ts";
-import { createLogger, installTracing, type Logger, Metrics, RequestIdHasher } from "./observability/mod.ts";
+import {
+  createLogger,
+  currentKeyAgeSeconds,
+  installTracing,
+  type Logger,
+  Metrics,
+  NodeMetrics,
+  RequestIdHasher,
+} from "./observability/mod.ts";
 import { chatRequestSchema, ReplayGuard } from "./protocol/mod.ts";
 
 /** Version printed by `--version`. */
@@ -113,6 +121,12 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     queueDepth: () => queue.queued,
     circuits: () => inference.router?.circuits() ?? {},
     supervisorRestarts: () => inference.supervisor?.restarts ?? 0,
+    keyAgeSeconds: () => currentKeyAgeSeconds(ring.keys, nowSeconds()),
+    certificates: {
+      tls: config.PG_TLS_CERT_FILE,
+      mtls: config.PG_NODES ? config.PG_MTLS_CERT_FILE : undefined,
+    },
+    supervisorState: inference.supervisor ? () => inference.supervisor?.state : undefined,
   });
   const guard = new AbuseGuard(store, pow, limits, () => queue.load, {
     rejected: (limit) => metrics.limitRejected(limit),
@@ -317,6 +331,21 @@ export async function runNode(config: EnvConfig, deps: RunDeps, signal: AbortSig
     );
   }
   const { supervisor, socketPath } = await _localSupervisor(config, logger, deps.timing ?? {});
+  const metrics = new NodeMetrics({
+    supervisorRestarts: () => supervisor.restarts,
+    supervisorState: () => supervisor.state,
+    certificates: { mtls: config.PG_MTLS_CERT_FILE },
+  });
+  const metricsListener = config.PG_METRICS_LISTEN
+    ? await listen(
+      _hostPort(config.PG_METRICS_LISTEN),
+      async (request) =>
+        new URL(request.url).pathname === "/metrics"
+          ? new Response(await metrics.text(), { headers: { "content-type": metrics.contentType } })
+          : new Response("Not found", { status: 404 }),
+      logger,
+    )
+    : undefined;
   const separator = config.PG_NODE_LISTEN.lastIndexOf(":");
   const server = await startNodeServer({
     host: config.PG_NODE_LISTEN.slice(0, separator).replace(/^\[|\]$/g, ""),
@@ -328,6 +357,7 @@ export async function runNode(config: EnvConfig, deps: RunDeps, signal: AbortSig
     socketPath,
     maxBodyBytes: 4 * 1024 * 1024,
     reloadIntervalMs: deps.tlsReloadIntervalMs ?? 5_000,
+    observer: metrics,
   }, logger);
   const finished = (async () => {
     if (!signal.aborted) {
@@ -335,6 +365,7 @@ export async function runNode(config: EnvConfig, deps: RunDeps, signal: AbortSig
     }
     await server.close();
     await supervisor.stop();
+    await metricsListener?.shutdown();
   })();
   return { url: server.url, supervisor, server, finished };
 }

@@ -32,7 +32,9 @@ export async function checkCommand(role: Role, host: CliHost): Promise<number> {
   }
   const config = loaded.config;
   const missing = missingGrants(requiredGrants(config, role), host.permission ?? denoPermissionQuery);
-  for (const line of missing) problems.push(`grant: missing ${line}; rebuild: ${rebuildCommand(config, role)}`);
+  for (const line of missing) {
+    problems.push(`grant: missing ${line}; rebuild: ${rebuildCommand(config, role)}`);
+  }
   if (missing.length > 0) return _report(host, problems, []);
 
   const checked: string[] = ["configuration", "grants"];
@@ -87,7 +89,9 @@ async function _files(config: EnvConfig, role: Role): Promise<string[]> {
     }
   }
   const certificates: [string, string | undefined][] = [
-    ...(role === "gateway" ? [["PG_TLS_CERT_FILE", config.PG_TLS_CERT_FILE]] as [string, string | undefined][] : []),
+    ...(role === "gateway"
+      ? [["PG_TLS_CERT_FILE", config.PG_TLS_CERT_FILE]] as [string, string | undefined][]
+      : []),
     ...(role === "node" || config.PG_NODES
       ? [["PG_MTLS_CA_FILE", config.PG_MTLS_CA_FILE], ["PG_MTLS_CERT_FILE", config.PG_MTLS_CERT_FILE]] as [
         string,
@@ -168,12 +172,19 @@ async function _tcp(name: string, url: string): Promise<string[]> {
     const connection = await Promise.race([
       Deno.connect({ hostname: parsed.hostname, port }),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS);
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)),
+          PROBE_TIMEOUT_MS,
+        );
       }),
     ]).finally(() => clearTimeout(timer));
     connection.close();
     return [];
   } catch (error) {
-    return [`PG_OTLP_ENDPOINT: cannot connect to ${name} collector ${parsed.hostname}:${port} (${(error as Error).message})`];
+    return [
+      `PG_OTLP_ENDPOINT: cannot connect to ${name} collector ${parsed.hostname}:${port} (${
+        (error as Error).message
+      })`,
+    ];
   }
 }

@@ -122,7 +122,9 @@ async function _serveRole(host: CliHost, role: Role, start: CliHost["run"]): Pro
   const controller = new AbortController();
   host.onShutdownSignal(() => controller.abort());
   try {
-    if (usesLocalLlama(config, role) && config.PG_RUNTIME_DIR) lock = await lockRuntimeDir(config.PG_RUNTIME_DIR);
+    if (usesLocalLlama(config, role) && config.PG_RUNTIME_DIR) {
+      lock = await lockRuntimeDir(config.PG_RUNTIME_DIR);
+    }
     await (await start(config, controller.signal)).finished;
     return 0;
   } catch (error) {

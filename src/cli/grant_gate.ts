@@ -14,7 +14,8 @@ import {
 } from "../config/mod.ts";
 
 /** Deno's own answer, synchronously (querySync never prompts). */
-export const denoPermissionQuery: PermissionQuery = (descriptor) => Deno.permissions.querySync(descriptor).state;
+export const denoPermissionQuery: PermissionQuery = (descriptor) =>
+  Deno.permissions.querySync(descriptor).state;
 
 /** The refusal text, or undefined when every grant is present. */
 export function grantRefusal(config: EnvConfig, role: Role, query: PermissionQuery): string | undefined {

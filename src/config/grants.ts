@@ -72,7 +72,11 @@ export function requiredGrants(config: EnvConfig, role: Role): Grant[] {
     add("read", config.PG_HPKE_KEYS_FILE, "PG_HPKE_KEYS_FILE");
     // `keys rotate --file` replaces the keys file through a temporary file beside it (keys_command.ts).
     add("write", config.PG_HPKE_KEYS_FILE, "PG_HPKE_KEYS_FILE (keys rotate)");
-    add("write", config.PG_HPKE_KEYS_FILE && `${config.PG_HPKE_KEYS_FILE}.tmp`, "PG_HPKE_KEYS_FILE (keys rotate)");
+    add(
+      "write",
+      config.PG_HPKE_KEYS_FILE && `${config.PG_HPKE_KEYS_FILE}.tmp`,
+      "PG_HPKE_KEYS_FILE (keys rotate)",
+    );
     add("read", config.PG_TLS_CERT_FILE, "PG_TLS_CERT_FILE");
     add("read", config.PG_TLS_KEY_FILE, "PG_TLS_KEY_FILE");
   }
@@ -105,7 +109,9 @@ export function grantFlags(grants: Grant[]): string[] {
     byKind.set(grant.kind, values);
   }
   const order: Grant["kind"][] = ["net", "read", "write", "run", "env", "sys"];
-  return order.filter((kind) => byKind.has(kind)).map((kind) => `--allow-${kind}=${byKind.get(kind)!.join(",")}`);
+  return order.filter((kind) => byKind.has(kind)).map((kind) =>
+    `--allow-${kind}=${byKind.get(kind)!.join(",")}`
+  );
 }
 
 /** Asks Deno whether one permission is granted (Deno.permissions.querySync in the product). */

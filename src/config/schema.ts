@@ -164,7 +164,10 @@ function _rules(c: EnvConfig, ctx: z.RefinementCtx): void {
   if (c.PG_NODES && c.PG_MODEL_FORMAT === "chat") {
     // Issue 12, finding 13: nodes forward only /completion, /tokenize and /health (node_server.ts); the
     // chat-template path needs /v1/chat/completions.
-    problem("PG_MODEL_FORMAT", "inference nodes (PG_NODES) serve the harmony format only: remove PG_MODEL_FORMAT=chat");
+    problem(
+      "PG_MODEL_FORMAT",
+      "inference nodes (PG_NODES) serve the harmony format only: remove PG_MODEL_FORMAT=chat",
+    );
   }
   if (!c.PG_LOCAL_LLAMA && !c.PG_NODES && c.PG_BACKEND === "llama") {
     problem("PG_LOCAL_LLAMA", "enable the local llama-server or set PG_NODES");

@@ -21,7 +21,12 @@ export interface RuntimeLock {
  */
 export async function lockRuntimeDir(dir: string): Promise<RuntimeLock> {
   await preparePrivateDir(dir);
-  const file = await Deno.open(`${dir}/${RUNTIME_LOCK_FILE}`, { read: true, write: true, create: true, mode: 0o600 });
+  const file = await Deno.open(`${dir}/${RUNTIME_LOCK_FILE}`, {
+    read: true,
+    write: true,
+    create: true,
+    mode: 0o600,
+  });
   let locked = false;
   try {
     locked = await file.tryLock(true);
