@@ -70,13 +70,12 @@ export function requiredGrants(config: EnvConfig, role: Role): Grant[] {
     }
     add("read", config.PG_IDENTITY_KEY_FILE, "PG_IDENTITY_KEY_FILE");
     add("read", config.PG_HPKE_KEYS_FILE, "PG_HPKE_KEYS_FILE");
-    // `keys rotate --file` replaces the keys file through a temporary file beside it (keys_command.ts).
+    // `keys rotate --file` replaces the keys file through a temporary file beside it (keys_command.ts);
+    // Deno.rename needs read and write on the temporary file, write on the target.
+    const keysTemporary = config.PG_HPKE_KEYS_FILE && `${config.PG_HPKE_KEYS_FILE}.tmp`;
+    add("read", keysTemporary, "PG_HPKE_KEYS_FILE (keys rotate)");
     add("write", config.PG_HPKE_KEYS_FILE, "PG_HPKE_KEYS_FILE (keys rotate)");
-    add(
-      "write",
-      config.PG_HPKE_KEYS_FILE && `${config.PG_HPKE_KEYS_FILE}.tmp`,
-      "PG_HPKE_KEYS_FILE (keys rotate)",
-    );
+    add("write", keysTemporary, "PG_HPKE_KEYS_FILE (keys rotate)");
     add("read", config.PG_TLS_CERT_FILE, "PG_TLS_CERT_FILE");
     add("read", config.PG_TLS_KEY_FILE, "PG_TLS_KEY_FILE");
   }

@@ -45,8 +45,12 @@ export function loadConfig(
       const parsed = parseEnvFile(readFile(merged.PG_ENV_FILE));
       problems.push(...parsed.problems);
       merged = { ...pick(parsed.values), ...merged };
-    } catch {
-      problems.push(`PG_ENV_FILE: cannot read the file`);
+    } catch (error) {
+      problems.push(
+        error instanceof Deno.errors.NotCapable
+          ? `PG_ENV_FILE: this build may not read '${merged.PG_ENV_FILE}' (rebuild: scripts/compile.sh --env-file ${merged.PG_ENV_FILE})`
+          : `PG_ENV_FILE: cannot read '${merged.PG_ENV_FILE}' (${(error as Error).name})`,
+      );
     }
   }
   const result = (role === "node" ? nodeConfigSchema : configSchema).safeParse(merged);
