@@ -8,73 +8,8 @@
 import assert from "node:assert/strict";
 import { GatewayClient } from "../src/client/mod.ts";
 import { loadConfig } from "../src/config/mod.ts";
-import { llamaServerBin } from "./helpers/gateway.ts";
-import {
-  builtGrants,
-  type DeployedProcess,
-  envText,
-  installLlamaServer,
-  mtlsCa,
-  runtimeDir,
-  stagedExample,
-  startDeployed,
-  writeIdentity,
-  writeModel,
-} from "./helpers/deployed.ts";
+import { builtGrants, type DeployedProcess, stage, startDeployed } from "./helpers/deployed.ts";
 import { freePort } from "./helpers/gateway_process.ts";
-
-/** A staged example: its env file (written under the root) and the files it names, made. */
-interface Staged {
-  root: string;
-  envFile: string;
-  values: Map<string, string>;
-  fingerprint?: string;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-async function stage(example: string, role: "gateway" | "node", edit?: (v: Map<string, string>) => void) {
-  const root = await Deno.makeTempDir({ prefix: "pg-grants-" });
-  const values = await stagedExample(example, root);
-  edit?.(values);
-  let fingerprint: string | undefined;
-  const identity = values.get("PG_IDENTITY_KEY_FILE");
-  if (identity) fingerprint = await writeIdentity(identity);
-  const model = values.get("PG_MODEL_PATH");
-  if (model) await writeModel(model);
-  const bin = values.get("PG_LLAMA_SERVER_BIN");
-  if (bin && values.get("PG_LOCAL_LLAMA") !== "false") {
-    await installLlamaServer(llamaServerBin(), bin.slice(0, bin.lastIndexOf("/")));
-  }
-  const run = values.get("PG_RUNTIME_DIR");
-  if (run) await runtimeDir(run);
-  const ca = values.get("PG_MTLS_CA_FILE");
-  if (ca) {
-    const dir = ca.slice(0, ca.lastIndexOf("/"));
-    await mtlsCa(dir, "init");
-    await mtlsCa(dir, "issue-router", "router");
-    await mtlsCa(dir, "issue-node", "node", "127.0.0.1");
-  }
-  const tls = values.get("PG_TLS_CERT_FILE");
-  if (tls) {
-    // The public certificate, from a CA the test's client trusts (certbot's in production).
-    const dir = `${root}/tls-ca`;
-    await mtlsCa(dir, "init");
-    await mtlsCa(dir, "issue-node", "gateway", "127.0.0.1");
-    await Deno.mkdir(tls.slice(0, tls.lastIndexOf("/")), { recursive: true });
-    await Deno.copyFile(`${dir}/gateway.pem`, tls);
-    await Deno.copyFile(`${dir}/gateway-key.pem`, values.get("PG_TLS_KEY_FILE")!);
-  }
-  const envFile = `${root}/etc/privacy-gateway/${role}.env`;
-  await Deno.mkdir(`${root}/etc/privacy-gateway`, { recursive: true });
-  await Deno.writeTextFile(envFile, envText(values));
-  return {
-    root,
-    envFile,
-    values,
-    fingerprint,
-    [Symbol.asyncDispose]: () => Deno.remove(root, { recursive: true }),
-  } satisfies Staged;
-}
 
 function assertNoPermissionError(process: DeployedProcess): void {
   assert.doesNotMatch(process.output(), /NotCapable|Requires \w+ access/, process.output());
@@ -187,7 +122,7 @@ Deno.test("A build from another env file refuses to start: exit 78, one line per
     [
       `  --allow-net=0.0.0.0:${v.get("PG_PORT")} (PG_HOST:PG_PORT)`,
       `  --allow-net=unix:${v.get("PG_RUNTIME_DIR")}/llama.sock (PG_RUNTIME_DIR (llama-server socket))`,
-        `  --allow-read=${v.get("PG_IDENTITY_KEY_FILE")} (PG_IDENTITY_KEY_FILE)`,
+      `  --allow-read=${v.get("PG_IDENTITY_KEY_FILE")} (PG_IDENTITY_KEY_FILE)`,
       `  --allow-read=${v.get("PG_MODEL_PATH")} (PG_MODEL_PATH)`,
       `  --allow-read=${v.get("PG_RUNTIME_DIR")} (PG_RUNTIME_DIR)`,
       `  --allow-read=${v.get("PG_TLS_CERT_FILE")} (PG_TLS_CERT_FILE)`,

@@ -9,10 +9,14 @@
  */
 import { generateIdentity } from "../../src/crypto/mod.ts";
 import { generateTinyModel } from "../../src/inference/mod.ts";
+import { llamaServerBin } from "./gateway.ts";
 import { freePort } from "./gateway_process.ts";
 
 /** The repository root. */
 export const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+
+/** The module cache of the deno running the tests (so a changed HOME does not download it again). */
+export const DENO_DIR = Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME") ?? "/root"}/.cache/deno`;
 
 /** The production directories the env examples name; each is moved under the staging root. */
 const _PRODUCTION_DIRS = [
@@ -121,6 +125,74 @@ export async function builtGrants(
   return new TextDecoder().decode(result.stdout).trim().split("\n");
 }
 
+/** A staged example: its env file (written under the root) and the files it names, made. */
+export interface Staged {
+  root: string;
+  envFile: string;
+  values: Map<string, string>;
+  fingerprint?: string;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Stages deploy/EXAMPLE under `root` (a new temporary directory by default, removed on dispose) and makes
+ * every file it names. `edit` changes values before anything is made.
+ */
+export async function stage(
+  example: string,
+  role: "gateway" | "node",
+  edit?: (v: Map<string, string>) => void,
+  at?: string,
+): Promise<Staged> {
+  const root = at ?? await Deno.makeTempDir({ prefix: "pg-staged-" });
+  const values = await stagedExample(example, root);
+  edit?.(values);
+  let fingerprint: string | undefined;
+  const identity = values.get("PG_IDENTITY_KEY_FILE");
+  if (identity) fingerprint = await writeIdentity(identity);
+  const model = values.get("PG_MODEL_PATH");
+  if (model) await writeModel(model);
+  const bin = values.get("PG_LLAMA_SERVER_BIN");
+  if (bin && values.get("PG_LOCAL_LLAMA") !== "false") {
+    await installLlamaServer(llamaServerBin(), bin.slice(0, bin.lastIndexOf("/")));
+  }
+  const run = values.get("PG_RUNTIME_DIR");
+  if (run) await runtimeDir(run);
+  const ca = values.get("PG_MTLS_CA_FILE");
+  if (ca) {
+    const dir = ca.slice(0, ca.lastIndexOf("/"));
+    if (!(await _exists(ca))) {
+      await mtlsCa(dir, "init");
+      await mtlsCa(dir, "issue-router", "router");
+      await mtlsCa(dir, "issue-node", "node", "127.0.0.1");
+    }
+  }
+  const tls = values.get("PG_TLS_CERT_FILE");
+  if (tls) {
+    // The public certificate, from a CA the test's client trusts (certbot's in production).
+    const dir = `${root}/tls-ca`;
+    await mtlsCa(dir, "init");
+    await mtlsCa(dir, "issue-node", "gateway", "127.0.0.1");
+    await Deno.mkdir(tls.slice(0, tls.lastIndexOf("/")), { recursive: true });
+    await Deno.copyFile(`${dir}/gateway.pem`, tls);
+    await Deno.copyFile(`${dir}/gateway-key.pem`, values.get("PG_TLS_KEY_FILE")!);
+  }
+  const envFile = `${root}/etc/privacy-gateway/${role}.env`;
+  await Deno.mkdir(`${root}/etc/privacy-gateway`, { recursive: true });
+  await Deno.writeTextFile(envFile, envText(values));
+  return {
+    root,
+    envFile,
+    values,
+    fingerprint,
+    [Symbol.asyncDispose]: () => at ? Promise.resolve() : Deno.remove(root, { recursive: true }),
+  };
+}
+
+async function _exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
 /** A deployed process under test. */
 export interface DeployedProcess {
   child: Deno.ChildProcess;
@@ -142,7 +214,7 @@ export interface StartOptions {
   /** Arguments after the program (`serve`, `node`, `check`...). */
   args: string[];
   /** Only PG_ENV_FILE, as the unit sets it (plus what `extraEnv` adds). */
-  envFile: string;
+  envFile?: string;
   extraEnv?: Record<string, string>;
   /** Deno flags when `command` is not given. */
   flags?: string[];
@@ -167,7 +239,13 @@ export function startDeployed(options: StartOptions): DeployedProcess {
     : argv;
   const child = new Deno.Command(wrapped[0], {
     args: wrapped.slice(1),
-    env: { PG_ENV_FILE: options.envFile, NO_COLOR: "1", ...options.extraEnv },
+    env: {
+      ...(options.envFile ? { PG_ENV_FILE: options.envFile } : {}),
+      // deno run's module cache stands in for the compiled binary's embedded modules.
+      DENO_DIR: DENO_DIR,
+      NO_COLOR: "1",
+      ...options.extraEnv,
+    },
     clearEnv: true,
     cwd: "/",
     stdin: "null",
