@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { GatewayClient } from "../src/client/mod.ts";
-import { loadConfig } from "../src/config/mod.ts";
+import { llamaGuard, loadConfig, missingGrants, requiredGrants } from "../src/config/mod.ts";
 import { builtGrants, type DeployedProcess, stage, startDeployed } from "./helpers/deployed.ts";
 import { freePort } from "./helpers/gateway_process.ts";
 
@@ -194,3 +194,52 @@ Deno.test("The schema refuses PG_MODEL_FORMAT=chat with PG_NODES (nodes forward 
   ]);
   assert.equal(loadConfig({ ...env, PG_MODEL_FORMAT: "harmony" }, () => "").ok, true);
 });
+
+Deno.test("llamaGuard() is setpriv in development and none in production, unless set", {
+  permissions: "none",
+}, () => {
+  const config = (env: Record<string, string>) => {
+    const loaded = loadConfig(env, () => "");
+    assert.ok(loaded.ok);
+    return loaded.config;
+  };
+  assert.equal(llamaGuard(config({})), "setpriv");
+  assert.equal(
+    llamaGuard(
+      config({
+        PG_PROFILE: "production",
+        PG_IDENTITY_KEY_FILE: "/i",
+        PG_MODEL_PATH: "/m",
+        PG_LLAMA_SERVER_BIN: "/b",
+        PG_RUNTIME_DIR: "/r",
+      }),
+    ),
+    "none",
+  );
+  assert.equal(llamaGuard(config({ PG_LLAMA_GUARD: "none" })), "none");
+});
+
+Deno.test(
+  "missingGrants() names each grant Deno does not report as granted, with the setting that needs it",
+  { permissions: "none" },
+  () => {
+    const loaded = loadConfig(
+      { PG_PORT: "8443", PG_REDIS_URL: "redis://10.0.0.5", PG_BACKEND: "echo" },
+      () => "",
+    );
+    assert.ok(loaded.ok);
+    const grants = requiredGrants(loaded.config, "gateway");
+    const granted = new Set(["PG_*", "127.0.0.1:8443"]);
+    const query = (d: Deno.PermissionDescriptor) =>
+      granted.has(String((d as { variable?: string }).variable ?? (d as { host?: string }).host))
+        ? "granted"
+        : "prompt";
+    assert.deepEqual(missingGrants(grants, query), [
+      "--allow-net=10.0.0.5:6379 (PG_REDIS_URL)",
+      "--allow-env=REDIS_DEBUG_MAINTENANCE (PG_REDIS_URL (read by the redis client))",
+      "--allow-env=REDIS_EMIT_DIAGNOSTICS (PG_REDIS_URL (read by the redis client))",
+    ]);
+    // An echo gateway runs nothing and writes nothing.
+    assert.equal(grants.some((g) => g.kind === "run" || g.kind === "write"), false);
+  },
+);

@@ -74,7 +74,7 @@ async function installHost(role: "gateway" | "node", id: number, extra: string[]
   const root = await Deno.makeTempDir({ prefix: `pg-rehearsal-${role}-` });
   await Deno.chmod(root, 0o755);
   const llamaDir = llamaServerBin().slice(0, llamaServerBin().lastIndexOf("/"));
-  await mustSh("bash", [
+  const installed = await sh("bash", [
     "scripts/install.sh",
     "--root",
     root,
@@ -86,6 +86,13 @@ async function installHost(role: "gateway" | "node", id: number, extra: string[]
     llamaDir,
     ...extra,
   ]);
+  if (installed.code !== 0) {
+    await Deno.remove(root, { recursive: true });
+    // install.sh --group is issue-12a's (files root:GROUP 0640 for the service user, finding 2).
+    throw new Error(
+      `install.sh --root ${root} --role ${role} failed:\n${installed.stdout}${installed.stderr}`,
+    );
+  }
   const envFile = `${root}/etc/privacy-gateway/${role}.env`;
   const log = `${root}/service.log`;
   const service = `${root}/service.sh`;
