@@ -104,8 +104,10 @@ Deno.test("Two deno task start on one machine get their own runtime directories 
       assert.ok(stat.isSocket);
     }
   } finally {
-    for (const gateway of gateways) await stopped(gateway);
+    // Stop every process before asserting on any, so a failure leaves nothing running.
+    await Promise.allSettled(gateways.map((gateway) => gateway.stop()));
     await Deno.remove(home, { recursive: true });
+    for (const gateway of gateways) await stopped(gateway);
   }
 });
 
@@ -122,8 +124,11 @@ Deno.test("A second gateway on the same runtime directory is refused with a mess
   try {
     const listening = await first.waitFor("supervisor.ready").then(() => first.waitFor("gateway.listening"));
     const second = startDeployed({ command: LAUNCHER("gateway"), args: [], extraEnv: env(freePort()) });
+    // Without the lock the second one would start and serve on the first one's socket: give it 15 s.
+    const timer = setTimeout(() => second.stop(), 15_000);
     const status = await second.exited();
-    assert.equal(status.code, 1);
+    clearTimeout(timer);
+    assert.equal(status.code, 1, second.output());
     assert.match(
       second.output(),
       new RegExp(`Cannot start: another privacy-gateway uses the runtime directory '${shared}'`),
@@ -207,6 +212,7 @@ Deno.test("Router and node over mTLS under their built grants: chat, metrics on 
       /^check: ok \(configuration, grants, files, node https:\/\/127\.0\.0\.1:\d+, otlp\)$/m,
     );
   } finally {
+    await Promise.allSettled([routerProcess.stop(), nodeProcess.stop()]);
     await stopped(routerProcess);
     await stopped(nodeProcess);
     await collector.shutdown();

@@ -304,7 +304,10 @@ export function startDeployed(options: StartOptions): DeployedProcess {
     },
     exited: async () => {
       const status = await child.status;
-      await pumps;
+      // A grandchild that outlived its parent (a launcher killed with SIGKILL) may hold the pipes open.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([pumps, new Promise((resolve) => (timer = setTimeout(resolve, 2_000)))]);
+      clearTimeout(timer);
       return status;
     },
     stop: async (signal: Deno.Signal = "SIGTERM") => {
