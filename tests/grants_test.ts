@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { GatewayClient } from "../src/client/mod.ts";
 import { llamaGuard, loadConfig, missingGrants, requiredGrants } from "../src/config/mod.ts";
 import { builtGrants, type DeployedProcess, stage, startDeployed } from "./helpers/deployed.ts";
-import { freePort } from "./helpers/gateway_process.ts";
+import { startRedis } from "./helpers/redis.ts";
 
 function assertNoPermissionError(process: DeployedProcess): void {
   assert.doesNotMatch(process.output(), /NotCapable|Requires \w+ access/, process.output());
@@ -141,14 +141,15 @@ Deno.test("A build from another env file refuses to start: exit 78, one line per
   console.log(`refusal took ${Math.round(performance.now() - started)} ms`);
 });
 
-Deno.test("keys rotate --file works under the compiled grants for PG_HPKE_KEYS_FILE, and only for it", async () => {
+Deno.test("keys rotate --file works under the compiled grants for PG_HPKE_KEYS_FILE, and only for it; the gateway serves those keys", async () => {
+  await using redis = await startRedis();
   await using staged = await stage("privacy-gateway-router.env.example", "gateway", (v) => {
     v.set(
       "PG_HPKE_KEYS_FILE",
       `${v.get("PG_IDENTITY_KEY_FILE")!.replace("identity.json", "hpke-keys.json")}`,
     );
     // A shared keys file goes with a shared replay store.
-    v.set("PG_REDIS_URL", `redis://127.0.0.1:${freePort()}`);
+    v.set("PG_REDIS_URL", redis.url);
   });
   const flags = await builtGrants("gateway", staged.envFile);
   const keysFile = staged.values.get("PG_HPKE_KEYS_FILE")!;
@@ -174,6 +175,39 @@ Deno.test("keys rotate --file works under the compiled grants for PG_HPKE_KEYS_F
   assert.equal(status.code, 1);
   assert.match(refused.output(), /this build may write only its PG_HPKE_KEYS_FILE/);
   await assert.rejects(Deno.stat(elsewhere), Deno.errors.NotFound);
+
+  // The gateway built from the same env file publishes the keys of the file.
+  const gateway = startDeployed({ args: ["serve"], envFile: staged.envFile, flags });
+  try {
+    const listening = await gateway.waitFor("gateway.listening");
+    const published = await (await fetch(`${listening.url}/api/pubkey`)).text();
+    for (const key of file.keys) assert.match(published, new RegExp(`"key_id":${key.key_id}\\b`), published);
+  } finally {
+    assert.equal((await gateway.stop()).code, 0, gateway.output());
+  }
+});
+
+Deno.test("A router built for PG_MODEL_FORMAT=chat with nodes refuses to start (exit 78), naming the setting", async () => {
+  await using staged = await stage("privacy-gateway-router.env.example", "gateway", (v) => {
+    v.set("PG_MODEL_FORMAT", "chat");
+  });
+  const gateway = startDeployed({
+    args: ["serve"],
+    envFile: staged.envFile,
+    flags: await builtGrants("gateway", staged.envFile).catch((error) => {
+      // compile.sh refuses it already; start the binary a build from before this rule would have made.
+      assert.match(
+        String(error),
+        /PG_MODEL_FORMAT: inference nodes \(PG_NODES\) serve the harmony format only/,
+      );
+      return ["--no-prompt", `--allow-read=${staged.envFile}`, "--allow-env=PG_*"];
+    }),
+  });
+  assert.equal((await gateway.exited()).code, 78);
+  assert.match(
+    gateway.output(),
+    /^ {2}PG_MODEL_FORMAT: inference nodes \(PG_NODES\) serve the harmony format only/m,
+  );
 });
 
 Deno.test("The schema refuses PG_MODEL_FORMAT=chat with PG_NODES (nodes forward no chat endpoint)", {
