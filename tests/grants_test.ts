@@ -10,6 +10,7 @@ import { GatewayClient } from "../src/client/mod.ts";
 import { llamaGuard, loadConfig, missingGrants, requiredGrants } from "../src/config/mod.ts";
 import { builtGrants, type DeployedProcess, stage, startDeployed } from "./helpers/deployed.ts";
 import { startRedis } from "./helpers/redis.ts";
+import { alive } from "./helpers/process.ts";
 
 function assertNoPermissionError(process: DeployedProcess): void {
   assert.doesNotMatch(process.output(), /NotCapable|Requires \w+ access/, process.output());
@@ -49,13 +50,17 @@ Deno.test("deploy/privacy-gateway.env.example serves an encrypted chat over HTTP
   }
 });
 
-Deno.test("deploy/privacy-gateway-development.env.example starts under the grants built from it", async () => {
+Deno.test("deploy/privacy-gateway-development.env.example starts under the grants built from it; llama-server stops with it without setpriv", async () => {
   await using staged = await stage("privacy-gateway-development.env.example", "gateway");
   const flags = await builtGrants("gateway", staged.envFile);
   const gateway = startDeployed({ args: ["serve"], envFile: staged.envFile, flags });
+  let pid = 0;
   try {
     const listening = await gateway.waitFor("gateway.listening");
-    await gateway.waitFor("supervisor.ready");
+    pid = Number((await gateway.waitFor("supervisor.ready")).pid);
+    // PG_LLAMA_GUARD=none: llama-server is the gateway's own child, not setpriv's.
+    const parent = (await Deno.readTextFile(`/proc/${pid}/stat`)).split(") ")[1].split(" ")[1];
+    assert.equal(Number(parent), gateway.child.pid);
     const ready = await fetch(`${listening.url}/ready`);
     await ready.body?.cancel();
     assert.equal(ready.status, 200);
@@ -64,6 +69,8 @@ Deno.test("deploy/privacy-gateway-development.env.example starts under the grant
     assertNoPermissionError(gateway);
     assert.equal(status.code, 0, gateway.output());
   }
+  // The gateway stops its llama-server itself on SIGTERM (supervisor.stop), before it exits.
+  assert.ok(pid > 0 && !alive(pid), "llama-server outlived the gateway");
 });
 
 Deno.test("deploy/privacy-gateway-router.env.example starts under the grants built from it (nodes unreachable)", async () => {
