@@ -71,7 +71,8 @@ interface Host {
  * only PG_ENV_FILE set, detached, output appended to ROOT/service.log.
  */
 async function installHost(role: "gateway" | "node", id: number, extra: string[] = []): Promise<Host> {
-  const root = await Deno.makeTempDir({ prefix: `pg-rehearsal-${role}-` });
+  // Short: upgrade.sh's node check doubles the root in a socket path, which Linux caps at 108 bytes.
+  const root = await Deno.makeTempDir({ prefix: `pg-r${role[0]}-` });
   await Deno.chmod(root, 0o755);
   const llamaDir = llamaServerBin().slice(0, llamaServerBin().lastIndexOf("/"));
   const installed = await sh("bash", [
