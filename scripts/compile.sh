@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# Builds the single `privacy-gateway` binary with `deno compile`, permissions baked in from
-# scripts/permissions.ts for the production layout (one set per role), for x86_64 and aarch64 Linux.
+# Builds the single `privacy-gateway` binary with `deno compile`, for x86_64 and aarch64 Linux, with the
+# permissions baked in from the env file the service will run with (scripts/permissions.ts): one binary per
+# role and env file. At start-up the binary checks its grants against its configuration and exits 78 with
+# one line per missing grant when they do not fit (src/config/grants.ts).
 #
-# Usage: scripts/compile.sh [--target x86_64|aarch64|all] [--role gateway|node] [--out DIR] [--dry-run]
-#   DENORT_BIN   a local denort binary; without it deno compile downloads denort from Deno's servers,
-#                which fails where they are unreachable (this script then says so and stops).
-#   PG_*         the production paths the permissions are scoped to (defaults: the systemd layout).
+# Usage: scripts/compile.sh [--role gateway|node] [--env-file FILE] [--installed-as PATH]
+#                           [--target x86_64|aarch64|all] [--out DIR] [--dry-run]
+#   --env-file      the env file the service will use (default: the role's deploy/*.env.example, which
+#                   install.sh installs)
+#   --installed-as  where that file lives on the server (default /etc/privacy-gateway/ROLE.env, the
+#                   unit's PG_ENV_FILE)
+#   DENORT_BIN      a local denort binary; without it deno compile downloads denort from Deno's servers,
+#                   which fails where they are unreachable (this script then says so and stops).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 targets=(x86_64)
 role=gateway
+env_file=""
+installed_as=""
 out="$root/dist"
 dry_run=0
 while [ $# -gt 0 ]; do
@@ -23,31 +31,29 @@ while [ $# -gt 0 ]; do
       esac
       shift 2 ;;
     --role) role="${2:?--role needs gateway or node}"; shift 2 ;;
+    --env-file) env_file="${2:?--env-file needs a file}"; shift 2 ;;
+    --installed-as) installed_as="${2:?--installed-as needs a path}"; shift 2 ;;
     --out) out="${2:?--out needs a directory}"; shift 2 ;;
     --dry-run) dry_run=1; shift ;;
-    -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "Unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
-
-# The production layout (systemd/*.service); override with PG_* variables.
-export PG_RUNTIME_DIR="${PG_RUNTIME_DIR:-/run/privacy-gateway}"
-export PG_LLAMA_SERVER_BIN="${PG_LLAMA_SERVER_BIN:-/usr/lib/privacy-gateway/llama-server}"
-export PG_ENV_FILE="${PG_ENV_FILE:-/etc/privacy-gateway/${role}.env}"
-export PG_IDENTITY_KEY_FILE="${PG_IDENTITY_KEY_FILE:-/etc/privacy-gateway/identity.json}"
-export PG_MODEL_PATH="${PG_MODEL_PATH:-/var/lib/privacy-gateway/models/model.gguf}"
-export PG_TLS_CERT_FILE="${PG_TLS_CERT_FILE:-/etc/privacy-gateway/tls/fullchain.pem}"
-export PG_TLS_KEY_FILE="${PG_TLS_KEY_FILE:-/etc/privacy-gateway/tls/privkey.pem}"
-export PG_MTLS_CA_FILE="${PG_MTLS_CA_FILE:-/etc/privacy-gateway/mtls/ca.pem}"
-export PG_MTLS_CERT_FILE="${PG_MTLS_CERT_FILE:-/etc/privacy-gateway/mtls/${role}.pem}"
-export PG_MTLS_KEY_FILE="${PG_MTLS_KEY_FILE:-/etc/privacy-gateway/mtls/${role}-key.pem}"
-if [ "$role" = gateway ]; then
-  export PG_HOST="${PG_HOST:-0.0.0.0}" PG_PORT="${PG_PORT:-443}"
-else
-  export PG_NODE_LISTEN="${PG_NODE_LISTEN:-0.0.0.0:9443}"
+case "$role" in gateway | node) ;; *) echo "Unknown role '$role'" >&2; exit 2 ;; esac
+if [ -z "$env_file" ]; then
+  env_file="$root/deploy/privacy-gateway.env.example"
+  [ "$role" = node ] && env_file="$root/deploy/privacy-gateway-node.env.example"
+  echo "compile: no --env-file; granting what $env_file needs" >&2
 fi
+installed_as="${installed_as:-/etc/privacy-gateway/$role.env}"
 
-mapfile -t flags < <(deno run --allow-env scripts/permissions.ts "$role" 2>/dev/null || (cd "$root" && deno run --allow-env scripts/permissions.ts "$role"))
+# Grants from the env file; a configuration that is invalid or needs more than llama-server stops here.
+if ! grants="$(cd "$root" && deno run --no-prompt --allow-read scripts/permissions.ts \
+  --role "$role" --env-file "$env_file" --installed-as "$installed_as")"; then
+  echo "compile: fix $env_file and run again" >&2
+  exit 78
+fi
+mapfile -t flags <<<"$grants"
 mkdir -p "$out"
 
 for arch in "${targets[@]}"; do

@@ -24,7 +24,15 @@ if (env.PG_BACKEND !== "echo" && env.PG_LOCAL_LLAMA !== "false" && !env.PG_LLAMA
   env.PG_LLAMA_SERVER_BIN = new TextDecoder().decode(build.stdout).trim().split("\n").at(-1)!;
 }
 const home = Deno.env.get("HOME") ?? "/tmp";
-env.PG_RUNTIME_DIR ??= `${Deno.env.get("XDG_RUNTIME_DIR") ?? `${home}/.cache`}/privacy-gateway/run`;
+// One directory per role and port, so two instances on one machine never share the llama-server socket
+// (issue 12, finding 14); the gateway also locks the directory, so an explicit shared PG_RUNTIME_DIR is
+// refused with a message instead.
+const port = role === "node"
+  ? (env.PG_NODE_LISTEN ?? "127.0.0.1:9443").split(":").at(-1)
+  : env.PG_PORT ?? "8000";
+env.PG_RUNTIME_DIR ??= `${
+  Deno.env.get("XDG_RUNTIME_DIR") ?? `${home}/.cache`
+}/privacy-gateway/${role}-${port}`;
 await Deno.mkdir(env.PG_RUNTIME_DIR, { recursive: true, mode: 0o700 });
 
 const flags = permissionFlags(scopeFromEnv(role, env));

@@ -1,121 +1,106 @@
 /**
- * The one place that decides the Deno permissions of the product. `deno task start` (scripts/launch.ts),
- * the tests (tests/helpers/gateway_process.ts) and `deno compile` (scripts/compile.sh, via
- * `deno run scripts/permissions.ts`) all take their flags from here, so the test suite proves the product
- * runs under exactly these grants: never every permission, no FFI, no unscoped grant.
+ * The one place that turns a configuration into Deno permission flags. `deno task start`
+ * (scripts/launch.ts), the tests (tests/helpers/gateway_process.ts) and `deno compile` (scripts/compile.sh,
+ * which runs this file with `--env-file`) all take their flags from here, and the grants come from the
+ * same validated configuration the program reads (src/config/grants.ts), which also checks them at
+ * start-up. So the binary is built from the env file the service will use, not from the build machine's
+ * environment (issue 12, finding 1), and a mismatch stops the program with exit 78 instead of a
+ * `NotCapable` deep inside a request.
+ *
+ *   deno run --allow-read scripts/permissions.ts --role gateway|node --env-file FILE [--installed-as PATH]
+ *
+ * prints one flag per line; `--installed-as` is where the file will live on the server (the unit's
+ * PG_ENV_FILE, default /etc/privacy-gateway/ROLE.env). Invalid configuration prints one line per problem
+ * and exits 78; a configuration that would make the binary run anything but llama-server exits 78 too.
  */
+import { parseArgs } from "node:util";
+import { grantFlags, loadConfig, requiredGrants, type Role, SETPRIV } from "../src/config/mod.ts";
 
-/** Everything a role may touch. Paths are absolute. */
+/** What the flags are computed from: the role and its PG_* environment (which may name a PG_ENV_FILE). */
 export interface PermissionScope {
-  role: "gateway" | "node";
-  /** host:port pairs the process listens on (gateway, metrics, node mTLS). */
-  listen: string[];
-  /** host:port of remote inference nodes the gateway connects to. */
-  nodes: string[];
-  /** Private runtime directory: llama-server socket and the demo model; the only writable place. */
-  runtimeDir: string;
-  /** llama-server binary (runs it) and its directory (reads its shared libraries' paths). */
-  llamaServerBin?: string;
-  /** Files read at start-up: model, identity, TLS/mTLS certificates and keys, env file. */
-  readFiles: string[];
-  /** Redis host:port when limits and replay state are shared. */
-  redis?: string;
-  /** OTLP collector host:port when traces are exported. */
-  otlp?: string;
-  /** Whether llama-server runs under setpriv --pdeathsig. */
-  setpriv: boolean;
+  role: Role;
+  env: Record<string, string | undefined>;
 }
 
-/** Deno flags for a scope. */
+/** Flags every build and launch carries besides the grants. */
+const _BASE = [
+  "--no-prompt",
+  // Certificate renewal hands the port to a new listener with SO_REUSEPORT (src/http/listener.ts).
+  "--unstable-net",
+];
+
+/** The scope of a role with the given PG_* settings (the same variables the gateway reads). */
+export function scopeFromEnv(role: Role, env: Record<string, string | undefined>): PermissionScope {
+  return { role, env };
+}
+
+/**
+ * Deno flags for a scope. An invalid configuration gets only what it takes to read it and print its
+ * problems (the program then exits 78), so launching never hides a configuration error behind a
+ * permission error.
+ */
 export function permissionFlags(scope: PermissionScope): string[] {
-  const socket = `${scope.runtimeDir}/llama.sock`;
-  const net = [
-    ...scope.listen,
-    ...scope.nodes,
-    ...(scope.redis ? [scope.redis] : []),
-    ...(scope.otlp ? [scope.otlp] : []),
-    `unix:${socket}`,
-    // The edge relays client connections to the application's server on these sockets (src/http/listener.ts).
-    ...(scope.role === "gateway" ? [`unix:${scope.runtimeDir}/gateway.sock`] : []),
-    ...(scope.role === "gateway" && scope.listen.length > 1 ? [`unix:${scope.runtimeDir}/metrics.sock`] : []),
-  ];
-  const read = [scope.runtimeDir, ...scope.readFiles];
-  const run = [
-    ...(scope.llamaServerBin ? [scope.llamaServerBin] : []),
-    ...(scope.setpriv ? ["/usr/bin/setpriv"] : []),
-  ];
-  return [
-    "--no-prompt",
-    // Certificate renewal hands the port to a new listener with SO_REUSEPORT (src/http/listener.ts).
-    "--unstable-net",
-    `--allow-net=${net.join(",")}`,
-    `--allow-read=${read.join(",")}`,
-    `--allow-write=${scope.runtimeDir}`,
-    ...(run.length > 0 ? [`--allow-run=${run.join(",")}`] : []),
-    // The OpenTelemetry exporter reads its standard OTEL_* variables.
-    scope.otlp ? "--allow-env=PG_*,OTEL_*" : "--allow-env=PG_*",
-    // Deno.uid(): the runtime directory must belong to this user.
-    "--allow-sys=uid",
-  ];
+  const env = Object.fromEntries(
+    Object.entries(scope.env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
+  const loaded = loadConfig(env, (path) => Deno.readTextFileSync(path), scope.role);
+  if (!loaded.ok) {
+    return [..._BASE, ...(env.PG_ENV_FILE ? [`--allow-read=${env.PG_ENV_FILE}`] : []), "--allow-env=PG_*"];
+  }
+  return [..._BASE, ...grantFlags(requiredGrants(loaded.config, scope.role))];
 }
 
-/** Builds the scope from PG_* settings (the same variables the gateway reads). */
-export function scopeFromEnv(
-  role: "gateway" | "node",
-  env: Record<string, string | undefined>,
-): PermissionScope {
-  const hostPort = (host: string | undefined, port: string | undefined, fallback: string) =>
-    host || port ? `${_bracket(host ?? "127.0.0.1")}:${port ?? "8000"}` : fallback;
-  const listen = role === "gateway"
-    ? [hostPort(env.PG_HOST, env.PG_PORT, "127.0.0.1:8000")]
-    : [env.PG_NODE_LISTEN ?? "127.0.0.1:9443"];
-  if (env.PG_METRICS_LISTEN) listen.push(env.PG_METRICS_LISTEN);
-  const nodes = (env.PG_NODES ?? "").split(",").map((u) => u.trim()).filter(Boolean).map((u) => {
-    const url = new URL(u);
-    return `${url.hostname}:${url.port || "443"}`;
-  });
-  const files = [
-    env.PG_MODEL_PATH,
-    env.PG_IDENTITY_KEY_FILE,
-    env.PG_HPKE_KEYS_FILE,
-    env.PG_TLS_CERT_FILE,
-    env.PG_TLS_KEY_FILE,
-    env.PG_MTLS_CA_FILE,
-    env.PG_MTLS_CERT_FILE,
-    env.PG_MTLS_KEY_FILE,
-    env.PG_ENV_FILE,
-  ].filter((f): f is string => Boolean(f));
-  const redis = env.PG_REDIS_URL
-    ? (() => {
-      const url = new URL(env.PG_REDIS_URL);
-      return `${url.hostname}:${url.port || "6379"}`;
-    })()
-    : undefined;
-  const otlp = env.PG_OTLP_ENDPOINT
-    ? (() => {
-      const url = new URL(env.PG_OTLP_ENDPOINT);
-      return `${url.hostname}:${url.port || (url.protocol === "https:" ? "443" : "80")}`;
-    })()
-    : undefined;
-  return {
-    role,
-    listen,
-    otlp,
-    nodes,
-    runtimeDir: env.PG_RUNTIME_DIR ?? "/run/privacy-gateway",
-    llamaServerBin: env.PG_LOCAL_LLAMA === "false" ? undefined : env.PG_LLAMA_SERVER_BIN,
-    readFiles: files,
-    redis,
-    setpriv: env.PG_LLAMA_GUARD !== "none" && env.PG_LOCAL_LLAMA !== "false",
-  };
+/** The result of building grants from an env file: the flags, or the lines that explain the refusal. */
+export type BuildResult = { ok: true; flags: string[] } | { ok: false; problems: string[] };
+
+/**
+ * Flags for a compiled binary whose service reads `envText` from `installedAs`. A production build runs
+ * llama-server and nothing else (finding 11): a configuration that needs `setpriv` is refused.
+ */
+export function buildFlags(role: Role, envText: string, installedAs: string): BuildResult {
+  const loaded = loadConfig({ PG_ENV_FILE: installedAs }, () => envText, role);
+  if (!loaded.ok) return { ok: false, problems: loaded.problems };
+  const grants = requiredGrants(loaded.config, role);
+  if (grants.some((grant) => grant.kind === "run" && grant.value === SETPRIV)) {
+    return {
+      ok: false,
+      problems: [
+        "PG_LLAMA_GUARD: a compiled build runs llama-server and nothing else (setpriv can run any program); " +
+        "set PG_LLAMA_GUARD=none: systemd's control group stops llama-server with the service",
+      ],
+    };
+  }
+  return { ok: true, flags: [..._BASE, ...grantFlags(grants)] };
 }
 
-function _bracket(host: string): string {
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
-}
-
-// `deno run scripts/permissions.ts gateway|node` prints the flags for the current environment (compile.sh).
 if (import.meta.main) {
-  const role = Deno.args[0] === "node" ? "node" : "gateway";
-  console.log(permissionFlags(scopeFromEnv(role, Deno.env.toObject())).join("\n"));
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      role: { type: "string", default: "gateway" },
+      "env-file": { type: "string" },
+      "installed-as": { type: "string" },
+    },
+  });
+  const role = values.role;
+  const envFile = values["env-file"];
+  if ((role !== "gateway" && role !== "node") || !envFile) {
+    console.error("Pass --role gateway|node and --env-file FILE (the env file the service will read)");
+    Deno.exit(2);
+  }
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(envFile);
+  } catch (error) {
+    console.error(`Cannot build grants: reading '${envFile}' failed (${(error as Error).name})`);
+    Deno.exit(2);
+  }
+  const result = buildFlags(role, text, values["installed-as"] ?? `/etc/privacy-gateway/${role}.env`);
+  if (!result.ok) {
+    console.error(
+      `Cannot build grants from '${envFile}':\n${result.problems.map((p) => `  ${p}`).join("\n")}`,
+    );
+    Deno.exit(78);
+  }
+  console.log(result.flags.join("\n"));
 }

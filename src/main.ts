@@ -36,7 +36,14 @@ import {
   RedisStore,
   TrustedProxies,
 } from "./limits/mod.ts";
-import { createLogger, installTracing, type Logger, Metrics, RequestIdHasher } from "./observability/mod.ts";
+import {
+  createLogger,
+  currentKeyAgeSeconds,
+  installTracing,
+  type Logger,
+  Metrics,
+  RequestIdHasher,
+} from "./observability/mod.ts";
 import { chatRequestSchema, ReplayGuard } from "./protocol/mod.ts";
 
 /** Version printed by `--version`. */
@@ -125,6 +132,12 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     queueDepth: () => queue.queued,
     circuits: () => inference.router?.circuits() ?? {},
     supervisorRestarts: () => inference.supervisor?.restarts ?? 0,
+    keyAgeSeconds: () => currentKeyAgeSeconds(ring.keys, nowSeconds()),
+    certificates: {
+      tls: config.PG_TLS_CERT_FILE,
+      mtls: config.PG_NODES ? config.PG_MTLS_CERT_FILE : undefined,
+    },
+    supervisorState: inference.supervisor ? () => inference.supervisor?.state : undefined,
   });
   const guard = new AbuseGuard(store, pow, limits, () => queue.load, {
     rejected: (limit) => metrics.limitRejected(limit),

@@ -84,3 +84,89 @@ Deno.test("The gateway exits 78 with one line per problem on invalid configurati
   assert.match(text, /^ {2}PG_PROFILE: expected one of development, production$/m);
   assert.doesNotMatch(text, /at .*\.ts:\d+/, "no stack trace");
 });
+
+Deno.test("compile.sh --env-file bakes only what that env file needs: the node's llama-server and nothing else to run", async () => {
+  const output = await new Deno.Command("bash", {
+    args: [
+      "scripts/compile.sh",
+      "--dry-run",
+      "--role",
+      "node",
+      "--env-file",
+      "deploy/privacy-gateway-node.env.example",
+    ],
+    cwd: new URL("..", import.meta.url).pathname,
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  const line = new TextDecoder().decode(output.stdout);
+  assert.match(line, / --allow-run=\/usr\/lib\/privacy-gateway\/llama-server /);
+  assert.match(line, / --allow-net=10\.88\.0\.2:9443\\,unix:\/run\/privacy-gateway\/llama\.sock /);
+  assert.match(line, /--allow-read=\/etc\/privacy-gateway\/node\.env\\,/);
+  assert.doesNotMatch(line, /setpriv|--allow-all|--allow-ffi|--allow-env=[^ ]*OTEL/);
+});
+
+Deno.test("compile.sh refuses an env file that would let the binary run setpriv, or that is invalid: exit 78, one line per problem", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pg-compile-" });
+  const compile = async (text: string) => {
+    await Deno.writeTextFile(`${dir}/gateway.env`, text);
+    const output = await new Deno.Command("bash", {
+      args: ["scripts/compile.sh", "--dry-run", "--env-file", `${dir}/gateway.env`],
+      cwd: new URL("..", import.meta.url).pathname,
+    }).output();
+    return {
+      code: output.code,
+      stdout: new TextDecoder().decode(output.stdout),
+      stderr: new TextDecoder().decode(output.stderr),
+    };
+  };
+  const setpriv = await compile(
+    "PG_PROFILE=development\nPG_RUNTIME_DIR=/run/pg\nPG_LLAMA_SERVER_BIN=/usr/lib/pg/llama-server\n",
+  );
+  assert.equal(setpriv.code, 78);
+  assert.equal(setpriv.stdout, "", "no deno compile command");
+  assert.match(
+    setpriv.stderr,
+    /^ {2}PG_LLAMA_GUARD: a compiled build runs llama-server and nothing else.*set PG_LLAMA_GUARD=none/m,
+  );
+  const invalid = await compile("PG_PORT=http\nPG_PROFILE=staging\n");
+  assert.equal(invalid.code, 78);
+  assert.match(invalid.stderr, /^ {2}PG_PORT: expected an integer/m);
+  assert.match(invalid.stderr, /^ {2}PG_PROFILE: expected one of development, production$/m);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("A production build of every shipped env example can run llama-server and nothing else", async () => {
+  const root = new URL("..", import.meta.url).pathname;
+  const probe = new URL("./helpers/permission_probe.ts", import.meta.url).pathname;
+  for (
+    const [example, role] of [
+      ["privacy-gateway.env.example", "gateway"],
+      ["privacy-gateway-node.env.example", "node"],
+      ["privacy-gateway-router.env.example", "gateway"],
+      ["privacy-gateway-development.env.example", "gateway"],
+    ] as const
+  ) {
+    const built = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "scripts/permissions.ts",
+        "--role",
+        role,
+        "--env-file",
+        `deploy/${example}`,
+      ],
+      cwd: root,
+    }).output();
+    assert.equal(built.code, 0, example);
+    const flags = new TextDecoder().decode(built.stdout).trim().split("\n");
+    const run = flags.filter((f) => f.startsWith("--allow-run"));
+    assert.ok(
+      run.length === 0 || run[0] === "--allow-run=/usr/lib/privacy-gateway/llama-server",
+      `${example}: ${run}`,
+    );
+    const output = await new Deno.Command(Deno.execPath(), { args: ["run", ...flags, probe] }).output();
+    const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+    for (const line of lines) assert.match(line, /^denied: /, `${example}: ${line}`);
+  }
+});

@@ -11,6 +11,7 @@ export interface CommandLine {
     | "keys rotate"
     | "harmony render"
     | "harmony parse"
+    | "check"
     | "help"
     | "version";
   flags: Record<string, string | boolean | undefined>;
@@ -48,6 +49,8 @@ export function parseCommandLine(argv: string[]): CommandLine {
       return { command: "node", flags: values, positionals: positionals.slice(1) };
     case "chat":
       return { command: "chat", flags: values, positionals: positionals.slice(1) };
+    case "check":
+      return { command: "check", flags: values, positionals: positionals.slice(1) };
     case "keys":
       if (second === "init") return { command: "keys init", flags: values, positionals: rest };
       if (second === "rotate") return { command: "keys rotate", flags: values, positionals: rest };
@@ -70,6 +73,10 @@ export const USAGE = `privacy-gateway — end-to-end encrypted chat gateway for 
 Usage:
   privacy-gateway [serve]                 start the gateway (configured by PG_* variables)
   privacy-gateway node                    run as an inference node behind mTLS
+  privacy-gateway check [--role gateway|node]
+                                          validate the configuration, this build's grants, the files and
+                                          the reachability of nodes, Redis and the OTLP collector; one
+                                          line per problem, exit 1 when there is any
   privacy-gateway chat [--url URL] [--pin FINGERPRINT] [--json] [--max-tokens N] [PROMPT]
                                           send an encrypted chat request and print the answer
   privacy-gateway keys init --out FILE [--force]

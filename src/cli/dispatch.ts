@@ -2,8 +2,11 @@
  * The CLI's subcommands, dispatched from parsed arguments. Everything from the outside world (stdio,
  * environment, signals, clock, the server roles) comes in through {@link CliHost}, which main.ts builds.
  */
-import type { EnvConfig } from "../config/mod.ts";
-import { loadConfig } from "../config/mod.ts";
+import type { EnvConfig, PermissionQuery, Role } from "../config/mod.ts";
+import { loadConfig, usesLocalLlama } from "../config/mod.ts";
+import { lockRuntimeDir, type RuntimeLock } from "../inference/mod.ts";
+import { checkCommand } from "./check_command.ts";
+import { denoPermissionQuery, grantRefusal } from "./grant_gate.ts";
 import { parseCommandLine, USAGE } from "./args.ts";
 import { chatCommand } from "./chat_command.ts";
 import { harmonyParseCommand, harmonyRenderCommand } from "./harmony_command.ts";
@@ -25,6 +28,8 @@ export interface CliHost {
   now(): number;
   run(config: EnvConfig, signal: AbortSignal): Promise<{ finished: Promise<void> }>;
   runNode(config: EnvConfig, signal: AbortSignal): Promise<{ finished: Promise<void> }>;
+  /** Whether a permission is granted (default: Deno.permissions.querySync). */
+  permission?: PermissionQuery;
 }
 
 /** Runs the command line; returns the exit code. */
@@ -80,31 +85,52 @@ export async function dispatch(argv: string[], host: CliHost): Promise<number> {
       return harmonyRenderCommand(await host.readStdin(), io);
     case "harmony parse":
       return harmonyParseCommand(await host.readStdin(), command.flags.role as string | undefined, io);
+    case "check": {
+      const role = command.flags.role ?? "gateway";
+      if (role !== "gateway" && role !== "node") {
+        io.error("Pass --role gateway or --role node\n");
+        return 2;
+      }
+      return await checkCommand(role, host);
+    }
     case "serve":
-      return await _serveRole(host, host.run);
+      return await _serveRole(host, "gateway", host.run);
     case "node":
-      return await _serveRole(host, host.runNode);
+      return await _serveRole(host, "node", host.runNode);
   }
 }
 
 /**
- * Runs a long-lived role (gateway or node) until SIGTERM/SIGINT. Invalid configuration exits 78
- * (EX_CONFIG), which the systemd units list in RestartPreventExitStatus: restarting cannot fix it.
+ * Runs a long-lived role (gateway or node) until SIGTERM/SIGINT. Invalid configuration, and grants that
+ * do not fit it, exit 78 (EX_CONFIG), which the systemd units list in RestartPreventExitStatus: restarting
+ * cannot fix either. A runtime directory in use by another instance exits 1.
  */
-async function _serveRole(host: CliHost, start: CliHost["run"]): Promise<number> {
+async function _serveRole(host: CliHost, role: Role, start: CliHost["run"]): Promise<number> {
   const io = host.io;
-  const loaded = loadConfig(host.environment(), host.readFile);
+  const loaded = loadConfig(host.environment(), host.readFile, role);
   if (!loaded.ok) {
     io.error(`Invalid configuration:\n${loaded.problems.map((p) => `  ${p}`).join("\n")}\n`);
     return 78;
   }
+  const config = loaded.config;
+  const refusal = grantRefusal(config, role, host.permission ?? denoPermissionQuery);
+  if (refusal) {
+    io.error(refusal);
+    return 78;
+  }
+  let lock: RuntimeLock | undefined;
   const controller = new AbortController();
   host.onShutdownSignal(() => controller.abort());
   try {
-    await (await start(loaded.config, controller.signal)).finished;
+    if (usesLocalLlama(config, role) && config.PG_RUNTIME_DIR) {
+      lock = await lockRuntimeDir(config.PG_RUNTIME_DIR);
+    }
+    await (await start(config, controller.signal)).finished;
     return 0;
   } catch (error) {
     io.error(`${(error as Error).message}\n`);
     return 1;
+  } finally {
+    lock?.release();
   }
 }

@@ -59,18 +59,40 @@ export async function keysRotateCommand(
     }
   }
   const next = rotateHpkeKeysFile(existing, Math.floor(options.nowSeconds), options.intervalSeconds);
-  const temporary = `${options.file}.tmp-${crypto.randomUUID()}`;
+  // A fixed temporary name, so the compiled binary's grants can name it (src/config/grants.ts: write on
+  // FILE and FILE.tmp, nothing else); createNew keeps two concurrent rotations from mixing their output.
+  const temporary = `${options.file}.tmp`;
   try {
     await Deno.writeTextFile(temporary, JSON.stringify(next, null, 2) + "\n", {
       mode: 0o600,
       createNew: true,
     });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) {
+      io.error(
+        `Cannot write HPKE keys '${options.file}': '${temporary}' exists (another rotation is running, ` +
+          "or one was interrupted: remove it)\n",
+      );
+      return 1;
+    }
+    io.error(_writeFailure(options.file, error));
+    return 1;
+  }
+  try {
     await Deno.rename(temporary, options.file);
   } catch (error) {
     await Deno.remove(temporary).catch(() => {});
-    io.error(`Cannot write HPKE keys '${options.file}': ${(error as Error).name}\n`);
+    io.error(_writeFailure(options.file, error));
     return 1;
   }
   io.write(`HPKE keys file ${options.file} now holds key ids ${next.keys.map((k) => k.key_id).join(", ")}\n`);
   return 0;
+}
+
+function _writeFailure(file: string, error: unknown): string {
+  if (error instanceof Deno.errors.NotCapable) {
+    return `Cannot write HPKE keys '${file}': this build may write only its PG_HPKE_KEYS_FILE; ` +
+      "pass that path to --file, or rebuild from the env file that names it (scripts/compile.sh --env-file)\n";
+  }
+  return `Cannot write HPKE keys '${file}': ${(error as Error).name}\n`;
 }

@@ -2,7 +2,7 @@
  * Loads configuration once: an optional env file, then the process environment (which wins), validated by
  * the schema. Only `PG_*` variables are read. Problems come back as one line each, naming the variable.
  */
-import { configSchema, type EnvConfig } from "./schema.ts";
+import { configSchema, type EnvConfig, nodeConfigSchema } from "./schema.ts";
 
 /** Result of loading: a config, or the list of problems to print. */
 export type LoadResult = { ok: true; config: EnvConfig } | { ok: false; problems: string[] };
@@ -27,8 +27,15 @@ export function parseEnvFile(text: string): { values: Record<string, string>; pr
   return { values, problems };
 }
 
-/** Validates `PG_*` variables from `env` (and from the env file it names, read with `readFile`). */
-export function loadConfig(env: Record<string, string>, readFile: (path: string) => string): LoadResult {
+/**
+ * Validates `PG_*` variables from `env` (and from the env file it names, read with `readFile`) for a role
+ * (the gateway unless told otherwise; an inference node needs no identity key).
+ */
+export function loadConfig(
+  env: Record<string, string>,
+  readFile: (path: string) => string,
+  role: "gateway" | "node" = "gateway",
+): LoadResult {
   const pick = (source: Record<string, string>) =>
     Object.fromEntries(Object.entries(source).filter(([k]) => k.startsWith("PG_")));
   let merged = pick(env);
@@ -38,11 +45,15 @@ export function loadConfig(env: Record<string, string>, readFile: (path: string)
       const parsed = parseEnvFile(readFile(merged.PG_ENV_FILE));
       problems.push(...parsed.problems);
       merged = { ...pick(parsed.values), ...merged };
-    } catch {
-      problems.push(`PG_ENV_FILE: cannot read the file`);
+    } catch (error) {
+      problems.push(
+        error instanceof Deno.errors.NotCapable
+          ? `PG_ENV_FILE: this build may not read '${merged.PG_ENV_FILE}' (rebuild: scripts/compile.sh --env-file ${merged.PG_ENV_FILE})`
+          : `PG_ENV_FILE: cannot read '${merged.PG_ENV_FILE}' (${(error as Error).name})`,
+      );
     }
   }
-  const result = configSchema.safeParse(merged);
+  const result = (role === "node" ? nodeConfigSchema : configSchema).safeParse(merged);
   if (!result.success) {
     for (const issue of result.error.issues) {
       if (issue.code === "unrecognized_keys") {

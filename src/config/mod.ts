@@ -1,5 +1,5 @@
 /** Configuration: one strict schema over PG_* environment variables, loaded once by main.ts. */
-export { configSchema, ENV_SCHEMA, type EnvConfig, isLoopbackHost } from "./schema.ts";
+export { configSchema, ENV_SCHEMA, type EnvConfig, isLoopbackHost, nodeConfigSchema } from "./schema.ts";
 export { loadConfig, type LoadResult, parseEnvFile } from "./load.ts";
 export {
   type HpkeKeysFile,
@@ -11,3 +11,16 @@ export {
 } from "./secret_files.ts";
 export { edgeLimitsFor, limitsFor } from "./limits.ts";
 export { fileStamp } from "./file_stamp.ts";
+export {
+  type Grant,
+  grantFlags,
+  llamaGuard,
+  missingGrants,
+  type PermissionQuery,
+  rebuildCommand,
+  REDIS_CLIENT_ENV,
+  requiredGrants,
+  type Role,
+  SETPRIV,
+  usesLocalLlama,
+} from "./grants.ts";

@@ -57,8 +57,9 @@ export const ENV_SCHEMA = z.strictObject({
   PG_LLAMA_CTX: _int(256, 1_048_576).default(4096).describe("llama-server context size (-c)"),
   PG_LLAMA_THREADS: _int(1, 512).default(2).describe("llama-server threads (-t)"),
   PG_LLAMA_PARALLEL: _int(1, 256).default(2).describe("llama-server parallel slots (-np)"),
-  PG_LLAMA_GUARD: z.enum(["setpriv", "none"]).default("setpriv").describe(
-    "Run llama-server under `setpriv --pdeathsig KILL` so it dies with the gateway",
+  PG_LLAMA_GUARD: z.enum(["setpriv", "none"]).optional().describe(
+    "`setpriv`: llama-server dies with the gateway (`setpriv --pdeathsig KILL`; development default); " +
+      "`none`: systemd's control group stops it (production default: setpriv can run any program)",
   ),
   PG_LOCAL_LLAMA: _bool.default(true).describe("Supervise a local llama-server on a UNIX socket"),
   PG_NODES: z.string().optional().describe("Comma-separated https:// URLs of inference nodes (mTLS)"),
@@ -167,8 +168,8 @@ export function isLoopbackHost(host: string): boolean {
   return _LOOPBACK.test(host);
 }
 
-/** The schema with cross-field rules, including the production safety checks. */
-export const configSchema = ENV_SCHEMA.superRefine((c, ctx) => {
+/** Cross-field rules, including the production safety checks, for both roles. */
+function _rules(c: EnvConfig, ctx: z.RefinementCtx): void {
   const problem = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
   if (Boolean(c.PG_TLS_CERT_FILE) !== Boolean(c.PG_TLS_KEY_FILE)) {
     problem(
@@ -201,13 +202,18 @@ export const configSchema = ENV_SCHEMA.superRefine((c, ctx) => {
       "a shared keys file needs a shared replay store: set PG_REDIS_URL (one instance needs no keys file)",
     );
   }
+  if (c.PG_NODES && c.PG_MODEL_FORMAT === "chat") {
+    // Issue 12, finding 13: nodes forward only /completion, /tokenize and /health (node_server.ts); the
+    // chat-template path needs /v1/chat/completions.
+    problem(
+      "PG_MODEL_FORMAT",
+      "inference nodes (PG_NODES) serve the harmony format only: remove PG_MODEL_FORMAT=chat",
+    );
+  }
   if (!c.PG_LOCAL_LLAMA && !c.PG_NODES && c.PG_BACKEND === "llama") {
     problem("PG_LOCAL_LLAMA", "enable the local llama-server or set PG_NODES");
   }
   if (c.PG_PROFILE !== "production") return;
-  if (!c.PG_IDENTITY_KEY_FILE) {
-    problem("PG_IDENTITY_KEY_FILE", "production needs an identity key file (privacy-gateway keys init)");
-  }
   if (!isLoopbackHost(c.PG_HOST) && !c.PG_TLS_CERT_FILE && !c.PG_BEHIND_TLS_PROXY) {
     problem(
       "PG_HOST",
@@ -232,4 +238,18 @@ export const configSchema = ENV_SCHEMA.superRefine((c, ctx) => {
       problem("PG_LLAMA_SERVER_BIN", "production needs the llama-server binary path");
     }
   }
+}
+
+/** The gateway's schema: the shared rules, and production needs the identity the app pins. */
+export const configSchema = ENV_SCHEMA.superRefine(_rules).superRefine((c, ctx) => {
+  if (c.PG_PROFILE === "production" && !c.PG_IDENTITY_KEY_FILE) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["PG_IDENTITY_KEY_FILE"],
+      message: "production needs an identity key file (privacy-gateway keys init)",
+    });
+  }
 });
+
+/** The inference node's schema: it signs nothing, so it needs no identity key (issue 12, finding 1). */
+export const nodeConfigSchema = ENV_SCHEMA.superRefine(_rules);

@@ -2,7 +2,7 @@
  * Builds the inference side: the echo generator (development), or a router over a supervised local
  * llama-server and remote mTLS nodes, wrapped in the Harmony or chat-template generator.
  */
-import type { EnvConfig } from "../config/mod.ts";
+import { type EnvConfig, llamaGuard, SETPRIV } from "../config/mod.ts";
 import { DEFAULT_POLICY } from "../harmony/mod.ts";
 import {
   type Backend,
@@ -71,7 +71,7 @@ export async function startLocalLlama(
       contextSize: config.PG_LLAMA_CTX,
       threads: config.PG_LLAMA_THREADS,
       parallel: config.PG_LLAMA_PARALLEL,
-      pdeathsigWrapper: config.PG_LLAMA_GUARD === "setpriv" ? "/usr/bin/setpriv" : undefined,
+      pdeathsigWrapper: llamaGuard(config) === "setpriv" ? SETPRIV : undefined,
     },
     { ...DEFAULT_TIMING, ...timing },
     logger,

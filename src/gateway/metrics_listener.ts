@@ -1,6 +1,6 @@
 /** A second listener that serves only `/metrics`, so scrapers need not reach the public address. */
 import { type EdgeLimits, listen, type Listener } from "../http/mod.ts";
-import type { Logger, Metrics } from "../observability/mod.ts";
+import type { Logger } from "../observability/mod.ts";
 import { parseHostPort } from "./host_port.ts";
 
 /** Where and how the edge relays connections (src/http/listener.ts). */
@@ -13,7 +13,7 @@ export interface EdgeSettings {
 /** Serves `metrics` at `/metrics` on `address` (`host:port`); every other path is 404. */
 export function startMetricsListener(
   address: string,
-  metrics: Metrics,
+  metrics: { text(): Promise<string>; contentType: string },
   edge: EdgeSettings,
   logger: Logger,
 ): Promise<Listener> {

@@ -1,12 +1,13 @@
 /** The inference-node role: a supervised llama-server behind an mTLS listener, for a remote router. */
-import type { EnvConfig } from "../config/mod.ts";
+import { edgeLimitsFor, type EnvConfig } from "../config/mod.ts";
 import {
   type NodeServer,
   startNodeServer,
   type Supervisor,
   type SupervisorTiming,
 } from "../inference/mod.ts";
-import type { Logger } from "../observability/mod.ts";
+import { type Logger, NodeMetrics } from "../observability/mod.ts";
+import { startMetricsListener } from "./metrics_listener.ts";
 import { parseHostPort } from "./host_port.ts";
 import { startLocalLlama } from "./inference.ts";
 
@@ -47,6 +48,19 @@ export async function startNode(
     );
   }
   const { supervisor, socketPath } = await startLocalLlama(config, logger, deps.timing ?? {});
+  // Day two: the node's own requests, streams and backend state (issue 12).
+  const metrics = new NodeMetrics({
+    supervisorRestarts: () => supervisor.restarts,
+    supervisorState: () => supervisor.state,
+    certificates: { mtls: config.PG_MTLS_CERT_FILE },
+  });
+  const metricsListener = config.PG_METRICS_LISTEN && config.PG_RUNTIME_DIR
+    ? await startMetricsListener(config.PG_METRICS_LISTEN, metrics, {
+      socketDir: config.PG_RUNTIME_DIR,
+      limits: edgeLimitsFor(config),
+      onOutcome: () => {},
+    }, logger)
+    : undefined;
   const { hostname, port } = parseHostPort(config.PG_NODE_LISTEN);
   const server = await startNodeServer({
     host: hostname,
@@ -58,6 +72,7 @@ export async function startNode(
     socketPath,
     maxBodyBytes: NODE_MAX_BODY_BYTES,
     reloadIntervalMs: deps.tlsReloadIntervalMs ?? NODE_TLS_RELOAD_MS,
+    observer: metrics,
   }, logger);
   const finished = (async () => {
     if (!signal.aborted) {
@@ -65,6 +80,7 @@ export async function startNode(
     }
     await server.close();
     await supervisor.stop();
+    await metricsListener?.shutdown();
   })();
   return { url: server.url, supervisor, server, finished };
 }

@@ -27,7 +27,13 @@ export {
   TINY_SHAPE,
   tinyModelVocabulary,
 } from "./tiny_model.ts";
-export { type NodeServer, type NodeServerOptions, startNodeServer } from "./node_server.ts";
+export {
+  type NodeObserver,
+  type NodeServer,
+  type NodeServerOptions,
+  startNodeServer,
+} from "./node_server.ts";
 export { ChatTemplateGenerator, type ChatTemplateGeneratorOptions } from "./chat_template_generator.ts";
 export { failover, type FailoverOptions } from "./failover.ts";
 export { discoverSpecialTokenIds, MAX_VOCABULARY_SIZE, vocabularySize } from "./special_tokens.ts";
+export { lockRuntimeDir, RUNTIME_LOCK_FILE, type RuntimeLock } from "./runtime_lock.ts";

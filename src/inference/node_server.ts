@@ -27,6 +27,14 @@ export interface NodeServerOptions {
   maxBodyBytes: number;
   /** How often certificate files are checked for changes. */
   reloadIntervalMs: number;
+  /** Told about every request (the node's metrics); routes outside the allow-list are named "other". */
+  observer?: NodeObserver;
+}
+
+/** Receives the node's request events; labels come from a closed vocabulary. */
+export interface NodeObserver {
+  requestStarted(route: string): void;
+  requestFinished(route: string, status: number): void;
 }
 
 const _ROUTES = new Map([["POST /completion", true], ["POST /tokenize", true], ["GET /health", true]]);
@@ -57,6 +65,10 @@ export async function startNodeServer(options: NodeServerOptions, logger: Logger
     noDelay: true,
   }, (req, res) => {
     req.socket.setNoDelay(true);
+    const route = `${req.method} ${(req.url ?? "").split("?")[0]}`;
+    const label = _ROUTES.has(route) ? route : "other";
+    options.observer?.requestStarted(label);
+    res.on("close", () => options.observer?.requestFinished(label, res.statusCode));
     _handle(req, res, options, upstream.fetch, logger).then((forwarded) => {
       if (forwarded) served++;
     }).catch(() => {

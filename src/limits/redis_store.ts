@@ -85,7 +85,10 @@ export class RedisStore implements LimitStore {
 
   /**
    * Connects; rejects if Redis cannot be reached within `timeoutMs`, or if its `maxmemory-policy` can
-   * evict keys (replay keys must live their whole TTL).
+   * evict keys (replay keys must live their whole TTL). The first error the client reports while
+   * connecting rejects at once, with its message (issue 12, finding 12: a denied environment read inside
+   * the client was swallowed and surfaced only as a timeout), and a failed client is destroyed so its
+   * reconnect loop does not keep the process alive.
    */
   static async connect(
     url: string,
@@ -93,9 +96,20 @@ export class RedisStore implements LimitStore {
   ): Promise<RedisStore> {
     const timeoutMs = options.timeoutMs ?? 500;
     const client = _create(url, timeoutMs);
-    // Errors surface on each command; the event only needs a listener so it never crashes the process.
+    const failed = Promise.withResolvers<never>();
+    const onConnectError = (error: Error) => failed.reject(error);
+    client.on("error", onConnectError);
+    try {
+      await _withTimeout(Promise.race([client.connect(), failed.promise]), timeoutMs);
+    } catch (error) {
+      client.destroy();
+      const cause = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      throw new Error(`Cannot connect to Redis at '${_redact(url)}': ${cause}`);
+    } finally {
+      client.off("error", onConnectError);
+    }
+    // Later errors surface on each command; the event only needs a listener so it never crashes the process.
     client.on("error", () => {});
-    await _withTimeout(client.connect(), timeoutMs);
     const store = new RedisStore(client, options.prefix ?? "pg:", timeoutMs);
     try {
       store.eviction = await store.#checkEviction();
@@ -191,4 +205,15 @@ function _withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
       timer = setTimeout(() => reject(new Error("Redis timed out")), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+/** The URL without its password, for messages. */
+function _redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString().replace(/\/$/, "");
+  } catch {
+    return "(invalid URL)";
+  }
 }

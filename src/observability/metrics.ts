@@ -3,9 +3,10 @@
  * codes, limit names and backend names — never anything from a request's content, address or device.
  */
 import client from "prom-client";
+import { type OperatorSources, registerOperatorGauges } from "./operator_gauges.ts";
 
-/** Live values read at scrape time. */
-export interface MetricsSources {
+/** Live values read at scrape time (the operator gauges' sources are optional). */
+export interface MetricsSources extends OperatorSources {
   activeStreams: () => number;
   queueDepth: () => number;
   circuits: () => Record<string, "closed" | "open" | "half_open">;
@@ -123,6 +124,7 @@ export class Metrics {
         this.set(sources.supervisorRestarts());
       },
     });
+    registerOperatorGauges(this.registry, sources);
   }
 
   /** A request refused before it was opened (no duration worth recording). */
