@@ -194,7 +194,12 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     resources.defer(() => Deno.remove(socketDir, { recursive: true }).catch(() => {}));
   }
   await preparePrivateDir(socketDir);
-  const edge = { socketDir, limits: edgeLimitsFor(config), onOutcome: (o: string) => metrics.edgeClosed(o) };
+  const edge = {
+    socketDir,
+    role: "gateway" as const,
+    limits: edgeLimitsFor(config),
+    onOutcome: (o: string) => metrics.edgeClosed(o),
+  };
   const metricsListener = config.PG_METRICS_LISTEN
     ? await startMetricsListener(config.PG_METRICS_LISTEN, metrics, edge, logger)
     : undefined;

@@ -184,10 +184,16 @@ Deno.test("Router and node over mTLS under their built grants: chat, metrics on 
     }
     assert.equal((await chatOnce(url, router.fingerprint)).at(-1), "done");
 
-    const nodeText = await (await fetch(`http://${nodeMetrics}/metrics`)).text();
-    assert.ok(
-      sample(nodeText, 'privacy_gateway_node_requests_total{route="POST /completion",status="200"}')! >= 1,
-    );
+    // The node counts a request when its response has closed, which can be a moment after the router
+    // has sealed the last event: poll briefly.
+    const completions = 'privacy_gateway_node_requests_total{route="POST /completion",status="200"}';
+    let nodeText = "";
+    for (let tries = 0; tries < 50; tries++) {
+      nodeText = await (await fetch(`http://${nodeMetrics}/metrics`)).text();
+      if ((sample(nodeText, completions) ?? 0) >= 1) break;
+      await new Promise((r) => setTimeout(r, 40));
+    }
+    assert.ok(sample(nodeText, completions)! >= 1, nodeText);
     assert.equal(sample(nodeText, "privacy_gateway_node_active_streams"), 0);
     assert.equal(sample(nodeText, 'pg_supervisor_state{state="ready"}'), 1);
     assert.equal(sample(nodeText, 'pg_supervisor_state{state="failed"}'), 0);

@@ -215,7 +215,8 @@ Deno.test("edge: a client that stops reading its stream loses it after PG_STALL_
     PG_RUNTIME_DIR: dir,
     PG_MAX_CONCURRENT_STREAMS: "1",
     PG_STREAM_TICK_MS: "0",
-    PG_REQUEST_TIMEOUT_SECONDS: "60",
+    PG_REQUEST_TIMEOUT_SECONDS: "120",
+    PG_QUEUE_WAIT_SECONDS: "60",
     PG_STALL_TIMEOUT_SECONDS: "1",
     PG_LLAMA_CTX: "16384",
     PG_LLAMA_PARALLEL: "1",
@@ -251,8 +252,9 @@ s.connect(("127.0.0.1", ${port})); s.sendall(open("${file}", "rb").read()); time
     }).spawn();
     assert.ok(await waitFor(() => gateway.logs().some((l) => l.event === "supervisor.ready"), 1000));
     await new Promise((resolve) => setTimeout(resolve, 500));
-    // The one slot is the silent client's; a legitimate request waits (queue: 10 s) and must get it about
-    // a second after the silent client's buffers filled, not at its 60 s deadline.
+    // The one slot is the silent client's; a legitimate request waits (queue: 60 s) and must get it about
+    // a second after the silent client's buffers filled (measured 3.5 s on an idle machine), not at its
+    // 120 s deadline: without the stall deadline, generation blocks on the full buffers and never ends.
     const started = performance.now();
     const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
     const events = [];
@@ -262,7 +264,7 @@ s.connect(("127.0.0.1", ${port})); s.sendall(open("${file}", "rb").read()); time
     const waited = performance.now() - started;
     assert.equal(events.at(-1)?.type, "done");
     console.log(`stalled client: legitimate request admitted after ${Math.round(waited)} ms`);
-    assert.ok(waited < 8_000, `legitimate request waited ${waited} ms`);
+    assert.ok(waited < 30_000, `legitimate request waited ${waited} ms`);
   } finally {
     try {
       attacker?.kill("SIGKILL");

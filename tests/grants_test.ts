@@ -76,7 +76,11 @@ Deno.test("deploy/privacy-gateway-development.env.example starts under the grant
 Deno.test("deploy/privacy-gateway-router.env.example starts under the grants built from it (nodes unreachable)", async () => {
   await using staged = await stage("privacy-gateway-router.env.example", "gateway");
   const flags = await builtGrants("gateway", staged.envFile);
-  assert.equal(flags.some((f) => f.startsWith("--allow-run") || f.startsWith("--allow-write")), false);
+  // A router runs no program, and writes only its runtime directory (the edge's socket).
+  assert.equal(flags.some((f) => f.startsWith("--allow-run")), false);
+  assert.deepEqual(flags.filter((f) => f.startsWith("--allow-write")), [
+    `--allow-write=${staged.values.get("PG_RUNTIME_DIR")}`,
+  ]);
   const gateway = startDeployed({ args: ["serve"], envFile: staged.envFile, flags });
   try {
     const listening = await gateway.waitFor("gateway.listening");
@@ -129,13 +133,14 @@ Deno.test("A build from another env file refuses to start: exit 78, one line per
     [
       `  --allow-net=0.0.0.0:${v.get("PG_PORT")} (PG_HOST:PG_PORT)`,
       `  --allow-net=unix:${v.get("PG_RUNTIME_DIR")}/llama.sock (PG_RUNTIME_DIR (llama-server socket))`,
+      `  --allow-net=unix:${v.get("PG_RUNTIME_DIR")}/gateway.sock (PG_RUNTIME_DIR (edge socket))`,
       `  --allow-read=${v.get("PG_IDENTITY_KEY_FILE")} (PG_IDENTITY_KEY_FILE)`,
       `  --allow-read=${v.get("PG_MODEL_PATH")} (PG_MODEL_PATH)`,
       `  --allow-read=${v.get("PG_RUNTIME_DIR")} (PG_RUNTIME_DIR)`,
       `  --allow-read=${v.get("PG_TLS_CERT_FILE")} (PG_TLS_CERT_FILE)`,
       `  --allow-read=${v.get("PG_TLS_KEY_FILE")} (PG_TLS_KEY_FILE)`,
       `  --allow-run=${v.get("PG_LLAMA_SERVER_BIN")} (PG_LLAMA_SERVER_BIN)`,
-      `  --allow-sys=uid (PG_RUNTIME_DIR (owner check))`,
+      // (--allow-sys=uid is not missing: the router's edge needs it too.)
       `  --allow-write=${v.get("PG_RUNTIME_DIR")} (PG_RUNTIME_DIR)`,
     ].sort(),
   );

@@ -77,8 +77,12 @@ Deno.test("kill -9 of llama-server mid-stream: encrypted error within a second, 
   if (!errorAt) assert.fail("no error event arrived");
   assert.ok(errorAt - killedAt < 1000, `error after ${errorAt - killedAt} ms`);
   assert.match(errorCode, /upstream_error|upstream_unavailable/);
-  await supervisor.ensureReady(AbortSignal.timeout(10_000));
+  // The error event can reach the client before the supervisor has reaped the killed process: wait for
+  // the restart itself, then for readiness.
+  const deadline = Date.now() + 10_000;
+  while (supervisor.pid === pid && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   assert.notEqual(supervisor.pid, pid);
+  await supervisor.ensureReady(AbortSignal.timeout(10_000));
   const events = [];
   for await (
     const event of t.client.chat({ messages: [{ role: "user", content: "again" }], max_tokens: 5 })

@@ -473,6 +473,8 @@ Deno.test("Rehearsal: router + node over mTLS from mtls-ca.sh, Redis shared, bot
       await makeBuild(router, 1, routerFlags),
     ]);
     const pin = await identity(router, routerValues.get("PG_IDENTITY_KEY_FILE")!);
+    // The router too: its edge relays connections over sockets in the runtime directory.
+    await runtimeDirectory(router);
 
     await mustSh("bash", ["-c", node.restartCommand]);
     await waitForLog(node, "supervisor.ready");

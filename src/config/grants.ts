@@ -47,8 +47,11 @@ export function usesLocalLlama(config: EnvConfig, role: Role): boolean {
 /** Every grant `config` needs in `role`, in a stable order. */
 export function requiredGrants(config: EnvConfig, role: Role): Grant[] {
   const grants: Grant[] = [{ kind: "env", value: "PG_*", because: "configuration" }];
+  // The first reason a grant is needed names it; later needs of the same grant add nothing.
   const add = (kind: Grant["kind"], value: string | undefined, because: string) => {
-    if (value) grants.push({ kind, value, because });
+    if (value && !grants.some((g) => g.kind === kind && g.value === value)) {
+      grants.push({ kind, value, because });
+    }
   };
   if (role === "gateway") {
     add("net", `${_bracket(config.PG_HOST)}:${config.PG_PORT}`, "PG_HOST:PG_PORT");
@@ -84,16 +87,6 @@ export function requiredGrants(config: EnvConfig, role: Role): Grant[] {
     add("read", config.PG_MTLS_CERT_FILE, "PG_MTLS_CERT_FILE");
     add("read", config.PG_MTLS_KEY_FILE, "PG_MTLS_KEY_FILE");
   }
-  // The edge relays client connections to the application's server over UNIX sockets in the runtime
-  // directory (src/http/listener.ts): the gateway's listener, and any metrics listener.
-  const edgeDir = config.PG_RUNTIME_DIR;
-  if (edgeDir && (role === "gateway" || config.PG_METRICS_LISTEN)) {
-    add("read", edgeDir, "PG_RUNTIME_DIR (edge sockets)");
-    add("write", edgeDir, "PG_RUNTIME_DIR (edge sockets)");
-    add("sys", "uid", "PG_RUNTIME_DIR (owner check)");
-    if (role === "gateway") add("net", `unix:${edgeDir}/gateway.sock`, "PG_RUNTIME_DIR (edge socket)");
-    if (config.PG_METRICS_LISTEN) add("net", `unix:${edgeDir}/metrics.sock`, "PG_METRICS_LISTEN (edge socket)");
-  }
   if (usesLocalLlama(config, role)) {
     const dir = config.PG_RUNTIME_DIR;
     add("read", dir, "PG_RUNTIME_DIR");
@@ -105,6 +98,18 @@ export function requiredGrants(config: EnvConfig, role: Role): Grant[] {
     if (llamaGuard(config) === "setpriv") add("run", SETPRIV, "PG_LLAMA_GUARD=setpriv");
     // Deno.uid(): the runtime directory must belong to this user.
     add("sys", "uid", "PG_RUNTIME_DIR (owner check)");
+  }
+  // The edge relays client connections to the application's server over UNIX sockets in the runtime
+  // directory (src/http/listener.ts): the gateway's listener, and any metrics listener.
+  const edgeDir = config.PG_RUNTIME_DIR;
+  if (edgeDir && (role === "gateway" || config.PG_METRICS_LISTEN)) {
+    add("read", edgeDir, "PG_RUNTIME_DIR (edge sockets)");
+    add("write", edgeDir, "PG_RUNTIME_DIR (edge sockets)");
+    add("sys", "uid", "PG_RUNTIME_DIR (owner check)");
+    if (role === "gateway") add("net", `unix:${edgeDir}/gateway.sock`, "PG_RUNTIME_DIR (edge socket)");
+    if (config.PG_METRICS_LISTEN) {
+      add("net", `unix:${edgeDir}/${role}-metrics.sock`, "PG_METRICS_LISTEN (edge socket)");
+    }
   }
   return grants;
 }

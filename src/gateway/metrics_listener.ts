@@ -6,6 +6,9 @@ import { parseHostPort } from "./host_port.ts";
 /** Where and how the edge relays connections (src/http/listener.ts). */
 export interface EdgeSettings {
   socketDir: string;
+  /** Which role listens: each role's sockets have their own names, so a router and a node can share one
+   * runtime directory on a test machine. */
+  role: "gateway" | "node";
   limits: EdgeLimits;
   onOutcome: (outcome: string) => void;
 }
@@ -21,7 +24,7 @@ export function startMetricsListener(
     {
       ...parseHostPort(address),
       socketDir: edge.socketDir,
-      socketName: "metrics.sock",
+      socketName: `${edge.role}-metrics.sock`,
       edge: edge.limits,
       onOutcome: edge.onOutcome,
     },

@@ -57,6 +57,7 @@ export async function startNode(
   const metricsListener = config.PG_METRICS_LISTEN && config.PG_RUNTIME_DIR
     ? await startMetricsListener(config.PG_METRICS_LISTEN, metrics, {
       socketDir: config.PG_RUNTIME_DIR,
+      role: "node",
       limits: edgeLimitsFor(config),
       onOutcome: () => {},
     }, logger)

@@ -88,7 +88,17 @@ export async function installLlamaServer(fromBinary: string, dir: string): Promi
 /** Runs scripts/mtls-ca.sh with `args` on `dir`. */
 export async function mtlsCa(dir: string, ...args: string[]): Promise<void> {
   const result = await new Deno.Command("bash", {
-    args: [`${REPO}/scripts/mtls-ca.sh`, "--dir", dir, "--days", "2", ...args],
+    // The test machine has no privacy-gateway group: the files go to the caller's own group.
+    args: [
+      `${REPO}/scripts/mtls-ca.sh`,
+      "--dir",
+      dir,
+      "--days",
+      "2",
+      "--group",
+      String(Deno.gid() ?? 0),
+      ...args,
+    ],
     stdout: "piped",
     stderr: "piped",
   }).output();
