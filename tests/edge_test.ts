@@ -117,6 +117,27 @@ Deno.test("edge: Transfer-Encoding bodies are refused with 411 and a client's ow
   }
 });
 
+Deno.test("edge: Expect: 100-continue is answered by the edge before the body, then the request is served", async () => {
+  const edge = await edgeGateway(TIMEOUTS);
+  try {
+    const conn = await rawConnect(edge.gateway.url);
+    await conn.write(
+      "POST /api/chat HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 3\r\n\r\n",
+    );
+    const deadline = Date.now() + 1000;
+    while (!conn.received().includes("\r\n\r\n") && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.match(conn.received(), /^HTTP\/1\.1 100 Continue\r\n\r\n$/);
+    await conn.write("abc");
+    await conn.closed;
+    // The body reached the application, which refused it on its media type (no second 100 from hyper).
+    assert.match(conn.received(), /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 415 /);
+  } finally {
+    await stopGateway(edge);
+  }
+});
+
 Deno.test("edge: a connection carries one request and is closed after its answer (no idle keep-alive)", async () => {
   const edge = await edgeGateway(TIMEOUTS);
   try {

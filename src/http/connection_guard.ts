@@ -52,6 +52,7 @@ const _SMALL_READ_BYTES = 512;
 const _SMALL_READ_PAUSE_MS = 50;
 /** How long a refused client gets to read its answer before the connection is closed. */
 const _LINGER_MS = 1_000;
+const _encoder = new TextEncoder();
 /** Relay buffer: one read's worth. */
 const _BUFFER_BYTES = 16 * 1024;
 
@@ -109,6 +110,9 @@ export async function guardConnection(
     // Body: collected whole (it is bounded by maxBodyBytes), timed, then handed over in one write, so
     // the application never sees a slow body nor a body in thousands of tiny pieces.
     phase = "body";
+    if (parsed.expectsContinue && parsed.contentLength > filled - end) {
+      await _writeAll(client, _encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
+    }
     const bodyStarted = Date.now();
     const body = new Uint8Array(parsed.contentLength);
     let received = Math.min(filled - end, parsed.contentLength);

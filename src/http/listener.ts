@@ -4,8 +4,10 @@
  *   client ─TCP/TLS─▶ accept loop (connection caps) ─▶ guardConnection (timeouts, bounds)
  *          ─UNIX socket in the private runtime directory─▶ Deno.serve ─▶ handler(request, peer)
  *
- * `Deno.serve` cannot time out a head or a body, nor cap connections (measured: issue #10), so the edge
- * owns the sockets and the application's server listens only on a 0600 socket in a 0700 directory. The
+ * `Deno.serve` cannot time out a head or a body, nor cap connections (issue #10: a half-sent head was
+ * kept 70 s and counting), and Deno's node:http server accepts `headersTimeout`/`requestTimeout` but does
+ * not enforce them (measured with Deno 2.9.6: a half-sent head and a short body both still open after 8 s
+ * with 2 s and 3 s set). So the edge owns the sockets and the application's server listens only on a 0600 socket in a 0700 directory. The
  * client's address travels to the handler in the edge's own field (request_head.ts), which clients cannot
  * send. With TLS files configured the edge serves HTTPS on node:tls (HTTP/1.1 only: the edge bounds
  * HTTP/1.1 framing; HTTP/2 and HTTP/3 belong to a front proxy) and swaps in a renewed certificate when the

@@ -23,6 +23,8 @@ export interface RequestHead {
   length: number;
   /** Declared body length (0 when absent). */
   contentLength: number;
+  /** The client waits for `100 Continue` before sending its body (RFC 9110 §10.1.1). */
+  expectsContinue: boolean;
   /** The head rewritten for the application: the peer field and `connection: close` added. */
   forward(peer: string): Uint8Array;
 }
@@ -53,6 +55,8 @@ export function parseHead(bytes: Uint8Array, maxBodyBytes: number): RequestHead 
   if (!requestLine) return 400;
   if (requestLine[3] !== "1") return 505;
   let contentLength: string | undefined;
+  let expectsContinue = false;
+  const kept: string[] = [];
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(":");
     // No field name, whitespace before the colon (RFC 9112 §5.1) or obsolete line folding: refuse.
@@ -61,6 +65,14 @@ export function parseHead(bytes: Uint8Array, maxBodyBytes: number): RequestHead 
     const value = line.slice(colon + 1).trim();
     if (name === "transfer-encoding") return 411;
     if (name === PEER_FIELD) return 400;
+    // The edge answers `Expect: 100-continue` itself (it collects the body before the application sees
+    // the request), so the field is not passed on.
+    if (name === "expect") {
+      if (value.toLowerCase() !== "100-continue") return 400;
+      expectsContinue = true;
+      continue;
+    }
+    kept.push(line);
     if (name === "content-length") {
       for (const item of value.split(",").map((v) => v.trim())) {
         if (!/^\d{1,15}$/.test(item) || (contentLength !== undefined && contentLength !== item)) return 400;
@@ -73,16 +85,14 @@ export function parseHead(bytes: Uint8Array, maxBodyBytes: number): RequestHead 
   return {
     length: bytes.length,
     contentLength: declared,
+    expectsContinue,
     forward(peer: string): Uint8Array {
-      const lineEnd = text.indexOf("\r\n");
-      // The request line, then the edge's fields, then the client's fields unchanged. hyper closes the
-      // connection after the response when any Connection field carries "close" (RFC 9112 §9.6).
-      const added = _encoder.encode(`\r\n${PEER_FIELD}: ${peer}\r\nconnection: close`);
-      const out = new Uint8Array(bytes.length + added.length);
-      out.set(bytes.subarray(0, lineEnd), 0);
-      out.set(added, lineEnd);
-      out.set(bytes.subarray(lineEnd), lineEnd + added.length);
-      return out;
+      // The request line, then the edge's fields, then the client's fields unchanged (but Expect). hyper
+      // closes the connection after the response when any Connection field carries "close" (RFC 9112 §9.6).
+      const fields = [`${PEER_FIELD}: ${peer}`, "connection: close", ...kept];
+      // Back to bytes as latin1, the way they were read: obs-text bytes pass through unchanged.
+      const head = `${lines[0]}\r\n${fields.map((f) => `${f}\r\n`).join("")}\r\n`;
+      return Uint8Array.from(head, (c) => c.charCodeAt(0));
     },
   };
 }

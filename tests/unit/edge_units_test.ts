@@ -46,6 +46,31 @@ Deno.test({
 
 Deno.test({
   ...none,
+  name: "parseHead() takes Expect: 100-continue for the edge to answer and passes non-ASCII bytes unchanged",
+  fn() {
+    const raw = new Uint8Array([
+      ...bytes("POST / HTTP/1.1\r\nExpect: 100-continue\r\nX-A: "),
+      0xe9,
+      ...bytes("\r\nContent-Length: 3\r\n\r\n"),
+    ]);
+    const head = parseHead(raw, 1000);
+    assert.ok(typeof head === "object");
+    assert.equal(head.expectsContinue, true);
+    const forwarded = head.forward("::1");
+    assert.deepEqual(
+      forwarded,
+      new Uint8Array([
+        ...bytes(`POST / HTTP/1.1\r\n${PEER_FIELD}: ::1\r\nconnection: close\r\nX-A: `),
+        0xe9,
+        ...bytes("\r\nContent-Length: 3\r\n\r\n"),
+      ]),
+    );
+    assert.equal(parseHead(bytes("POST / HTTP/1.1\r\nExpect: something\r\n\r\n"), 1000), 400);
+  },
+});
+
+Deno.test({
+  ...none,
   name: "stallGuarded() drives its source without a reader and calls onStall once the buffer stays full",
   async fn() {
     let produced = 0;
