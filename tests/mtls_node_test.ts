@@ -275,3 +275,40 @@ Deno.test("A new CA and new certificates on both sides under load: streams finis
     await removeCas();
   }
 });
+
+Deno.test("A node cuts a stream still running at its drain deadline (PG_DRAIN_SECONDS) and stops", async () => {
+  const ca = await makeCa();
+  const node = await startNode(ca, {
+    PG_DRAIN_SECONDS: "1",
+    PG_LLAMA_CTX: "32768",
+    PG_MAX_TOKENS_CAP: "16000",
+  });
+  // The router sizes prompts and answers by PG_LLAMA_CTX / PG_LLAMA_PARALLEL: they describe the nodes' slots.
+  const { gateway, dir } = await routerGateway(ca, [node.url], {
+    PG_MAX_TOKENS_CAP: "16000",
+    PG_LLAMA_CTX: "32768",
+  });
+  try {
+    const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
+    const events: string[] = [];
+    const streaming = (async () => {
+      for await (
+        const event of client.chat({ messages: [{ role: "user", content: "go" }], max_tokens: 15000 })
+      ) {
+        events.push(event.type === "error" ? event.code : event.type);
+      }
+    })().catch((error) => events.push(String(error)));
+    assert.ok(await waitFor(() => events.includes("text"), 10_000), "the stream never started");
+    const started = performance.now();
+    await node.stop();
+    const took = performance.now() - started;
+    await streaming;
+    // The router's client sees an encrypted error, not a silent stop; the node did not wait for 15,000 tokens.
+    assert.ok(took >= 900 && took < 3_000, `node stopped after ${Math.round(took)} ms`);
+    assert.notEqual(events.at(-1), "done");
+  } finally {
+    await gateway.stop();
+    await Deno.remove(dir, { recursive: true });
+    await removeCas();
+  }
+});

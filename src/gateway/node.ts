@@ -79,7 +79,7 @@ export async function startNode(
     if (!signal.aborted) {
       await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
     }
-    await server.close();
+    await server.close(config.PG_DRAIN_SECONDS * 1000);
     await supervisor.stop();
     await metricsListener?.shutdown();
   })();

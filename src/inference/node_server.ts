@@ -44,7 +44,8 @@ export interface NodeServer {
   url: string;
   /** Requests forwarded so far (tests, metrics). */
   served(): number;
-  close(): Promise<void>;
+  /** Stops accepting, lets requests in flight finish for up to `drainMs`, then cuts them. */
+  close(drainMs?: number): Promise<void>;
 }
 
 /** Starts the mTLS listener. */
@@ -99,9 +100,15 @@ export async function startNodeServer(options: NodeServerOptions, logger: Logger
   return {
     url,
     served: () => served,
-    close: async () => {
+    close: async (drainMs = 30_000) => {
       clearInterval(reload);
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Stop accepting; idle keep-alive connections from the router would otherwise hold close() open until
+      // systemd's stop timeout. Requests in flight get until the drain deadline, then are cut.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = setTimeout(() => server.closeAllConnections(), drainMs);
+      await closed;
+      clearTimeout(deadline);
       upstream.close();
     },
   };

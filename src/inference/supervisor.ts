@@ -6,9 +6,10 @@
  *                              ↘ failed (too many failures in a row: not ready, retries at the cap)
  *   any → stopping → stopped
  *
- * llama-server never outlives the gateway: with `pdeathsigWrapper` (PG_LLAMA_GUARD=setpriv, the default)
- * it runs under `setpriv --pdeathsig KILL` (the kernel kills it if the gateway dies, even by SIGKILL), and
- * systemd's KillMode=control-group covers the rest. Its socket lives in a private 0700 runtime directory; a stale socket is removed before start.
+ * llama-server never outlives the gateway: with `pdeathsigWrapper` (PG_LLAMA_GUARD=setpriv, the development
+ * default) it runs under `setpriv --pdeathsig KILL` (the kernel kills it if the gateway dies, even by
+ * SIGKILL); in production the unit's control group stops it (KillMode=mixed: the gateway drains, then stops
+ * it itself). Its socket lives in a private 0700 runtime directory; a stale socket is removed before start.
  */
 import type { Logger } from "../observability/mod.ts";
 import { LIFECYCLE_LINES, llamaServerArgs, type LlamaServerOptions } from "./llama_args.ts";
