@@ -238,7 +238,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   );
   resources.defer(async () => {
     // Stop accepting, let in-flight streams finish until the drain deadline, then cut them.
-    const drained = listener.shutdown();
+    const drained = listener.shutdown(config.PG_DRAIN_SECONDS * 1000);
     const deadline = setTimeout(() => shutdown.abort(), config.PG_DRAIN_SECONDS * 1000);
     await drained;
     clearTimeout(deadline);

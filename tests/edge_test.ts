@@ -117,6 +117,27 @@ Deno.test("edge: Transfer-Encoding bodies are refused with 411 and a client's ow
   }
 });
 
+Deno.test("edge: a peer field or a body hidden behind a bare LF is refused (request smuggling)", async () => {
+  const edge = await edgeGateway(TIMEOUTS);
+  try {
+    for (
+      const attack of [
+        "GET /health HTTP/1.1\r\nHost: a\r\nX-A: b\nx-pg-peer: 6.6.6.6\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost: a\r\nX: a\nContent-Length: 1\r\n\r\n",
+      ]
+    ) {
+      const conn = await rawConnect(edge.gateway.url);
+      await conn.write(attack);
+      const closedMs = await conn.closed;
+      assert.equal(status(conn.received()), 400, conn.received());
+      assert.match(conn.received(), /"code":"malformed_request"/);
+      assert.ok(closedMs < 1500, `closed after ${closedMs} ms`);
+    }
+  } finally {
+    await stopGateway(edge);
+  }
+});
+
 Deno.test("edge: Expect: 100-continue is answered by the edge before the body, then the request is served", async () => {
   const edge = await edgeGateway(TIMEOUTS);
   try {
@@ -231,26 +252,25 @@ Deno.test("edge: 500 idle connections from one network are capped and a client f
 
 Deno.test("edge: a client that stops reading its stream loses it after PG_STALL_TIMEOUT_SECONDS and frees its slot", async () => {
   const dir = await privateTempDir("pg-edge-stall-");
+  // The echo backend answers as fast as the client reads: the silent client's buffers fill at once,
+  // whatever else the machine is doing (with a model, filling them took seconds to a minute under load).
   const gateway = await spawnGateway({
-    PG_LLAMA_SERVER_BIN: llamaServerBin(),
+    PG_BACKEND: "echo",
     PG_RUNTIME_DIR: dir,
     PG_MAX_CONCURRENT_STREAMS: "1",
     PG_STREAM_TICK_MS: "0",
     PG_REQUEST_TIMEOUT_SECONDS: "120",
     PG_QUEUE_WAIT_SECONDS: "60",
     PG_STALL_TIMEOUT_SECONDS: "1",
-    PG_LLAMA_CTX: "16384",
-    PG_LLAMA_PARALLEL: "1",
-    PG_MAX_TOKENS_CAP: "16000",
+    PG_MAX_MESSAGE_CHARS: "120000",
+    PG_MAX_TOTAL_CHARS: "120000",
     PG_POW_LOAD_PERCENT: "1000",
   });
   let attacker: Deno.ChildProcess | undefined;
   try {
-    assert.ok(await waitFor(() => gateway.logs().some((l) => l.event === "supervisor.ready"), 30_000));
-    // ~16,000 tokens, each its own ~700-byte sealed event: ~11 MB, more than every socket buffer on the way.
+    // 50,000 echoed words, each its own ~700-byte sealed event: ~35 MB, more than every buffer on the way.
     const request = await captureChat(gateway.url, gateway.fingerprint, {
-      messages: [{ role: "user", content: "talk" }],
-      max_tokens: 16000,
+      messages: [{ role: "user", content: "a ".repeat(50_000) }],
     });
     const file = `${dir}/request.bin`;
     await Deno.writeFile(
@@ -271,11 +291,10 @@ s.connect(("127.0.0.1", ${port})); s.sendall(open("${file}", "rb").read()); time
       stdout: "null",
       stderr: "null",
     }).spawn();
-    assert.ok(await waitFor(() => gateway.logs().some((l) => l.event === "supervisor.ready"), 1000));
     await new Promise((resolve) => setTimeout(resolve, 500));
     // The one slot is the silent client's; a legitimate request waits (queue: 60 s) and must get it about
-    // a second after the silent client's buffers filled (measured 3.5 s on an idle machine), not at its
-    // 120 s deadline: without the stall deadline, generation blocks on the full buffers and never ends.
+    // a second after the silent client's buffers filled, not at its 120 s deadline: without the stall
+    // deadline, generation blocks on the full buffers and never ends.
     const started = performance.now();
     const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
     const events = [];
@@ -285,7 +304,7 @@ s.connect(("127.0.0.1", ${port})); s.sendall(open("${file}", "rb").read()); time
     const waited = performance.now() - started;
     assert.equal(events.at(-1)?.type, "done");
     console.log(`stalled client: legitimate request admitted after ${Math.round(waited)} ms`);
-    assert.ok(waited < 30_000, `legitimate request waited ${waited} ms`);
+    assert.ok(waited < 10_000, `legitimate request waited ${waited} ms`);
   } finally {
     try {
       attacker?.kill("SIGKILL");

@@ -51,6 +51,9 @@ export function limitsFor(config: EnvConfig): LimitsConfig & { requireDevice: bo
   };
 }
 
+/** Beyond the application's own deadlines: the time its error answer needs to be written. */
+const _RESPONSE_GRACE_MS = 10_000;
+
 /** The edge's connection limits and timeouts (src/http/listener.ts). */
 export function edgeLimitsFor(config: EnvConfig): EdgeLimits {
   return {
@@ -63,5 +66,11 @@ export function edgeLimitsFor(config: EnvConfig): EdgeLimits {
     maxBodyBytes: config.PG_MAX_BODY_BYTES,
     maxConnections: config.PG_MAX_CONNECTIONS,
     maxConnectionsPerNetwork: config.PG_MAX_CONNECTIONS_PER_NETWORK,
+    // 64 MiB, or room for four maximum-size bodies: with 512 connections × 16 MiB bodies the sum could
+    // otherwise reach 8 GiB (review of the edge).
+    maxBodyBytesInFlight: Math.max(64 * 1024 * 1024, 4 * config.PG_MAX_BODY_BYTES),
+    // The application answers once admitted (queue wait) and, without streaming, once generated.
+    responseStartMs: (config.PG_QUEUE_WAIT_SECONDS + config.PG_REQUEST_TIMEOUT_SECONDS) * 1000 +
+      _RESPONSE_GRACE_MS,
   };
 }

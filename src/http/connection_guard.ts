@@ -27,6 +27,20 @@ export interface ConnectionLimits {
   bodyMinBytesPerSecond: number;
   stallTimeoutMs: number;
   maxBodyBytes: number;
+  /** The application must start its answer within this (its queue wait plus its request deadline). */
+  responseStartMs: number;
+}
+
+/** What the listener gives each connection besides its limits. */
+export interface ConnectionHooks {
+  onOutcome: (outcome: EdgeOutcome) => void;
+  /** Time already spent since accept (an HTTPS handshake counts against the head's deadline). */
+  elapsedMs?: number;
+  /** Aborted when the listener's drain deadline has passed: the connection is closed at once. */
+  force?: AbortSignal;
+  /** Takes `bytes` from the process-wide budget of bodies being collected; false when it is spent. */
+  reserveBody?: (bytes: number) => boolean;
+  releaseBody?: (bytes: number) => void;
 }
 
 /** Why the edge ended a connection early (metrics label). */
@@ -35,6 +49,8 @@ export type EdgeOutcome =
   | "body_timeout"
   | "body_too_slow"
   | "stalled"
+  | "response_timeout"
+  | "body_budget"
   | "refused_head"
   | "trailing_bytes";
 
@@ -62,12 +78,13 @@ export async function guardConnection(
   peer: string,
   upstreamPath: string,
   limits: ConnectionLimits,
-  onOutcome: (outcome: EdgeOutcome) => void,
-  /** Time already spent since accept (an HTTPS handshake counts against the head's deadline). */
-  elapsedMs = 0,
+  hooks: ConnectionHooks,
 ): Promise<void> {
+  const { onOutcome } = hooks;
   const timer = new _Deadline(() => {
-    onOutcome(phase === "head" ? "head_timeout" : phase === "body" ? bodyOutcome : "stalled");
+    onOutcome(
+      phase === "head" ? "head_timeout" : phase === "body" ? bodyOutcome : answered ? "stalled" : "response_timeout",
+    );
     if (phase === "sent") return closeAll();
     try {
       upstream?.close();
@@ -76,6 +93,8 @@ export async function guardConnection(
     _answerAndClose(client, edgeAnswer(new GatewayError("request_timeout")), false).finally(closeAll);
   });
   let phase: "head" | "body" | "sent" = "head";
+  let answered = false;
+  let reserved = 0;
   let bodyOutcome: EdgeOutcome = "body_timeout";
   let upstream: Deno.Conn | undefined;
   let closed = false;
@@ -83,6 +102,9 @@ export async function guardConnection(
     if (closed) return;
     closed = true;
     timer.dispose();
+    hooks.force?.removeEventListener("abort", closeAll);
+    if (reserved > 0) hooks.releaseBody?.(reserved);
+    reserved = 0;
     for (const conn of [client, upstream]) {
       try {
         conn?.close();
@@ -90,9 +112,11 @@ export async function guardConnection(
     }
   };
 
+  if (hooks.force?.aborted) return closeAll();
+  hooks.force?.addEventListener("abort", closeAll, { once: true });
   try {
     // Head: read until CRLFCRLF, within the deadline and the size bound.
-    timer.arm(limits.headTimeoutMs - elapsedMs);
+    timer.arm(limits.headTimeoutMs - (hooks.elapsedMs ?? 0));
     const head = new Uint8Array(limits.maxHeadBytes);
     let filled = 0;
     let end = -1;
@@ -110,6 +134,15 @@ export async function guardConnection(
     // Body: collected whole (it is bounded by maxBodyBytes), timed, then handed over in one write, so
     // the application never sees a slow body nor a body in thousands of tiny pieces.
     phase = "body";
+    // Bodies are held whole until complete: their sum is bounded, whatever the number of connections.
+    if (parsed.contentLength > 0 && hooks.reserveBody) {
+      if (!hooks.reserveBody(parsed.contentLength)) {
+        timer.clear();
+        onOutcome("body_budget");
+        return await _answerAndClose(client, edgeAnswer(new GatewayError("overloaded", { retryAfterSeconds: 1 })));
+      }
+      reserved = parsed.contentLength;
+    }
     if (parsed.expectsContinue && parsed.contentLength > filled - end) {
       await _writeAll(client, _encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
     }
@@ -131,11 +164,14 @@ export async function guardConnection(
       if (received < body.length) await _paceSmallRead(n);
     }
     phase = "sent";
-    timer.clear();
+    timer.arm(limits.responseStartMs);
     upstream = await Deno.connect({ transport: "unix", path: upstreamPath });
     await _writeAll(upstream, parsed.forward(peer));
     if (body.length > 0) await _writeAll(upstream, body);
-    const response = _relayResponse(upstream, client, limits.stallTimeoutMs, timer);
+    // Handed over: the body's memory now belongs to the application (which has its own bound).
+    if (reserved > 0) hooks.releaseBody?.(reserved);
+    reserved = 0;
+    const response = _relayResponse(upstream, client, limits.stallTimeoutMs, timer, () => answered = true);
     const buffer = new Uint8Array(_BUFFER_BYTES);
 
     // After the request: watch for the client leaving (its disconnect cancels the stream behind us).
@@ -163,11 +199,15 @@ async function _relayResponse(
   client: EdgeConn,
   stallTimeoutMs: number,
   timer: _Deadline,
+  onFirstByte: () => void,
 ): Promise<void> {
   const buffer = new Uint8Array(_BUFFER_BYTES);
+  let first = true;
   while (true) {
     const n = await upstream.read(buffer);
     if (n === null) return;
+    if (first) onFirstByte();
+    first = false;
     timer.arm(stallTimeoutMs);
     await _writeAll(client, buffer.subarray(0, n));
     timer.clear();

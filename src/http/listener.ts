@@ -20,6 +20,7 @@ import type { Socket } from "node:net";
 import tls from "node:tls";
 import { type ConnectionLimits, type EdgeOutcome, guardConnection } from "./connection_guard.ts";
 import { type EdgeConn, NodeSocketConn } from "./node_socket_conn.ts";
+import { GatewayError } from "../protocol/mod.ts";
 import { PEER_FIELD } from "./request_head.ts";
 
 /** Listener settings. */
@@ -42,6 +43,8 @@ export interface ListenerOptions {
 export interface EdgeLimits extends ConnectionLimits {
   maxConnections: number;
   maxConnectionsPerNetwork: number;
+  /** Sum of the bodies being collected at once (each is held whole until complete). */
+  maxBodyBytesInFlight: number;
 }
 
 /** A running listener. */
@@ -49,8 +52,11 @@ export interface Listener {
   url: string;
   /** Open client connections (metrics). */
   connections(): number;
-  /** Stops accepting and resolves when in-flight requests have finished. */
-  shutdown(): Promise<void>;
+  /**
+   * Stops accepting and resolves when in-flight requests have finished, or `drainMs` has passed: then
+   * every remaining connection is closed (a request still being read must not hold shutdown).
+   */
+  shutdown(drainMs?: number): Promise<void>;
 }
 
 /** Starts serving `handler` behind the edge. */
@@ -95,15 +101,23 @@ export async function listen(
       else perNetwork.set(network, left);
     };
   };
+  // Bodies being collected hold memory until complete: one process-wide budget bounds their sum.
+  let bodyBytes = 0;
+  const force = new AbortController();
+  const hooks = {
+    onOutcome: (o: EdgeOutcome) => options.onOutcome?.(o),
+    force: force.signal,
+    reserveBody: (n: number) => {
+      if (bodyBytes + n > options.edge.maxBodyBytesInFlight) return false;
+      bodyBytes += n;
+      return true;
+    },
+    releaseBody: (n: number) => {
+      bodyBytes -= n;
+    },
+  };
   const guard = (conn: EdgeConn, peer: string, release: () => void, elapsedMs = 0) => {
-    const done = guardConnection(
-      conn,
-      peer,
-      socketPath,
-      options.edge,
-      (o) => options.onOutcome?.(o),
-      elapsedMs,
-    )
+    const done = guardConnection(conn, peer, socketPath, options.edge, { ...hooks, elapsedMs })
       .finally(() => {
         release();
         open.delete(done);
@@ -141,12 +155,17 @@ export async function listen(
   return {
     url,
     connections: () => total,
-    shutdown: async () => {
+    shutdown: async (drainMs = 30_000) => {
       if (timer !== undefined) clearInterval(timer);
       await server.close();
-      // In-flight requests finish (the caller's drain deadline cuts them); the edge connections end
-      // with them, and connections still sending a head are not waited for.
-      await app.shutdown();
+      // In-flight requests finish until the drain deadline; then the edge closes every connection left,
+      // which ends the application's requests too.
+      const finished = app.shutdown();
+      let deadline: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([finished, new Promise((resolve) => deadline = setTimeout(resolve, drainMs))]);
+      clearTimeout(deadline);
+      force.abort();
+      await Promise.race([finished, new Promise((resolve) => setTimeout(resolve, 1_000))]);
       await Promise.race([Promise.all(open), new Promise((resolve) => setTimeout(resolve, 1_000))]);
       await _removeStaleSocket(socketPath);
     },
@@ -259,7 +278,14 @@ async function _serveApp(
   const bound = Promise.withResolvers<void>();
   const server = Deno.serve(
     { path, onListen: () => bound.resolve() },
-    (request) => handler(request, request.headers.get(PEER_FIELD) ?? ""),
+    (request) => {
+      // The edge writes exactly one address; anything else means a field got past it: refuse.
+      const peer = request.headers.get(PEER_FIELD) ?? "";
+      if (!/^[0-9A-Fa-f.:]{2,45}$/.test(peer)) {
+        return Response.json(new GatewayError("malformed_request").toBody(), { status: 400 });
+      }
+      return handler(request, peer);
+    },
   );
   await bound.promise;
   await Deno.chmod(path, 0o600);

@@ -30,7 +30,7 @@ export interface RequestHead {
 }
 
 /** Why a head was refused: the HTTP status the edge answers with, then closes. */
-export type HeadRefusal = 400 | 411 | 413 | 431 | 505;
+export type HeadRefusal = 400 | 411 | 413 | 417 | 431 | 505;
 
 const _CRLF_CRLF = [13, 10, 13, 10];
 const _latin1 = new TextDecoder("latin1");
@@ -47,37 +47,48 @@ export function headEnd(bytes: Uint8Array, length: number, from = 0): number {
   return -1;
 }
 
+/**
+ * Any control character but HTAB, anywhere in the head: a bare LF is a line break to hyper (RFC 9112 §2.2
+ * lets a recipient accept it) but not to a CRLF splitter, so `X-A: b\nx-pg-peer: 6.6.6.6` once hid a
+ * spoofed peer field, and `X: a\nContent-Length: 1` a body, from the edge (review of issue #10's edge).
+ */
+const _CONTROL = /[\x00-\x08\x0A-\x1F\x7F]/;
+const _TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 /** Parses a complete head (`bytes` ends with CRLFCRLF); a refusal is a status to answer with. */
 export function parseHead(bytes: Uint8Array, maxBodyBytes: number): RequestHead | HeadRefusal {
   const text = _latin1.decode(bytes);
   const lines = text.slice(0, -4).split("\r\n");
+  if (lines.some((line) => _CONTROL.test(line))) return 400;
   const requestLine = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP\/(\d)\.(\d)$/.exec(lines[0]);
   if (!requestLine) return 400;
-  if (requestLine[3] !== "1") return 505;
+  if (requestLine[3] !== "1" || (requestLine[4] !== "0" && requestLine[4] !== "1")) return 505;
   let contentLength: string | undefined;
   let expectsContinue = false;
   const kept: string[] = [];
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(":");
-    // No field name, whitespace before the colon (RFC 9112 §5.1) or obsolete line folding: refuse.
-    if (colon <= 0 || /[\s]/.test(line.slice(0, colon))) return 400;
+    // No field name, a name that is not a token (whitespace before the colon, RFC 9112 §5.1, obsolete
+    // line folding, odd bytes): refuse.
+    if (colon <= 0 || !_TOKEN.test(line.slice(0, colon))) return 400;
     const name = line.slice(0, colon).toLowerCase();
-    const value = line.slice(colon + 1).trim();
+    // Only SP and HTAB are whitespace around a value (RFC 9110 §5.5); JavaScript's trim() would also strip
+    // NBSP and NEL, which hyper keeps.
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
     if (name === "transfer-encoding") return 411;
     if (name === PEER_FIELD) return 400;
     // The edge answers `Expect: 100-continue` itself (it collects the body before the application sees
-    // the request), so the field is not passed on.
+    // the request), so the field is not passed on; any other expectation cannot be met (RFC 9110 §10.1.1).
     if (name === "expect") {
-      if (value.toLowerCase() !== "100-continue") return 400;
+      if (value.toLowerCase() !== "100-continue") return 417;
       expectsContinue = true;
       continue;
     }
     kept.push(line);
     if (name === "content-length") {
-      for (const item of value.split(",").map((v) => v.trim())) {
-        if (!/^\d{1,15}$/.test(item) || (contentLength !== undefined && contentLength !== item)) return 400;
-        contentLength = item;
-      }
+      // One decimal number; a repeated identical line is what hyper accepts too, a list is not.
+      if (!/^\d{1,15}$/.test(value) || (contentLength !== undefined && contentLength !== value)) return 400;
+      contentLength = value;
     }
   }
   const declared = contentLength === undefined ? 0 : Number(contentLength);
@@ -102,6 +113,7 @@ export const REFUSAL_CODES = {
   400: "malformed_request",
   411: "length_required",
   413: "request_too_large",
+  417: "expectation_failed",
   431: "request_head_too_large",
   505: "unsupported_http_version",
 } as const satisfies Record<HeadRefusal, ErrorCode>;
