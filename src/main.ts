@@ -53,6 +53,8 @@ export interface RunDeps {
   /** Supervisor timing (tests shorten it). */
   timing?: Partial<SupervisorTiming>;
   nowSeconds?: () => number;
+  /** Keys to serve instead of the configured ones (tests: the RFC 9458 Appendix A example key). */
+  keyRing?: KeyRing;
 }
 
 /** A running gateway. */
@@ -85,7 +87,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   const nowSeconds = deps.nowSeconds ?? (() => Date.now() / 1000);
 
   const identity = deps.identity ?? await loadGatewayIdentity(config, logger);
-  const ring = await loadKeyRing(config, nowSeconds());
+  const ring = deps.keyRing ?? await loadKeyRing(config, nowSeconds());
   logger.log("info", "keys.loaded", { keys: ring.keys.length, fingerprint: identity.fingerprint });
   const publisher = new KeyPublisher(ring, identity, nowSeconds);
 
