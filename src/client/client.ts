@@ -235,7 +235,10 @@ export class GatewayClient {
     const device = await this.#device;
     // Streaming uses chunked OHTTP; a whole answer uses plain RFC 9458 (the gateway answers in kind).
     const chunked = input.stream;
-    const nowSeconds = this.#now() + (retry.clockOffset ?? 0);
+    // A one-retry correction replaces (never adds to) the key set's: the total stays within the cap.
+    const nowSeconds = retry.clockOffset === undefined
+      ? this.#now()
+      : this.#options.now() + retry.clockOffset;
     const sealed = await sealRequest(key, async ({ hdr, enc }) => {
       const signature = new Uint8Array(
         await crypto.subtle.sign("Ed25519", device.pair.privateKey, deviceProofMessage(hdr, enc)),
@@ -317,7 +320,7 @@ export class GatewayClient {
     if (error.code === "stale_request") {
       if (error.encapsulated && error.serverDate !== undefined) {
         // Authenticated (it came encapsulated to this request): corrects this one retry, bounded.
-        const offset = error.serverDate - this.#now();
+        const offset = error.serverDate - this.#options.now();
         return {
           clockOffset: Math.max(
             -MAX_CLOCK_CORRECTION_SECONDS,
