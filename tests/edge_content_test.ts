@@ -195,7 +195,7 @@ Deno.test("edge: garbage from 150 networks draws on a global decapsulation budge
       const response = await fetch(`${gateway.url}/api/chat`, {
         method: "POST",
         headers: {
-          "content-type": "application/x-privacy-gateway-request",
+          "content-type": "message/ohttp-chunked-req",
           "x-forwarded-for": `203.0.${i}.9`,
         },
         body: sealed,

@@ -56,7 +56,7 @@ Deno.test("edge: a body that stops or trickles is cut by the rate floor, a slow 
   const edge = await edgeGateway(TIMEOUTS);
   try {
     const head = (length: number) =>
-      `POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-privacy-gateway-request\r\n` +
+      `POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: message/ohttp-chunked-req\r\n` +
       `content-length: ${length}\r\n\r\n`;
     // Declares 1000 bytes, sends 10: the floor (2 s grace + 10 B / 100 B/s) ends it at ~2.1 s.
     const short = await rawConnect(edge.gateway.url);
@@ -146,7 +146,7 @@ Deno.test("edge: 100 concurrent maximum-size bodies sent one byte per segment st
     let peak = baseline;
     const sampler = setInterval(() => peak = Math.max(peak, rssBytes(pid)), 50);
     const head =
-      `POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-privacy-gateway-request\r\n` +
+      `POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: message/ohttp-chunked-req\r\n` +
       `content-length: ${maxBody}\r\n\r\n`;
     const conns = await Promise.all(
       Array.from({ length: 100 }, (_, i) => rawConnect(edge.gateway.url, `127.0.${1 + (i % 4)}.1`)),
