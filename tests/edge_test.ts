@@ -145,8 +145,7 @@ Deno.test("edge: 100 concurrent maximum-size bodies sent one byte per segment st
     const baseline = rssBytes(pid);
     let peak = baseline;
     const sampler = setInterval(() => peak = Math.max(peak, rssBytes(pid)), 50);
-    const head =
-      `POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: message/ohttp-chunked-req\r\n` +
+    const head = `POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: message/ohttp-chunked-req\r\n` +
       `content-length: ${maxBody}\r\n\r\n`;
     const conns = await Promise.all(
       Array.from({ length: 100 }, (_, i) => rawConnect(edge.gateway.url, `127.0.${1 + (i % 4)}.1`)),

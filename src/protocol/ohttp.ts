@@ -84,9 +84,9 @@ export interface SplitRequest {
 }
 
 /**
- * Splits an encapsulated request. A suite this gateway does not offer is `unsupported_suite` (answered as
- * a key configuration problem, RFC 9458 §5.3); a request too short to hold `hdr`, `enc` and one AEAD tag is
- * `malformed_request`.
+ * Splits an encapsulated request. A KDF or AEAD this gateway does not offer with a known KEM is
+ * `unsupported_suite` (answered as a key configuration problem, RFC 9458 §5.3); an unknown KEM, or a request
+ * too short to hold `hdr`, `enc` and one AEAD tag, is `malformed_request`.
  */
 export function splitRequest(body: Uint8Array<ArrayBuffer>, chunked: boolean): SplitRequest {
   if (body.byteLength < _HEADER_LENGTH) throw new GatewayError("malformed_request");
@@ -96,8 +96,11 @@ export function splitRequest(body: Uint8Array<ArrayBuffer>, chunked: boolean): S
     kdfId: readUintBE(body, 3, 2),
     aeadId: readUintBE(body, 5, 2),
   };
+  // An unknown KEM leaves enc's length unknown: the request cannot even be split.
+  const kem = kemInfo(header.kemId);
+  if (!kem) throw new GatewayError("malformed_request");
   if (!isSupportedSuite(header)) throw new GatewayError("unsupported_suite");
-  const encLength = kemInfo(header.kemId)!.encLength;
+  const encLength = kem.encLength;
   const sealedAt = _HEADER_LENGTH + encLength;
   if (body.byteLength < sealedAt + (chunked ? 1 : 0) + 16) throw new GatewayError("malformed_request");
   return {
