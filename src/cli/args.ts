@@ -26,6 +26,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
     options: {
       url: { type: "string" },
       pin: { type: "string" },
+      relay: { type: "string" },
       json: { type: "boolean" },
       out: { type: "string" },
       file: { type: "string" },
@@ -70,8 +71,9 @@ export const USAGE = `privacy-gateway — end-to-end encrypted chat gateway for 
 Usage:
   privacy-gateway [serve]                 start the gateway (configured by PG_* variables)
   privacy-gateway node                    run as an inference node behind mTLS
-  privacy-gateway chat [--url URL] [--pin FINGERPRINT] [--json] [--max-tokens N] [PROMPT]
-                                          send an encrypted chat request and print the answer
+  privacy-gateway chat [--url URL] [--pin FINGERPRINT] [--relay URL] [--json] [--max-tokens N] [PROMPT]
+                                          send an Oblivious HTTP chat request (through an OHTTP
+                                          relay with --relay) and print the answer
   privacy-gateway keys init --out FILE [--force]
                                           create an identity key file (mode 0600), print its fingerprint
   privacy-gateway keys rotate --file FILE [--interval SECONDS]
