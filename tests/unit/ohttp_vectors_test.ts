@@ -4,12 +4,22 @@
  * RFC 9292 §5 Binary HTTP examples round-tripped byte for byte. Sources: tests/testdata/README.md.
  */
 import assert from "node:assert/strict";
-import { decodeKeyConfig, fromHex, KeyRing, toHex } from "../../src/crypto/mod.ts";
+import {
+  concat,
+  createSuite,
+  decodeKeyConfig,
+  fromHex,
+  KEM_X25519,
+  KeyRing,
+  toHex,
+  utf8,
+} from "../../src/crypto/mod.ts";
 import {
   ChunkedResponseOpener,
   decodeRequest,
   decodeResponse,
   encodeRequest,
+  encodeRequestHeader,
   encodeResponse,
   frameChunk,
   openRequest,
@@ -187,4 +197,23 @@ test("decodeRequest() refuses non-zero padding, uppercase field names and overru
   upper[known.indexOf(0x75)] = 0x55; // "user-agent" → "User-agent"
   assert.throws(() => decodeRequest(upper), invalid);
   assert.throws(() => decodeRequest(known.slice(0, 30)), invalid);
+});
+
+test("openRequest() refuses a request with an empty non-final chunk as decryption_failed", async () => {
+  const key = await exampleKey(CHUNKED_EXAMPLE);
+  const header = { keyId: key.keyId, kemId: KEM_X25519, kdfId: 1, aeadId: 1 };
+  const hdr = encodeRequestHeader(header);
+  const context = await createSuite(header).createSenderContext({
+    recipientPublicKey: key.pair.publicKey,
+    info: requestInfo(true, hdr).buffer,
+  });
+  const empty = new Uint8Array(await context.seal(new Uint8Array(0).buffer));
+  const last = new Uint8Array(
+    await context.seal(fromHex(CHUNKED_EXAMPLE.request).buffer, utf8("final").buffer),
+  );
+  const body = concat(hdr, new Uint8Array(context.enc), frameChunk(empty, false), frameChunk(last, true));
+  await assert.rejects(
+    openRequest(KeyRing.fixed([key]), splitRequest(body, true), Date.now() / 1000),
+    (e) => (e as { code?: string }).code === "decryption_failed",
+  );
 });
