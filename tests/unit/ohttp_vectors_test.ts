@@ -24,6 +24,7 @@ import {
   frameChunk,
   openRequest,
   readWholeResponse,
+  requestInfo,
   responseCipher,
   ResponseReader,
   sealRequest,
