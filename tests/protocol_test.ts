@@ -187,6 +187,16 @@ Deno.test("openRequest() rejects a key id changed to another live key of the KEM
   await expectClearError(await post(gateway.url, body), 400, "decryption_failed");
 });
 
+Deno.test("openRequest() answers a key id used with another KEM as a 422 ohttp-key problem", async () => {
+  await using gateway = await startGateway();
+  const sealed = await sealFor(gateway.keyRing, { kemId: KEM_XWING });
+  const body = sealed.body.slice();
+  body[0] = gateway.keyRing.keys.find((k) => k.kemId === KEM_X25519)!.keyId;
+  const response = await post(gateway.url, body);
+  assert.equal(response.status, 422);
+  assert.equal((await response.json()).error.code, "unknown_key_id");
+});
+
 for (const [field, offset, bit] of [["kdf_id", 4, 1], ["aead_id", 6, 2]] as const) {
   Deno.test(`splitRequest() answers an unsupported ${field} as a 422 ohttp-key problem`, async () => {
     await using gateway = await startGateway();

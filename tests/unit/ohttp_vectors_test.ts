@@ -18,6 +18,7 @@ import {
   ChunkedResponseOpener,
   decodeRequest,
   decodeResponse,
+  deviceProofMessage,
   encodeRequest,
   encodeRequestHeader,
   encodeResponse,
@@ -30,6 +31,7 @@ import {
   sealRequest,
   sealWholeResponse,
   splitRequest,
+  verifyDeviceProof,
 } from "../../src/protocol/mod.ts";
 import {
   CHUNKED_EXAMPLE,
@@ -217,4 +219,20 @@ test("openRequest() refuses a request with an empty non-final chunk as decryptio
     openRequest(KeyRing.fixed([key]), splitRequest(body, true), Date.now() / 1000),
     (e) => (e as { code?: string }).code === "decryption_failed",
   );
+});
+
+test("verifyDeviceProof() refuses a device signature made for another request's enc", async () => {
+  const device = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
+    "sign",
+    "verify",
+  ]) as CryptoKeyPair;
+  const publicKey = new Uint8Array(await crypto.subtle.exportKey("raw", device.publicKey));
+  const hdr = fromHex("01002000010003");
+  const [encA, encB] = [new Uint8Array(32).fill(1), new Uint8Array(32).fill(2)];
+  const signature = new Uint8Array(
+    await crypto.subtle.sign("Ed25519", device.privateKey, deviceProofMessage(hdr, encA)),
+  );
+  assert.equal(await verifyDeviceProof(publicKey, signature, hdr, encA), true);
+  assert.equal(await verifyDeviceProof(publicKey, signature, hdr, encB), false);
+  assert.equal(await verifyDeviceProof(publicKey, signature, fromHex("02002000010003"), encA), false);
 });
