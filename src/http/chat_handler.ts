@@ -155,7 +155,11 @@ async function _answerOpened(
       throw error;
     }
     const inner = readInnerRequest(opened.plaintext);
-    requestIdHash = await deps.requestIds.hash(fromBase64Url(inner.requestId ?? "") ?? opened.enc);
+    // Traces get a keyed hash of the app's request id, or of enc when it sent none.
+    const requestId = inner.requestId ? fromBase64Url(inner.requestId) : undefined;
+    requestIdHash = await deps.requestIds.hash(
+      requestId && requestId.byteLength > 0 ? requestId : opened.enc,
+    );
     deps.replay.checkDate(inner.date, deps.nowSeconds());
     const chat = parseChatRequest(inner.content, deps.schema);
     opened.plaintext.fill(0);

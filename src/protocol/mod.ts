@@ -14,5 +14,6 @@ export * from "./replay_guard.ts";
 export * from "./coalesce_stream.ts";
 export * from "./seal_stream.ts";
 export * from "./response_reader.ts";
+export * from "./bhttp_stream.ts";
 export * from "./device_proof.ts";
 export * from "./proof_of_work_solver.ts";
