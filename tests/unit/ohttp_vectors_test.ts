@@ -23,6 +23,7 @@ import {
   encodeRequestHeader,
   encodeResponse,
   frameChunk,
+  MAX_REQUEST_CHUNKS,
   openRequest,
   readWholeResponse,
   requestInfo,
@@ -235,4 +236,27 @@ test("verifyDeviceProof() refuses a device signature made for another request's 
   assert.equal(await verifyDeviceProof(publicKey, signature, hdr, encA), true);
   assert.equal(await verifyDeviceProof(publicKey, signature, hdr, encB), false);
   assert.equal(await verifyDeviceProof(publicKey, signature, fromHex("02002000010003"), encA), false);
+});
+
+test("openRequest() opens up to MAX_REQUEST_CHUNKS chunks and refuses more as decryption_failed", async () => {
+  const key = await exampleKey(CHUNKED_EXAMPLE);
+  const ring = KeyRing.fixed([key]);
+  const config = { keyId: key.keyId, kemId: KEM_X25519, publicKey: key.publicKey };
+  const message = new Uint8Array(MAX_REQUEST_CHUNKS + 1).fill(7);
+  const within = await sealRequest(config, message, {
+    chunked: true,
+    aeadId: 1,
+    chunkSizes: Array(MAX_REQUEST_CHUNKS - 1).fill(1),
+  });
+  const opened = await openRequest(ring, splitRequest(within.body, true), Date.now() / 1000);
+  assert.deepEqual(opened.plaintext, message);
+  const beyond = await sealRequest(config, message, {
+    chunked: true,
+    aeadId: 1,
+    chunkSizes: Array(MAX_REQUEST_CHUNKS).fill(1),
+  });
+  await assert.rejects(
+    openRequest(ring, splitRequest(beyond.body, true), Date.now() / 1000),
+    (e) => (e as { code?: string }).code === "decryption_failed",
+  );
 });
