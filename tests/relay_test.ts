@@ -47,6 +47,26 @@ Deno.test("The gateway sees the relay's address: its network limit counts the re
   assert.equal(await outcome(direct, "direct"), "done echo: direct");
 });
 
+Deno.test("GatewayClient fetches its signed keys from keysUrl and still checks them against the pin", async () => {
+  await using gateway = await startGateway();
+  await using relay = startRelay(`${gateway.url}/api/chat`);
+  const fetched: string[] = [];
+  const recording = (async (input: string | URL | Request, init?: RequestInit) => {
+    fetched.push(new URL(String(input)).pathname);
+    const target = String(input).endsWith("/mirror/keys") ? `${gateway.url}/api/pubkey` : input;
+    return await fetch(target, init);
+  }) as typeof fetch;
+  const client = new GatewayClient({
+    baseUrl: "http://gateway.invalid",
+    keysUrl: "http://cdn.invalid/mirror/keys",
+    pin: gateway.fingerprint,
+    relayUrl: relay.url,
+    fetch: recording,
+  });
+  assert.equal(await outcome(client), "done echo: via relay");
+  assert.deepEqual(fetched, ["/mirror/keys", "/"]);
+});
+
 Deno.test("The test relay refuses anything but the OHTTP request media types", async () => {
   await using gateway = await startGateway();
   await using relay = startRelay(`${gateway.url}/api/chat`);

@@ -69,6 +69,12 @@ export interface GatewayClientOptions {
    * `/api/chat`): the gateway then never sees the app's IP address (docs/protocol.md §6).
    */
   relayUrl?: string;
+  /**
+   * Where to fetch the signed key set instead of `${baseUrl}/api/pubkey` (a CDN or the relay operator's
+   * key proxy, so the gateway does not see the app's address there either). It is verified against the pin
+   * wherever it comes from.
+   */
+  keysUrl?: string;
   /** KEMs to use, most preferred first (default: X-Wing, then X25519). */
   kems?: readonly number[];
   /** Pinned identity fingerprint. Required unless `allowUnpinned` (development on loopback only). */
@@ -118,9 +124,10 @@ const _RETRYABLE: ReadonlySet<string> = new Set([
 
 /** Client for one gateway. Keeps the verified keys; holds no conversation state. */
 export class GatewayClient {
-  #options: Required<Omit<GatewayClientOptions, "pin" | "deviceKey" | "relayUrl" | "kems">> & {
+  #options: Required<Omit<GatewayClientOptions, "pin" | "deviceKey" | "relayUrl" | "keysUrl" | "kems">> & {
     pin?: string;
     relayUrl?: string;
+    keysUrl?: string;
     kems?: readonly number[];
   };
   #device: Promise<{ pair: CryptoKeyPair; publicKey: string }>;
@@ -325,9 +332,12 @@ export class GatewayClient {
 
   /** Fetches and verifies the key set; its signed `issued_at` is the only clock source the client has. */
   async #fetchKeys(): Promise<UsableKey[]> {
-    const response = await this.#options.fetch(`${this.#options.baseUrl}/api/pubkey`, {
-      headers: { accept: "application/json" },
-    }).catch(() => {
+    const response = await this.#options.fetch(
+      this.#options.keysUrl ?? `${this.#options.baseUrl}/api/pubkey`,
+      {
+        headers: { accept: "application/json" },
+      },
+    ).catch(() => {
       throw new GatewayRequestError("network_error", 0);
     });
     if (!response.ok) throw new GatewayRequestError("upstream_unavailable", response.status);
