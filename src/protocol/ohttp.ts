@@ -52,6 +52,11 @@ export const CHUNKED_REQUEST_LABEL = "message/bhttp chunked request";
 
 const _FINAL = utf8("final");
 const _HEADER_LENGTH = 7;
+/**
+ * Most request chunks the gateway opens. The SDK sends one; a sender splitting a bounded body into
+ * thousands of tiny chunks would cost an AEAD open each (~10 µs), so it is refused as undecryptable.
+ */
+export const MAX_REQUEST_CHUNKS = 64;
 
 /** The clear-text header of an encapsulated request. */
 export interface RequestHeader extends SuiteIds {
@@ -160,6 +165,7 @@ async function _openChunks(context: RecipientContext, sealed: Uint8Array): Promi
   const parts: Uint8Array[] = [];
   let offset = 0;
   for (;;) {
+    if (parts.length >= MAX_REQUEST_CHUNKS) throw new Error("too many chunks");
     const length = decodeVarint(sealed, offset);
     if (!length) throw new Error("truncated");
     offset = length.next;
