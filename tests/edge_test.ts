@@ -216,6 +216,9 @@ Deno.test("edge: a client that stops reading its stream loses it after PG_STALL_
     PG_STREAM_TICK_MS: "0",
     PG_REQUEST_TIMEOUT_SECONDS: "60",
     PG_STALL_TIMEOUT_SECONDS: "1",
+    // ~720 bytes on the wire per one-token chunk, as v1's base64 SSE events were: the same bytes per token
+    // fill the socket buffers in the same time (protocol v2's default 512-byte chunks are ~530).
+    PG_CHUNK_SIZE: "700",
     PG_LLAMA_CTX: "16384",
     PG_LLAMA_PARALLEL: "1",
     PG_MAX_TOKENS_CAP: "16000",
@@ -224,7 +227,7 @@ Deno.test("edge: a client that stops reading its stream loses it after PG_STALL_
   let attacker: Deno.ChildProcess | undefined;
   try {
     assert.ok(await waitFor(() => gateway.logs().some((l) => l.event === "supervisor.ready"), 30_000));
-    // ~16,000 tokens, each its own ~700-byte sealed event: ~11 MB, more than every socket buffer on the way.
+    // ~16,000 tokens, each its own ~720-byte sealed chunk: ~11 MB, more than every socket buffer on the way.
     const request = await captureChat(gateway.url, gateway.fingerprint, {
       messages: [{ role: "user", content: "talk" }],
       max_tokens: 16000,
