@@ -486,6 +486,12 @@ Deno.test("GatewayClient surfaces an encapsulated invalid_request as GatewayRequ
     (e) =>
       e instanceof GatewayRequestError && e.code === "invalid_request" && e.status === 422 && e.encapsulated,
   );
+  // Outside it was a 200; the gateway's own metrics still count the real outcome.
+  const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+  assert.match(
+    metrics,
+    /privacy_gateway_requests_total\{route="chat",status="422",code="invalid_request"\} 1/,
+  );
 });
 
 Deno.test("Unknown routes and methods answer not_found and method_not_allowed as JSON", async () => {
