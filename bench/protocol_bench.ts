@@ -8,6 +8,7 @@ import {
   AEAD_AES_128_GCM,
   AEAD_CHACHA20_POLY1305,
   ChunkCipher,
+  createSuite,
   encodeKeySet,
   generateIdentity,
   KEM_X25519,
@@ -50,6 +51,15 @@ for (const suite of SUITES) {
   Deno.bench(`openRequest(): ${suite.name}, 1 KiB chunked request (gateway)`, { group: "open" }, async () => {
     await openRequest(ring, splitRequest(bodies[next++ % bodies.length], true), now);
   });
+  const hpke = createSuite({ kemId: suite.kemId, kdfId: 1, aeadId: suite.aeadId });
+  const encs = bodies.map((b) => splitRequest(b, true).enc);
+  Deno.bench(
+    `createRecipientContext(): ${suite.name}, KEM decapsulation + key schedule`,
+    { group: "decap" },
+    async () => {
+      await hpke.createRecipientContext({ recipientKey: key.pair, enc: encs[next++ % encs.length].buffer });
+    },
+  );
   Deno.bench(`sealRequest(): ${suite.name}, 1 KiB chunked request (client)`, { group: "seal" }, async () => {
     await sealRequest(key, message, { chunked: true, aeadId: suite.aeadId });
   });
