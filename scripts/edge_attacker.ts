@@ -28,7 +28,7 @@ function sustain(count: number, source: (i: number) => string, drive: (socket: n
 }
 
 const head = (length: number) =>
-  `POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-privacy-gateway-request\r\n` +
+  `POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: message/ohttp-chunked-req\r\n` +
   `content-length: ${length}\r\n\r\n`;
 
 // Paused sockets do not keep the event loop alive: the attack runs until it is killed.

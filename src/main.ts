@@ -6,7 +6,7 @@
  */
 import { dispatch } from "./cli/mod.ts";
 import { edgeLimitsFor, ENV_SCHEMA, type EnvConfig, limitsFor } from "./config/mod.ts";
-import { createSuite, type Identity, type KeyRing } from "./crypto/mod.ts";
+import type { Identity, KeyRing } from "./crypto/mod.ts";
 import {
   buildInference,
   deriveLimitSecrets,
@@ -60,6 +60,8 @@ export interface RunDeps {
   /** Supervisor timing (tests shorten it). */
   timing?: Partial<SupervisorTiming>;
   nowSeconds?: () => number;
+  /** Keys to serve instead of the configured ones (tests: the RFC 9458 Appendix A example key). */
+  keyRing?: KeyRing;
 }
 
 /** A running gateway. */
@@ -90,10 +92,9 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   await using resources = new AsyncDisposableStack();
   const logger = deps.logger ?? _defaultLogger(config);
   const nowSeconds = deps.nowSeconds ?? (() => Date.now() / 1000);
-  const suite = createSuite();
 
   const identity = deps.identity ?? await loadGatewayIdentity(config, logger);
-  const ring = await loadKeyRing(config, suite, nowSeconds());
+  const ring = deps.keyRing ?? await loadKeyRing(config, nowSeconds());
   logger.log("info", "keys.loaded", { keys: ring.keys.length, fingerprint: identity.fingerprint });
   const publisher = new KeyPublisher(ring, identity, nowSeconds);
 
@@ -158,7 +159,6 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     : undefined;
   const app = createApp({
     chat: {
-      suite,
       ring,
       replay,
       schema,
@@ -207,7 +207,6 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   resources.use(
     await startKeyRotation({
       ring,
-      suite,
       keysFile: config.PG_HPKE_KEYS_FILE,
       rotationSeconds: config.PG_KEY_ROTATION_SECONDS,
       nowSeconds,

@@ -1,6 +1,7 @@
 /** The CLI as an admin or app developer runs it: chat, and the Harmony debug commands. */
 import assert from "node:assert/strict";
 import { startGateway } from "./helpers/gateway.ts";
+import { startRelay } from "./helpers/relay.ts";
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
 
@@ -36,6 +37,16 @@ Deno.test("privacy-gateway chat prints the decrypted answer, pinned or (on loopb
   const wrongPin = await cli(["chat", "--url", gateway.url, "--pin", "x".repeat(43), "hi"]);
   assert.equal(wrongPin.code, 1);
   assert.match(wrongPin.stderr, /pin mismatch/);
+});
+
+Deno.test("privacy-gateway chat --relay sends the request through an Oblivious HTTP relay", async () => {
+  await using gateway = await startGateway();
+  await using relay = startRelay(`${gateway.url}/api/chat`);
+  const args = ["chat", "--url", gateway.url, "--pin", gateway.fingerprint, "--relay", relay.url, "relayed"];
+  const result = await cli(args);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "echo: relayed\n");
+  assert.equal(relay.forwarded.length, 1);
 });
 
 Deno.test("privacy-gateway chat refuses an unpinned remote gateway", async () => {

@@ -9,8 +9,8 @@ import { GatewayClient, GatewayRequestError } from "../src/client/mod.ts";
 import type { ChatInput } from "../src/client/mod.ts";
 import { failover, LlamaClient, Router } from "../src/inference/mod.ts";
 import { decodeKeyConfig, fromBase64Url, type KeyRing, utf8 } from "../src/crypto/mod.ts";
-import { GatewayError, padRequest } from "../src/protocol/mod.ts";
-import { parseSse, post, readSse, sealFor } from "./helpers/raw_client.ts";
+import { encodeChatRequest, GatewayError } from "../src/protocol/mod.ts";
+import { post, readAnswer, sealFor } from "./helpers/raw_client.ts";
 import { llamaServerBin, privateTempDir } from "./helpers/gateway.ts";
 import { spawnGateway } from "./helpers/gateway_process.ts";
 import { waitFor } from "./helpers/process.ts";
@@ -86,14 +86,18 @@ Deno.test("edge: hostile content is refused before the backend and never makes a
     const published = decodeKeyConfig(
       fromBase64Url((await (await fetch(`${gateway.url}/api/pubkey`)).json()).keys[0].config)!,
     )!;
-    const ring = { keys: [{ keyId: published.keyId, publicKey: published.publicKey }] } as unknown as KeyRing;
+    const ring = {
+      keys: [{ keyId: published.keyId, kemId: published.kemId, publicKey: published.publicKey }],
+    } as unknown as KeyRing;
     const deep = '{"type":"object","properties":{"a":'.repeat(3400) + '{"type":"string"}' + "}}".repeat(3400);
     const text = `{"messages":[{"role":"user","content":"x"}],"tools":[{"type":"function",` +
       `"function":{"name":"f","parameters":${deep}}}]}`;
-    const sealed = await sealFor(ring, { payload: padRequest(utf8(text)) });
+    const message = encodeChatRequest(utf8(text), { nowSeconds: Date.now() / 1000 });
+    const sealed = await sealFor(ring, { message, kemId: published.kemId });
     const response = await post(gateway.url, sealed.body);
-    assert.equal(response.status, 422);
-    const events = await readSse(sealed, parseSse(await response.text()));
+    assert.equal(response.status, 200);
+    const { head, events } = await readAnswer(sealed, new Uint8Array(await response.arrayBuffer()));
+    assert.equal(head.status, 422);
     assert.deepEqual(events.map((e) => e.type === "error" ? e.code : e.type), ["invalid_request"]);
     // Sixteen hostile requests later the backend's circuit is closed and a legitimate user is served at once.
     const started = performance.now();
@@ -191,7 +195,7 @@ Deno.test("edge: garbage from 150 networks draws on a global decapsulation budge
       const response = await fetch(`${gateway.url}/api/chat`, {
         method: "POST",
         headers: {
-          "content-type": "application/x-privacy-gateway-request",
+          "content-type": "message/ohttp-chunked-req",
           "x-forwarded-for": `203.0.${i}.9`,
         },
         body: sealed,

@@ -56,7 +56,7 @@ Deno.test("edge: a body that stops or trickles is cut by the rate floor, a slow 
   const edge = await edgeGateway(TIMEOUTS);
   try {
     const head = (length: number) =>
-      `POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-privacy-gateway-request\r\n` +
+      `POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: message/ohttp-chunked-req\r\n` +
       `content-length: ${length}\r\n\r\n`;
     // Declares 1000 bytes, sends 10: the floor (2 s grace + 10 B / 100 B/s) ends it at ~2.1 s.
     const short = await rawConnect(edge.gateway.url);
@@ -187,8 +187,7 @@ Deno.test("edge: 100 concurrent maximum-size bodies sent one byte per segment st
     const baseline = rssBytes(pid);
     let peak = baseline;
     const sampler = setInterval(() => peak = Math.max(peak, rssBytes(pid)), 50);
-    const head =
-      `POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-privacy-gateway-request\r\n` +
+    const head = `POST /api/chat HTTP/1.1\r\nhost: x\r\ncontent-type: message/ohttp-chunked-req\r\n` +
       `content-length: ${maxBody}\r\n\r\n`;
     const conns = await Promise.all(
       Array.from({ length: 100 }, (_, i) => rawConnect(edge.gateway.url, `127.0.${1 + (i % 4)}.1`)),
@@ -264,6 +263,8 @@ Deno.test("edge: a client that stops reading its stream loses it after PG_STALL_
     PG_STALL_TIMEOUT_SECONDS: "1",
     PG_MAX_MESSAGE_CHARS: "120000",
     PG_MAX_TOTAL_CHARS: "120000",
+    // ~720 bytes on the wire per one-word chunk (protocol v2's default 512-byte chunks are ~530).
+    PG_CHUNK_SIZE: "700",
     PG_POW_LOAD_PERCENT: "1000",
   });
   let attacker: Deno.ChildProcess | undefined;

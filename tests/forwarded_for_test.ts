@@ -1,6 +1,6 @@
 /** Spoofed X-Forwarded-For against a real gateway (security review item 5). */
 import assert from "node:assert/strict";
-import { REQUEST_MEDIA_TYPE } from "../src/protocol/mod.ts";
+import { OHTTP_CHUNKED_REQUEST_TYPE } from "../src/protocol/mod.ts";
 import { startGateway } from "./helpers/gateway.ts";
 
 async function _statuses(url: string, spoofed: string[]): Promise<number[]> {
@@ -8,7 +8,7 @@ async function _statuses(url: string, spoofed: string[]): Promise<number[]> {
   for (const address of spoofed) {
     const response = await fetch(`${url}/api/chat`, {
       method: "POST",
-      headers: { "content-type": REQUEST_MEDIA_TYPE, "x-forwarded-for": address },
+      headers: { "content-type": OHTTP_CHUNKED_REQUEST_TYPE, "x-forwarded-for": address },
       body: new Uint8Array(8),
     });
     await response.body?.cancel();

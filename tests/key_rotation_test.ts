@@ -1,7 +1,6 @@
 /** The key rotation timer's one check, called directly (no waiting for the 10 s poll). */
 import assert from "node:assert/strict";
 import { loadConfig, rotateHpkeKeysFile } from "../src/config/mod.ts";
-import { createSuite } from "../src/crypto/mod.ts";
 import { loadKeyRing, startKeyRotation } from "../src/gateway/mod.ts";
 import type { Logger, LogLevel } from "../src/observability/mod.ts";
 import { privateTempDir } from "./helpers/gateway.ts";
@@ -12,16 +11,14 @@ Deno.test("startKeyRotation() logs a broken keys file as keys.reload_failed and 
   const now = Math.floor(Date.now() / 1000);
   const write = (text: string) => Deno.writeTextFile(file, text, { mode: 0o600 });
   await write(JSON.stringify(rotateHpkeKeysFile(undefined, now, 3600)));
-  const suite = createSuite();
   const loaded = loadConfig({ PG_HPKE_KEYS_FILE: file, PG_REDIS_URL: "redis://127.0.0.1:1" }, () => "");
   assert.ok(loaded.ok);
-  const ring = await loadKeyRing(loaded.config, suite, now);
+  const ring = await loadKeyRing(loaded.config, now);
   const before = ring.keys.map((k) => k.keyId);
   const lines: [LogLevel, string][] = [];
   const logger: Logger = { log: (level, event) => lines.push([level, event]) };
   using rotation = await startKeyRotation({
     ring,
-    suite,
     keysFile: file,
     rotationSeconds: 3600,
     nowSeconds: () => now,

@@ -97,28 +97,16 @@ for (const kind of ["memory", "redis"] as const) {
     });
   });
 
-  Deno.test(`${kind} store: ReplayGuard refuses a second use of enc or request id`, async () => {
+  Deno.test(`${kind} store: ReplayGuard refuses a second use of enc, before and after opening`, async () => {
     await withStore(async (store) => {
       const guard = new ReplayGuard(store, 60, 0);
-      const header = {
-        version: 1,
-        keyId: 1,
-        kemId: 32,
-        kdfId: 1,
-        aeadId: 3,
-        timestamp: 100,
-        requestId: new Uint8Array(16).fill(1),
-      };
-      await guard.record(header, new Uint8Array(32).fill(2));
-      await assert.rejects(
-        guard.record(header, new Uint8Array(32).fill(3)),
-        (e) => e instanceof GatewayError && e.code === "replayed_request",
-      );
-      const other = { ...header, requestId: new Uint8Array(16).fill(9) };
-      await assert.rejects(
-        guard.record(other, new Uint8Array(32).fill(2)),
-        (e) => e instanceof GatewayError && e.code === "replayed_request",
-      );
+      const enc = new Uint8Array(32).fill(2);
+      await guard.checkUnseen(enc);
+      await guard.record(enc);
+      const replayed = (e: unknown) => e instanceof GatewayError && e.code === "replayed_request";
+      await assert.rejects(guard.checkUnseen(enc), replayed);
+      await assert.rejects(guard.record(enc), replayed);
+      await guard.checkUnseen(new Uint8Array(32).fill(3));
     });
   });
 

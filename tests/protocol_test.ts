@@ -1,6 +1,7 @@
 /**
- * Protocol v1 against a real gateway on loopback (echo backend: this suite is about the envelope, not
- * the model). Every tampering gets its documented code, and the gateway keeps serving afterwards.
+ * Protocol v2 (RFC 9458 + chunked OHTTP + RFC 9292) against a real gateway on loopback (echo backend: this
+ * suite is about the encapsulation, not the model). Every tampering gets its documented answer, every
+ * decapsulated request is a 200 with an encapsulated answer, and the gateway keeps serving afterwards.
  */
 import assert from "node:assert/strict";
 import {
@@ -9,16 +10,33 @@ import {
   KeyVerificationError,
   ResponseIntegrityError,
 } from "../src/client/mod.ts";
-import { fromBase64Url, toBase64Url, utf8 } from "../src/crypto/mod.ts";
-import { padRequest } from "../src/protocol/mod.ts";
+import {
+  AEAD_AES_128_GCM,
+  decodeOhttpKeys,
+  fromBase64Url,
+  KEM_X25519,
+  KEM_XWING,
+  toBase64Url,
+  utf8,
+} from "../src/crypto/mod.ts";
+import { encodeChatRequest, encodeRequest, OHTTP_REQUEST_TYPE } from "../src/protocol/mod.ts";
 import { startGateway, type TestGateway } from "./helpers/gateway.ts";
-import { chat, flipBit, parseSse, post, readSse, sealFor } from "./helpers/raw_client.ts";
+import {
+  chat,
+  flipBit,
+  joinChunks,
+  post,
+  postSealed,
+  readAnswer,
+  sealFor,
+  splitChunks,
+  TAG_LENGTH,
+} from "./helpers/raw_client.ts";
 
-const RID_OFFSET = 17;
-const ENC_OFFSET = RID_OFFSET + 16;
+/** hdr (7 bytes) then enc. */
+const ENC_OFFSET = 7;
 
 async function expectClearError(response: Response, status: number, code: string): Promise<void> {
-  assert.equal(response.headers.get("content-type")?.startsWith("application/json"), true);
   const body = await response.json();
   assert.equal(response.status, status);
   assert.equal(body.error.code, code);
@@ -31,10 +49,15 @@ async function expectSealedError(
   status: number,
   code: string,
 ) {
-  const response = await post(gateway.url, sealed.body);
-  assert.equal(response.status, status);
-  assert.equal(response.headers.get("content-type"), "text/event-stream");
-  const events = await readSse(sealed, parseSse(await response.text()));
+  const response = await postSealed(gateway.url, sealed);
+  // Uniform outside (RFC 9458 §5.2): always 200 once decapsulated; the inner status says what happened.
+  assert.equal(response.status, 200);
+  assert.equal(
+    response.headers.get("content-type"),
+    sealed.chunked ? "message/ohttp-chunked-res" : "message/ohttp-res",
+  );
+  const { head, events } = await readAnswer(sealed, new Uint8Array(await response.arrayBuffer()));
+  assert.equal(head.status, status);
   assert.deepEqual(events.map((e) => e.type), ["error"]);
   assert.equal(events[0].type === "error" && events[0].code, code);
 }
@@ -48,9 +71,22 @@ async function stillServes(gateway: TestGateway): Promise<void> {
   assert.equal(text, "echo: still there");
 }
 
-Deno.test("GatewayClient.chat() streams a decrypted answer from a real gateway", async () => {
+Deno.test("GatewayClient.chat() streams a decrypted answer from a real gateway over X-Wing", async () => {
   await using gateway = await startGateway();
-  const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint });
+  const seen: { type: string; bytes: number }[] = [];
+  const client = new GatewayClient({
+    baseUrl: gateway.url,
+    pin: gateway.fingerprint,
+    fetch: (async (target: string | URL | Request, init?: RequestInit) => {
+      if (init?.method === "POST") {
+        seen.push({
+          type: String((init.headers as Record<string, string>)["content-type"]),
+          bytes: (init.body as Uint8Array).byteLength,
+        });
+      }
+      return await fetch(target, init);
+    }) as typeof fetch,
+  });
   const events = [];
   for await (const event of client.chat({ messages: [{ role: "user", content: "hello there" }] })) {
     events.push(event);
@@ -60,9 +96,24 @@ Deno.test("GatewayClient.chat() streams a decrypted answer from a real gateway",
     "echo: hello there",
   );
   assert.equal(events.at(-1)?.type, "done");
+  // X-Wing by default: hdr 7 + enc 1120 + final indicator 1 + 1 KiB bucket + tag 16.
+  assert.deepEqual(seen, [{ type: "message/ohttp-chunked-req", bytes: 7 + 1120 + 1 + 1024 + 16 }]);
+  const [key] = await client.keys();
+  assert.equal(key.kemId, KEM_XWING);
 });
 
-Deno.test("GatewayClient.complete() returns a sealed non-streaming answer", async () => {
+Deno.test("GatewayClient.chat() works with X25519 keys when told to use only those", async () => {
+  await using gateway = await startGateway();
+  const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, kems: [KEM_X25519] });
+  const events = [];
+  for await (const event of client.chat({ messages: [{ role: "user", content: "classic" }] })) {
+    events.push(event);
+  }
+  assert.equal(events.at(-1)?.type, "done");
+  assert.equal((await client.keys())[0].kemId, KEM_X25519);
+});
+
+Deno.test("GatewayClient.complete() returns a whole message/ohttp-res answer", async () => {
   await using gateway = await startGateway();
   const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint });
   const events = await client.complete({ messages: [{ role: "user", content: "one shot" }] });
@@ -70,24 +121,37 @@ Deno.test("GatewayClient.complete() returns a sealed non-streaming answer", asyn
   assert.equal(events.at(-1)?.type, "done");
 });
 
-Deno.test("GET /api/pubkey serves a signed key set with cache headers, and ohttp-keys", async () => {
+Deno.test("POST /api/chat answers a plain RFC 9458 request sealed with AES-128-GCM", async () => {
+  await using gateway = await startGateway();
+  const sealed = await sealFor(gateway.keyRing, { chunked: false, aeadId: AEAD_AES_128_GCM });
+  const response = await postSealed(gateway.url, sealed);
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("content-type"), "message/ohttp-res");
+  const { head, events } = await readAnswer(sealed, new Uint8Array(await response.arrayBuffer()));
+  assert.equal(head.status, 200);
+  assert.equal(events.at(-1)?.type, "done");
+});
+
+Deno.test("GET /api/pubkey signs X25519 and X-Wing key configs; /.well-known/ohttp-gateway lists them", async () => {
   await using gateway = await startGateway();
   const response = await fetch(`${gateway.url}/api/pubkey`);
   assert.equal(response.status, 200);
   assert.match(response.headers.get("cache-control") ?? "", /^public, max-age=\d+$/);
   const doc = await response.json();
   assert.equal(doc.fingerprint, gateway.fingerprint);
-  assert.equal(doc.keys.length, 2);
+  // Current and next generation, one key per KEM each.
+  assert.equal(doc.keys.length, 4);
   const ohttp = await fetch(`${gateway.url}/.well-known/ohttp-gateway`);
   assert.equal(ohttp.headers.get("content-type"), "application/ohttp-keys");
-  const bytes = new Uint8Array(await ohttp.arrayBuffer());
-  // Two configs, each 2-byte length prefixed, each 41 bytes (RFC 9458 §3 with one suite).
-  assert.equal(bytes.byteLength, 2 * (2 + 41));
-  assert.equal((bytes[0] << 8) | bytes[1], 41);
-  assert.equal(toBase64Url(bytes.slice(2, 43)), doc.keys[0].config);
+  const configs = decodeOhttpKeys(new Uint8Array(await ohttp.arrayBuffer()))!;
+  assert.deepEqual(configs.map((c) => c.kemId), [KEM_X25519, KEM_XWING, KEM_X25519, KEM_XWING]);
+  // X25519 offers AES-128-GCM and ChaCha20-Poly1305 (as RFC 9458 Appendix A's config); X-Wing ChaCha.
+  assert.deepEqual(configs[0].algorithms, [{ kdfId: 1, aeadId: 1 }, { kdfId: 1, aeadId: 3 }]);
+  assert.deepEqual(configs[1].algorithms, [{ kdfId: 1, aeadId: 3 }]);
+  assert.equal(toBase64Url(configs[1].publicKey).length, Math.ceil(1216 * 4 / 3));
 });
 
-Deno.test("openRequest() rejects a flipped bit in enc as decryption_failed", async () => {
+Deno.test("openRequest() answers a flipped bit in enc with a clear 400 decryption_failed", async () => {
   await using gateway = await startGateway();
   const sealed = await sealFor(gateway.keyRing);
   await expectClearError(
@@ -98,7 +162,7 @@ Deno.test("openRequest() rejects a flipped bit in enc as decryption_failed", asy
   await stillServes(gateway);
 });
 
-Deno.test("openRequest() rejects a flipped bit in the ciphertext as decryption_failed", async () => {
+Deno.test("openRequest() answers a flipped bit in the final chunk with a clear 400 decryption_failed", async () => {
   await using gateway = await startGateway();
   const sealed = await sealFor(gateway.keyRing);
   await expectClearError(
@@ -108,117 +172,111 @@ Deno.test("openRequest() rejects a flipped bit in the ciphertext as decryption_f
   );
 });
 
-Deno.test("splitRequest() rejects a changed version byte as unsupported_version", async () => {
+Deno.test("openRequest() refuses a chunked request relabelled as message/ohttp-req (labels differ)", async () => {
   await using gateway = await startGateway();
   const sealed = await sealFor(gateway.keyRing);
-  await expectClearError(await post(gateway.url, flipBit(sealed.body, 0, 1)), 400, "unsupported_version");
+  await expectClearError(await post(gateway.url, sealed.body, OHTTP_REQUEST_TYPE), 400, "decryption_failed");
 });
 
-Deno.test("openRequest() rejects a key id changed to the other live key as decryption_failed", async () => {
+Deno.test("openRequest() rejects a key id changed to another live key of the KEM as decryption_failed", async () => {
   await using gateway = await startGateway();
   const sealed = await sealFor(gateway.keyRing);
+  const other = gateway.keyRing.keys.filter((k) => k.kemId === KEM_X25519)[1];
   const body = sealed.body.slice();
-  body[1] = gateway.keyRing.keys[1].keyId;
+  body[0] = other.keyId;
   await expectClearError(await post(gateway.url, body), 400, "decryption_failed");
 });
 
-for (const [field, offset] of [["kem_id", 3], ["kdf_id", 5], ["aead_id", 7]] as const) {
-  Deno.test(`splitRequest() rejects a changed ${field} as unsupported_suite`, async () => {
+Deno.test("openRequest() answers a key id used with another KEM as a 422 ohttp-key problem", async () => {
+  await using gateway = await startGateway();
+  const sealed = await sealFor(gateway.keyRing, { kemId: KEM_XWING });
+  const body = sealed.body.slice();
+  body[0] = gateway.keyRing.keys.find((k) => k.kemId === KEM_X25519)!.keyId;
+  const response = await post(gateway.url, body);
+  assert.equal(response.status, 422);
+  assert.equal((await response.json()).error.code, "unknown_key_id");
+});
+
+for (const [field, offset, bit] of [["kdf_id", 4, 1], ["aead_id", 6, 2]] as const) {
+  Deno.test(`splitRequest() answers an unsupported ${field} as a 422 ohttp-key problem`, async () => {
     await using gateway = await startGateway();
     const sealed = await sealFor(gateway.keyRing);
-    await expectClearError(
-      await post(gateway.url, flipBit(sealed.body, offset, 1)),
-      400,
-      "unsupported_suite",
-    );
+    const response = await post(gateway.url, flipBit(sealed.body, offset, bit));
+    assert.equal(response.status, 422);
+    assert.equal(response.headers.get("content-type"), "application/problem+json");
+    const body = await response.json();
+    assert.equal(body.type, "https://iana.org/assignments/http-problem-types#ohttp-key");
+    assert.equal(body.error.code, "unsupported_suite");
   });
 }
 
-Deno.test("openRequest() rejects a timestamp changed inside the window as decryption_failed", async () => {
-  await using gateway = await startGateway();
-  const sealed = await sealFor(gateway.keyRing);
-  const body = sealed.body.slice();
-  body[15] = (body[15] + 1) & 0xff;
-  await expectClearError(await post(gateway.url, body), 400, "decryption_failed");
-});
-
-Deno.test("openRequest() rejects a flipped bit in the request id as decryption_failed", async () => {
-  await using gateway = await startGateway();
-  const sealed = await sealFor(gateway.keyRing);
-  await expectClearError(
-    await post(gateway.url, flipBit(sealed.body, RID_OFFSET + 3)),
-    400,
-    "decryption_failed",
-  );
-});
-
-Deno.test("splitRequest() rejects a request id longer than 32 bytes as invalid_request_id", async () => {
-  await using gateway = await startGateway();
-  const sealed = await sealFor(gateway.keyRing, { requestId: new Uint8Array(200) });
-  await expectClearError(await post(gateway.url, sealed.body), 400, "invalid_request_id");
-});
-
-Deno.test("splitRequest() rejects a truncated envelope as malformed_request", async () => {
+Deno.test("splitRequest() rejects a truncated request as malformed_request", async () => {
   await using gateway = await startGateway();
   const sealed = await sealFor(gateway.keyRing);
   await expectClearError(await post(gateway.url, sealed.body.slice(0, 40)), 400, "malformed_request");
   await expectClearError(await post(gateway.url, new Uint8Array(0)), 400, "malformed_request");
 });
 
-Deno.test("ReplayGuard refuses a replayed request inside the window as replayed_request", async () => {
+Deno.test("ReplayGuard refuses a replayed enc before decapsulation with a clear 400 replayed_request", async () => {
   await using gateway = await startGateway();
   const sealed = await sealFor(gateway.keyRing);
-  const first = await post(gateway.url, sealed.body);
+  const first = await postSealed(gateway.url, sealed);
   assert.equal(first.status, 200);
   await first.body?.cancel();
-  await expectClearError(await post(gateway.url, sealed.body), 409, "replayed_request");
+  await expectClearError(await postSealed(gateway.url, sealed), 400, "replayed_request");
+  await stillServes(gateway);
 });
 
-Deno.test("ReplayGuard refuses a reused request id with a fresh enc as replayed_request", async () => {
-  await using gateway = await startGateway();
-  const requestId = crypto.getRandomValues(new Uint8Array(16));
-  const first = await post(gateway.url, (await sealFor(gateway.keyRing, { requestId })).body);
-  await first.body?.cancel();
-  await expectClearError(
-    await post(gateway.url, (await sealFor(gateway.keyRing, { requestId })).body),
-    409,
-    "replayed_request",
-  );
-});
-
-Deno.test("ReplayGuard refuses stale and future timestamps as stale_request", async () => {
+Deno.test("ReplayGuard answers stale and future dates with an encapsulated 400 stale_request carrying Date", async () => {
   await using gateway = await startGateway();
   const now = Math.floor(Date.now() / 1000);
-  await expectClearError(
-    await post(gateway.url, (await sealFor(gateway.keyRing, { timestamp: now - 120 })).body),
-    400,
-    "stale_request",
-  );
-  await expectClearError(
-    await post(gateway.url, (await sealFor(gateway.keyRing, { timestamp: now + 120 })).body),
-    400,
-    "stale_request",
-  );
+  for (const date of [now - 120, now + 120]) {
+    const sealed = await sealFor(gateway.keyRing, { date });
+    const response = await postSealed(gateway.url, sealed);
+    assert.equal(response.status, 200);
+    const { head, events } = await readAnswer(sealed, new Uint8Array(await response.arrayBuffer()));
+    assert.equal(head.status, 400);
+    assert.equal(events[0].type === "error" && events[0].code, "stale_request");
+    const served = Date.parse(head.fields.find(([n]) => n === "date")![1]) / 1000;
+    assert.ok(Math.abs(served - now) < 5);
+  }
+});
+
+Deno.test("ReplayGuard refuses a request without a Date field as stale_request", async () => {
+  await using gateway = await startGateway();
+  const message = encodeRequest({
+    method: "POST",
+    scheme: "https",
+    authority: "",
+    path: "/api/chat",
+    fields: [],
+    content: utf8(JSON.stringify(chat("no date"))),
+    trailers: [],
+  });
+  await expectSealedError(gateway, await sealFor(gateway.keyRing, { message }), 400, "stale_request");
 });
 
 Deno.test("ReplayGuard serves at once a gateway whose keys were generated at start", async () => {
-  // No process before this one held these keys, so no earlier process can have accepted a request sealed
-  // to them; the restart rule (tests/unit/replay_guard_test.ts) applies only to keys from a file.
+  // In-memory keys cannot open anything sealed before this process started, so no restart window.
   await using gateway = await startGateway();
-  const before = Math.floor(Date.now() / 1000) - 5;
-  const response = await post(gateway.url, (await sealFor(gateway.keyRing, { timestamp: before })).body);
-  await response.body?.cancel();
-  assert.equal(response.status, 200);
+  const before = Math.floor(Date.now() / 1000) - 30;
+  const sealed = await sealFor(gateway.keyRing, { date: before });
+  const { head } = await readAnswer(
+    sealed,
+    new Uint8Array(await (await postSealed(gateway.url, sealed)).arrayBuffer()),
+  );
+  assert.equal(head.status, 200);
 });
 
-Deno.test("openRequest() answers an unknown key id with unknown_key_id", async () => {
+Deno.test("openRequest() answers an unknown key id with a 422 ohttp-key problem", async () => {
   await using gateway = await startGateway();
-  const unknown = (gateway.keyRing.keys[1].keyId + 7) % 256;
-  await expectClearError(
-    await post(gateway.url, (await sealFor(gateway.keyRing, { keyId: unknown })).body),
-    400,
-    "unknown_key_id",
-  );
+  const used = new Set(gateway.keyRing.keys.map((k) => k.keyId));
+  const unknown = [...Array(256).keys()].find((id) => !used.has(id))!;
+  const response = await post(gateway.url, (await sealFor(gateway.keyRing, { keyId: unknown })).body);
+  assert.equal(response.status, 422);
+  const body = await response.json();
+  assert.equal(body.type, "https://iana.org/assignments/http-problem-types#ohttp-key");
+  assert.equal(body.error.code, "unknown_key_id");
 });
 
 Deno.test("POST /api/chat refuses an oversized body with request_too_large", async () => {
@@ -226,7 +284,7 @@ Deno.test("POST /api/chat refuses an oversized body with request_too_large", asy
   await expectClearError(await post(gateway.url, new Uint8Array(5000)), 413, "request_too_large");
 });
 
-Deno.test("POST /api/chat refuses other media types with unsupported_media_type", async () => {
+Deno.test("POST /api/chat refuses other media types with 415 unsupported_media_type", async () => {
   await using gateway = await startGateway();
   const sealed = await sealFor(gateway.keyRing);
   await expectClearError(
@@ -236,166 +294,147 @@ Deno.test("POST /api/chat refuses other media types with unsupported_media_type"
   );
 });
 
+Deno.test("readInnerRequest() answers another path with an encapsulated 404 not_found", async () => {
+  await using gateway = await startGateway();
+  const message = encodeRequest({
+    method: "GET",
+    scheme: "https",
+    authority: "example.com",
+    path: "/",
+    fields: [],
+    content: new Uint8Array(0),
+    trailers: [],
+  });
+  await expectSealedError(gateway, await sealFor(gateway.keyRing, { message }), 404, "not_found");
+});
+
+Deno.test("decodeRequest() answers non-zero Binary HTTP padding with an encapsulated invalid_message", async () => {
+  await using gateway = await startGateway();
+  const message = encodeChatRequest(utf8(JSON.stringify(chat("x"))), { nowSeconds: Date.now() / 1000 });
+  message[message.byteLength - 1] = 1;
+  await expectSealedError(gateway, await sealFor(gateway.keyRing, { message }), 400, "invalid_message");
+});
+
 Deno.test("parseChatRequest() reports invalid JSON inside the encryption as invalid_json", async () => {
   await using gateway = await startGateway();
-  await expectSealedError(
-    gateway,
-    await sealFor(gateway.keyRing, { payload: padRequest(utf8("{not json")) }),
-    400,
-    "invalid_json",
-  );
+  const message = encodeChatRequest(utf8("{not json"), { nowSeconds: Date.now() / 1000 });
+  await expectSealedError(gateway, await sealFor(gateway.keyRing, { message }), 400, "invalid_json");
 });
 
 Deno.test("parseChatRequest() reports invalid UTF-8 inside the encryption as invalid_utf8", async () => {
   await using gateway = await startGateway();
-  const payload = padRequest(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]));
-  await expectSealedError(gateway, await sealFor(gateway.keyRing, { payload }), 400, "invalid_utf8");
+  const message = encodeChatRequest(new Uint8Array([0x7b, 0xff, 0x7d]), { nowSeconds: Date.now() / 1000 });
+  await expectSealedError(gateway, await sealFor(gateway.keyRing, { message }), 400, "invalid_utf8");
 });
 
-Deno.test("unpadRequest() reports non-zero padding as invalid_padding", async () => {
-  await using gateway = await startGateway();
-  const payload = padRequest(utf8(JSON.stringify(chat("x"))));
-  payload[payload.byteLength - 1] = 1;
-  await expectSealedError(gateway, await sealFor(gateway.keyRing, { payload }), 400, "invalid_padding");
-});
+const INVALID_REQUESTS: [string, unknown][] = [
+  ["an unknown field", chat("x", { extra: 1 })],
+  ["a __proto__ field", JSON.parse('{"messages":[{"role":"user","content":"x"}],"__proto__":{"a":1}}')],
+  ["an empty message list", { messages: [] }],
+  ["a bad role", { messages: [{ role: "root", content: "x" }] }],
+  ["temperature out of range", chat("x", { temperature: 3 })],
+  ["a last message from the assistant", { messages: [{ role: "assistant", content: "x" }] }],
+];
 
-Deno.test("unpadRequest() reports a plaintext that is not a bucket size as invalid_padding", async () => {
-  await using gateway = await startGateway();
-  await expectSealedError(
-    gateway,
-    await sealFor(gateway.keyRing, { payload: new Uint8Array(1000) }),
-    400,
-    "invalid_padding",
-  );
-});
-
-for (
-  const [name, json] of [
-    ["missing messages", { max_tokens: 5 }],
-    ["an extra field", { ...chat("x"), surprise: true }],
-    ["an extra message field", { messages: [{ role: "user", content: "x", extra: 1 }] }],
-    [
-      "a __proto__ key",
-      JSON.parse('{"messages":[{"role":"user","content":"x"}],"__proto__":{"polluted":true}}'),
-    ],
-    ["a constructor key", { ...chat("x"), constructor: { prototype: {} } }],
-    ["a wrong type", { messages: "hello" }],
-    ["an out-of-range temperature", { ...chat("x"), temperature: 50 }],
-  ] as const
-) {
-  Deno.test(`parseChatRequest() rejects ${name} as invalid_request`, async () => {
+for (const [name, json] of INVALID_REQUESTS) {
+  Deno.test(`parseChatRequest() rejects ${name} as an encapsulated 422 invalid_request`, async () => {
     await using gateway = await startGateway();
     await expectSealedError(gateway, await sealFor(gateway.keyRing, { json }), 422, "invalid_request");
-    assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });
 }
 
 async function multiChunkResponse(gateway: TestGateway) {
   const sealed = await sealFor(gateway.keyRing, { json: chat("word ".repeat(300)) });
-  const response = await post(gateway.url, sealed.body);
+  const response = await postSealed(gateway.url, sealed);
   assert.equal(response.status, 200);
-  const events = parseSse(await response.text());
-  assert.ok(events.length >= 5, `expected several chunks, got ${events.length}`);
-  return { sealed, events };
+  const body = new Uint8Array(await response.arrayBuffer());
+  const { nonce, chunks } = splitChunks(body);
+  assert.ok(chunks.length >= 4, `expected several chunks, got ${chunks.length}`);
+  return { sealed, body, nonce, chunks };
 }
 
-Deno.test("ResponseReader reads an untouched multi-chunk response", async () => {
+function integrity(reason: string) {
+  return (e: unknown) => e instanceof ResponseIntegrityError && e.reason === reason;
+}
+
+Deno.test("ResponseReader reads an untouched multi-chunk response, fed in any pieces", async () => {
   await using gateway = await startGateway();
-  const { sealed, events } = await multiChunkResponse(gateway);
-  const chatEvents = await readSse(sealed, events);
-  assert.equal(chatEvents.at(-1)?.type, "done");
+  const { sealed, body } = await multiChunkResponse(gateway);
+  for (const pieces of [1, 7, body.byteLength]) {
+    const { head, events } = await readAnswer(sealed, body, pieces);
+    assert.equal(head.status, 200);
+    assert.equal(events.at(-1)?.type, "done");
+  }
 });
 
-Deno.test("ResponseReader detects a flipped bit in every chunk", async () => {
+Deno.test("ResponseReader detects a flipped bit in every chunk and in the nonce", async () => {
   await using gateway = await startGateway();
-  const { sealed, events } = await multiChunkResponse(gateway);
-  for (let i = 1; i < events.length; i++) {
-    const tampered = events.map(([n, d]) => [n, d] as [string, string]);
-    const bytes = fromBase64Url(tampered[i][1])!;
-    bytes[3] ^= 0x01;
-    tampered[i][1] = toBase64Url(bytes);
+  const { sealed, nonce, chunks } = await multiChunkResponse(gateway);
+  for (let i = 0; i < chunks.length; i++) {
+    const tampered = chunks.map((c, j) => j === i ? { ...c, sealed: flipBit(c.sealed, 3) } : c);
     await assert.rejects(
-      readSse(sealed, tampered),
-      (e) => e instanceof ResponseIntegrityError && e.reason === "tampered",
+      readAnswer(sealed, joinChunks(nonce, tampered)),
+      integrity("tampered"),
       `chunk ${i}`,
     );
   }
+  await assert.rejects(readAnswer(sealed, joinChunks(flipBit(nonce, 0), chunks)), integrity("tampered"));
 });
 
 Deno.test("ResponseReader detects truncation (final chunk dropped)", async () => {
   await using gateway = await startGateway();
-  const { sealed, events } = await multiChunkResponse(gateway);
-  await assert.rejects(
-    readSse(sealed, events.slice(0, -1)),
-    (e) => e instanceof ResponseIntegrityError && e.reason === "truncated",
-  );
+  const { sealed, nonce, chunks } = await multiChunkResponse(gateway);
+  await assert.rejects(readAnswer(sealed, joinChunks(nonce, chunks.slice(0, -1))), integrity("truncated"));
 });
 
-Deno.test("ResponseReader detects a final chunk relabelled as an ordinary chunk", async () => {
+Deno.test("ResponseReader detects a non-final chunk relabelled as final (early end)", async () => {
   await using gateway = await startGateway();
-  const { sealed, events } = await multiChunkResponse(gateway);
-  const relabelled = [...events.slice(0, -1), ["chunk", events.at(-1)![1]] as [string, string]];
-  await assert.rejects(
-    readSse(sealed, relabelled),
-    (e) => e instanceof ResponseIntegrityError && e.reason === "tampered",
-  );
+  const { sealed, nonce, chunks } = await multiChunkResponse(gateway);
+  const early = [...chunks.slice(0, 1), { ...chunks[1], final: true }];
+  await assert.rejects(readAnswer(sealed, joinChunks(nonce, early)), integrity("tampered"));
+});
+
+Deno.test("ResponseReader detects the final chunk relabelled as non-final", async () => {
+  await using gateway = await startGateway();
+  const { sealed, nonce, chunks } = await multiChunkResponse(gateway);
+  const relabelled = [...chunks.slice(0, -1), { ...chunks.at(-1)!, final: false }];
+  await assert.rejects(readAnswer(sealed, joinChunks(nonce, relabelled)), integrity("tampered"));
 });
 
 Deno.test("ResponseReader detects reordered chunks", async () => {
   await using gateway = await startGateway();
-  const { sealed, events } = await multiChunkResponse(gateway);
-  const swapped = [events[0], events[2], events[1], ...events.slice(3)];
-  await assert.rejects(
-    readSse(sealed, swapped),
-    (e) => e instanceof ResponseIntegrityError && e.reason === "tampered",
-  );
+  const { sealed, nonce, chunks } = await multiChunkResponse(gateway);
+  const swapped = [chunks[1], chunks[0], ...chunks.slice(2)];
+  await assert.rejects(readAnswer(sealed, joinChunks(nonce, swapped)), integrity("tampered"));
 });
 
 Deno.test("ResponseReader detects a duplicated chunk", async () => {
   await using gateway = await startGateway();
-  const { sealed, events } = await multiChunkResponse(gateway);
-  const duplicated = [events[0], events[1], events[1], ...events.slice(2)];
-  await assert.rejects(
-    readSse(sealed, duplicated),
-    (e) => e instanceof ResponseIntegrityError && e.reason === "tampered",
-  );
+  const { sealed, nonce, chunks } = await multiChunkResponse(gateway);
+  const duplicated = [chunks[0], chunks[1], chunks[1], ...chunks.slice(2)];
+  await assert.rejects(readAnswer(sealed, joinChunks(nonce, duplicated)), integrity("tampered"));
 });
 
 Deno.test("ResponseReader detects a chunk spliced from another response", async () => {
   await using gateway = await startGateway();
   const a = await multiChunkResponse(gateway);
   const b = await multiChunkResponse(gateway);
-  const spliced = [a.events[0], a.events[1], b.events[2], ...a.events.slice(3)];
-  await assert.rejects(
-    readSse(a.sealed, spliced),
-    (e) => e instanceof ResponseIntegrityError && e.reason === "tampered",
-  );
+  const spliced = [a.chunks[0], b.chunks[1], ...a.chunks.slice(2)];
+  await assert.rejects(readAnswer(a.sealed, joinChunks(a.nonce, spliced)), integrity("tampered"));
 });
 
 Deno.test("ResponseReader refuses data after the final chunk", async () => {
   await using gateway = await startGateway();
-  const { sealed, events } = await multiChunkResponse(gateway);
-  await assert.rejects(
-    readSse(sealed, [...events, events.at(-1)!]),
-    (e) => e instanceof ResponseIntegrityError && e.reason === "tampered",
-  );
+  const { sealed, body } = await multiChunkResponse(gateway);
+  const extended = new Uint8Array(body.byteLength + 1);
+  extended.set(body, 0);
+  await assert.rejects(readAnswer(sealed, extended), integrity("tampered"));
 });
 
-Deno.test("ResponseReader refuses chunk data that is not base64url", async () => {
+Deno.test("Response chunks all have the same plaintext size (chunk size + AEAD tag on the wire)", async () => {
   await using gateway = await startGateway();
-  const { sealed, events } = await multiChunkResponse(gateway);
-  const broken = [events[0], ["chunk", events[1][1] + "!"] as [string, string], ...events.slice(2)];
-  await assert.rejects(
-    readSse(sealed, broken),
-    (e) => e instanceof ResponseIntegrityError && e.reason === "malformed",
-  );
-});
-
-Deno.test("Response chunks all have the same size on the wire (padding to the chunk size)", async () => {
-  await using gateway = await startGateway();
-  const { events } = await multiChunkResponse(gateway);
-  const sizes = new Set(events.slice(1).map(([, data]) => data.length));
-  assert.equal(sizes.size, 1);
+  const { chunks } = await multiChunkResponse(gateway);
+  assert.deepEqual(new Set(chunks.map((c) => c.sealed.byteLength)), new Set([512 + TAG_LENGTH]));
 });
 
 Deno.test("GatewayClient refuses keys whose identity does not match the pin", async () => {
@@ -419,16 +458,15 @@ Deno.test("verifyPubkeyDocument() refuses a key set whose signature does not cov
   );
 });
 
-Deno.test("GatewayClient refetches keys after unknown_key_id and succeeds", async () => {
+Deno.test("GatewayClient refetches keys after a 422 ohttp-key problem and succeeds", async () => {
   let now = Date.now() / 1000;
   await using gateway = await startGateway({ PG_KEY_ROTATION_SECONDS: "60" }, { nowSeconds: () => now });
   const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, now: () => now });
   await client.keys();
   // Three intervals later every key the client knows is retired.
   now += 3 * 60 + 5;
-  const { createSuite } = await import("../src/crypto/mod.ts");
-  await gateway.keyRing.rotateIfDue(createSuite(), Math.floor(now), 60);
-  await gateway.keyRing.rotateIfDue(createSuite(), Math.floor(now), 60);
+  await gateway.keyRing.rotateIfDue(Math.floor(now), 60);
+  await gateway.keyRing.rotateIfDue(Math.floor(now), 60);
   const events = [];
   for await (const event of client.chat({ messages: [{ role: "user", content: "after rotation" }] })) {
     events.push(event);
@@ -436,7 +474,7 @@ Deno.test("GatewayClient refetches keys after unknown_key_id and succeeds", asyn
   assert.equal(events.at(-1)?.type, "done");
 });
 
-Deno.test("GatewayClient surfaces a sealed invalid_request as GatewayRequestError", async () => {
+Deno.test("GatewayClient surfaces an encapsulated invalid_request as GatewayRequestError", async () => {
   await using gateway = await startGateway();
   const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint });
   await assert.rejects(
@@ -445,7 +483,14 @@ Deno.test("GatewayClient surfaces a sealed invalid_request as GatewayRequestErro
         const _ of client.chat({ messages: [{ role: "user", content: "x" }], temperature: 9 })
       ) { /* none */ }
     },
-    (e) => e instanceof GatewayRequestError && e.code === "invalid_request" && e.status === 422,
+    (e) =>
+      e instanceof GatewayRequestError && e.code === "invalid_request" && e.status === 422 && e.encapsulated,
+  );
+  // Outside it was a 200; the gateway's own metrics still count the real outcome.
+  const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+  assert.match(
+    metrics,
+    /privacy_gateway_requests_total\{route="chat",status="422",code="invalid_request"\} 1/,
   );
 });
 

@@ -27,6 +27,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
     options: {
       url: { type: "string" },
       pin: { type: "string" },
+      relay: { type: "string" },
       json: { type: "boolean" },
       out: { type: "string" },
       file: { type: "string" },
@@ -77,8 +78,9 @@ Usage:
                                           validate the configuration, this build's grants, the files and
                                           the reachability of nodes, Redis and the OTLP collector; one
                                           line per problem, exit 1 when there is any
-  privacy-gateway chat [--url URL] [--pin FINGERPRINT] [--json] [--max-tokens N] [PROMPT]
-                                          send an encrypted chat request and print the answer
+  privacy-gateway chat [--url URL] [--pin FINGERPRINT] [--relay URL] [--json] [--max-tokens N] [PROMPT]
+                                          send an Oblivious HTTP chat request (through an OHTTP
+                                          relay with --relay) and print the answer
   privacy-gateway keys init --out FILE [--force]
                                           create an identity key file (mode 0600), print its fingerprint
   privacy-gateway keys rotate --file FILE [--interval SECONDS]

@@ -1,4 +1,7 @@
-/** `privacy-gateway chat`: sends one encrypted request through the SDK and prints the answer as it streams. */
+/**
+ * `privacy-gateway chat`: sends one Oblivious HTTP request through the SDK (X-Wing by default; through an
+ * OHTTP relay with `--relay`) and prints the answer as it streams.
+ */
 import {
   GatewayClient,
   GatewayRequestError,
@@ -10,7 +13,7 @@ const _LOOPBACK_URL = /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?
 
 /** Runs the chat command; returns the process exit code. */
 export async function chatCommand(
-  options: { url: string; pin?: string; json: boolean; maxTokens?: number; prompt: string },
+  options: { url: string; pin?: string; relay?: string; json: boolean; maxTokens?: number; prompt: string },
   io: { write: (text: string) => void; error: (text: string) => void },
 ): Promise<number> {
   const unpinned = !options.pin;
@@ -20,7 +23,12 @@ export async function chatCommand(
     );
     return 2;
   }
-  const client = new GatewayClient({ baseUrl: options.url, pin: options.pin, allowUnpinned: unpinned });
+  const client = new GatewayClient({
+    baseUrl: options.url,
+    pin: options.pin,
+    allowUnpinned: unpinned,
+    ...(options.relay ? { relayUrl: options.relay } : {}),
+  });
   try {
     await client.keys();
     if (unpinned) {

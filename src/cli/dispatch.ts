@@ -76,6 +76,7 @@ export async function dispatch(argv: string[], host: CliHost): Promise<number> {
       return await chatCommand({
         url: String(command.flags.url ?? host.variable("PG_URL") ?? "http://127.0.0.1:8000"),
         pin: (command.flags.pin as string | undefined) ?? host.variable("PG_PIN"),
+        relay: command.flags.relay as string | undefined,
         json: command.flags.json === true,
         maxTokens,
         prompt,

@@ -2,36 +2,38 @@
  * The app-side SDK: pure TypeScript on WebCrypto, hpke-js and fetch (no Deno-only API), so a React Native
  * (with a WebCrypto/Ed25519 polyfill), browser or Deno app can use it as is.
  *
- *   const client = new GatewayClient({ baseUrl, pin });
+ *   const client = new GatewayClient({ baseUrl, pin, relayUrl });
  *   for await (const event of client.chat({ messages: [{ role: "user", content: "hi" }] })) …
  *
- * It verifies keys against the pin, pads and seals each request, opens the stream chunk by chunk
- * (detecting truncation, reordering, duplication and splicing), refetches keys on `unknown_key_id`, and
- * retries only what is safe: failures that happened before any event reached the caller.
+ * It verifies keys against the pin, prefers X-Wing keys, builds a padded Binary HTTP request, encapsulates
+ * it as standard (chunked) Oblivious HTTP (docs/protocol.md §3), posts it to the gateway or to an OHTTP
+ * relay, and opens the stream chunk by chunk (detecting truncation, reordering, duplication and splicing).
  *
- * What it trusts: only the pinned identity and what it signs. Clear-text answers (errors before
- * decryption, HTTP headers such as `Date`) may come from any relay, so they never change state that
- * outlives the request: a `stale_request` makes the client refetch the signed key set and take its clock
- * correction from the signed `issued_at` (capped, and forgotten after a while), and a key set older than
- * the newest one accepted is refused (review items 3 and 4).
+ * What it trusts: only the pinned identity and what it signs, and what arrives encapsulated to this very
+ * request. Clear-text answers (errors before decapsulation, HTTP headers such as `Date`) may come from any
+ * relay, so they never change state: a clear-text `unknown_key_id` or `stale_request` only makes the client
+ * refetch the signed key set. The clock is corrected from the signed key set's `issued_at` (review items 3
+ * and 4), and, for one retry only, from the `Date` of an encapsulated `stale_request` answer, bounded by
+ * MAX_CLOCK_CORRECTION_SECONDS (RFC 9458 §6.5). Unknown-key and stale-date failures are retried at most
+ * once each.
  */
-import { EventSourceParserStream } from "eventsource-parser/stream";
-import { createSuite, toBase64Url, utf8 } from "../crypto/mod.ts";
+import { toBase64Url } from "../crypto/mod.ts";
 import {
   type ChatEvent,
   deviceProofMessage,
-  type ErrorCode,
-  openResponseCipher,
-  padRequest,
-  readWholeResponse,
-  REQUEST_MEDIA_TYPE,
-  RESPONSE_MEDIA_TYPE,
-  ResponseIntegrityError,
-  ResponseReader,
+  encodeChatRequest,
+  jsonBody,
+  OHTTP_CHUNKED_REQUEST_TYPE,
+  OHTTP_CHUNKED_RESPONSE_TYPE,
+  OHTTP_REQUEST_TYPE,
+  OHTTP_RESPONSE_TYPE,
   sealRequest,
   solveChallenge,
 } from "../protocol/mod.ts";
+import { GatewayRequestError, readAnswer } from "./answer.ts";
 import { type UsableKey, verifyPubkeyDocument } from "./keys.ts";
+
+export { GatewayRequestError };
 
 /** The request an app sends (the gateway validates it strictly). */
 export interface ChatInput {
@@ -58,22 +60,23 @@ export interface ChatInput {
 
 type _Pow = { challenge: string; solution: string };
 
-/** A failure reported by the gateway, with its stable code. */
-export class GatewayRequestError extends Error {
-  constructor(
-    readonly code: ErrorCode | "network_error",
-    readonly status: number,
-    readonly retryAfterSeconds?: number,
-    readonly challenge?: { token: string; difficulty: number },
-  ) {
-    super(`Gateway refused the request: ${code} (HTTP ${status})`);
-    this.name = "GatewayRequestError";
-  }
-}
-
 /** Options of {@link GatewayClient}. */
 export interface GatewayClientOptions {
+  /** The gateway: keys are fetched from `${baseUrl}/api/pubkey`, requests go to `${baseUrl}/api/chat`. */
   baseUrl: string;
+  /**
+   * An Oblivious HTTP relay to post requests to instead (it forwards them to the gateway's
+   * `/api/chat`): the gateway then never sees the app's IP address (docs/protocol.md §6).
+   */
+  relayUrl?: string;
+  /**
+   * Where to fetch the signed key set instead of `${baseUrl}/api/pubkey` (a CDN or the relay operator's
+   * key proxy, so the gateway does not see the app's address there either). It is verified against the pin
+   * wherever it comes from.
+   */
+  keysUrl?: string;
+  /** KEMs to use, most preferred first (default: X-Wing, then X25519). */
+  kems?: readonly number[];
   /** Pinned identity fingerprint. Required unless `allowUnpinned` (development on loopback only). */
   pin?: string;
   allowUnpinned?: boolean;
@@ -105,6 +108,9 @@ export const MAX_CLOCK_CORRECTION_SECONDS = 300;
 /** How long a correction is kept: long enough for a session, short enough not to follow a device around. */
 export const CLOCK_CORRECTION_TTL_SECONDS = 600;
 
+/** Failures retried at most once per call (RFC 9458 §6.5: a stale date; a rotated key). */
+const _ONCE: ReadonlySet<string> = new Set(["stale_request", "unknown_key_id"]);
+
 const _RETRYABLE: ReadonlySet<string> = new Set([
   "challenge_required",
   "overloaded",
@@ -118,9 +124,13 @@ const _RETRYABLE: ReadonlySet<string> = new Set([
 
 /** Client for one gateway. Keeps the verified keys; holds no conversation state. */
 export class GatewayClient {
-  #options: Required<Omit<GatewayClientOptions, "pin" | "deviceKey">> & { pin?: string };
+  #options: Required<Omit<GatewayClientOptions, "pin" | "deviceKey" | "relayUrl" | "keysUrl" | "kems">> & {
+    pin?: string;
+    relayUrl?: string;
+    keysUrl?: string;
+    kems?: readonly number[];
+  };
   #device: Promise<{ pair: CryptoKeyPair; publicKey: string }>;
-  #suite = createSuite();
   #keys?: Promise<UsableKey[]>;
   /** A correction learnt from a signed key set, applied until `until` (client clock, seconds). */
   #clock?: { offset: number; until: number };
@@ -161,69 +171,79 @@ export class GatewayClient {
 
   /** Streams the answer's events. Throws GatewayRequestError or ResponseIntegrityError. */
   async *chat(input: ChatInput, signal?: AbortSignal): AsyncIterable<ChatEvent> {
-    let pow: _Pow | undefined;
+    let next: _Retry = {};
+    const spent = new Set<string>();
     for (let attempt = 1;; attempt++) {
       let yielded = false;
       try {
-        for await (const event of this.#attempt({ ...input, stream: true }, signal, pow)) {
+        for await (const event of this.#attempt({ ...input, stream: true }, signal, next)) {
           yielded = true;
           yield event;
         }
         return;
       } catch (error) {
         if (yielded) throw error;
-        const retry = await this.#shouldRetry(error, attempt, signal);
+        const retry = await this.#shouldRetry(error, attempt, spent, signal);
         if (!retry) throw error;
-        pow = retry.pow;
+        next = retry;
       }
     }
   }
 
   /** Sends a non-streaming request and returns all events at once. */
   async complete(input: ChatInput, signal?: AbortSignal): Promise<ChatEvent[]> {
-    let pow: _Pow | undefined;
+    let next: _Retry = {};
+    const spent = new Set<string>();
     for (let attempt = 1;; attempt++) {
       try {
         const events: ChatEvent[] = [];
-        for await (const event of this.#attempt({ ...input, stream: false }, signal, pow)) events.push(event);
+        for await (const event of this.#attempt({ ...input, stream: false }, signal, next)) {
+          events.push(event);
+        }
         return events;
       } catch (error) {
-        const retry = await this.#shouldRetry(error, attempt, signal);
+        const retry = await this.#shouldRetry(error, attempt, spent, signal);
         if (!retry) throw error;
-        pow = retry.pow;
+        next = retry;
       }
     }
   }
 
   async *#attempt(
     input: ChatInput & { stream: boolean },
-    signal?: AbortSignal,
-    pow?: _Pow,
+    signal: AbortSignal | undefined,
+    retry: _Retry,
   ): AsyncIterable<ChatEvent> {
     const [key] = await this.keys();
     const device = await this.#device;
-    const sealed = await sealRequest(this.#suite, key, async ({ headerBytes, enc }) => {
+    // Streaming uses chunked OHTTP; a whole answer uses plain RFC 9458 (the gateway answers in kind).
+    const chunked = input.stream;
+    // A one-retry correction replaces (never adds to) the key set's: the total stays within the cap.
+    const nowSeconds = retry.clockOffset === undefined
+      ? this.#now()
+      : this.#options.now() + retry.clockOffset;
+    const sealed = await sealRequest(key, async ({ hdr, enc }) => {
       const signature = new Uint8Array(
-        await crypto.subtle.sign("Ed25519", device.pair.privateKey, deviceProofMessage(headerBytes, enc)),
+        await crypto.subtle.sign("Ed25519", device.pair.privateKey, deviceProofMessage(hdr, enc)),
       );
-      const body = {
+      const body = jsonBody({
         ...input,
         device: { public_key: device.publicKey, signature: toBase64Url(signature) },
-        ...(pow ? { pow } : {}),
-      };
-      const plaintext = utf8(JSON.stringify(body));
-      const padded = padRequest(plaintext);
-      plaintext.fill(0);
-      return padded;
-    }, {
-      timestamp: Math.floor(this.#now()),
-      requestId: crypto.getRandomValues(new Uint8Array(16)),
-    });
+        ...(retry.pow ? { pow: retry.pow } : {}),
+      });
+      const requestId = toBase64Url(crypto.getRandomValues(new Uint8Array(16)));
+      const message = encodeChatRequest(body, { nowSeconds, requestId });
+      body.fill(0);
+      return message;
+    }, { chunked, aeadId: key.aeadId });
     let response: Response;
     try {
-      response = await this.#options.fetch(`${this.#options.baseUrl}/api/chat`, {
+      response = await this.#options.fetch(this.#options.relayUrl ?? `${this.#options.baseUrl}/api/chat`, {
         method: "POST",
-        headers: { "content-type": REQUEST_MEDIA_TYPE, accept: "text/event-stream" },
+        headers: {
+          "content-type": chunked ? OHTTP_CHUNKED_REQUEST_TYPE : OHTTP_REQUEST_TYPE,
+          accept: chunked ? OHTTP_CHUNKED_RESPONSE_TYPE : OHTTP_RESPONSE_TYPE,
+        },
         body: sealed.body,
         signal,
       });
@@ -231,48 +251,37 @@ export class GatewayClient {
       if (signal?.aborted) throw error;
       throw new GatewayRequestError("network_error", 0);
     }
-    const cipherFor = (nonce: Uint8Array) => openResponseCipher(sealed.context, sealed.enc, nonce);
-    const type = response.headers.get("content-type") ?? "";
-    const retryAfter = Number(response.headers.get("retry-after") ?? "") || undefined;
-    if (type.startsWith("application/json")) {
-      // Clear text: anyone on the path could have written it, including the Date header.
-      const body = await response.json().catch(() => ({}));
-      throw new GatewayRequestError(body?.error?.code ?? "internal_error", response.status, retryAfter);
-    }
-    if (type.startsWith(RESPONSE_MEDIA_TYPE)) {
-      const events = await readWholeResponse(new Uint8Array(await response.arrayBuffer()), cipherFor);
-      const failure = events.find((e) => e.type === "error");
-      if (failure?.type === "error") {
-        throw new GatewayRequestError(failure.code, response.status, retryAfter, failure.challenge);
-      }
-      yield* events;
-      return;
-    }
-    if (!type.startsWith("text/event-stream") || !response.body) {
-      throw new ResponseIntegrityError("malformed");
-    }
-    const reader = new ResponseReader(cipherFor);
-    const sse = response.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
-    for await (const message of sse) {
-      for (const event of await reader.push(message.event ?? "message", message.data)) {
-        if (event.type === "error" && response.status !== 200) {
-          throw new GatewayRequestError(event.code, response.status, retryAfter, event.challenge);
-        }
-        yield event;
-      }
-    }
-    reader.end();
+    yield* readAnswer(response, sealed);
   }
 
   /** Decides whether to retry; returns what the next attempt needs, or false. */
-  async #shouldRetry(error: unknown, attempt: number, signal?: AbortSignal): Promise<false | { pow?: _Pow }> {
+  async #shouldRetry(
+    error: unknown,
+    attempt: number,
+    spent: Set<string>,
+    signal?: AbortSignal,
+  ): Promise<false | _Retry> {
     if (!(error instanceof GatewayRequestError) || !_RETRYABLE.has(error.code)) return false;
     if (attempt >= this.#options.maxAttempts || signal?.aborted) return false;
+    if (_ONCE.has(error.code)) {
+      if (spent.has(error.code)) return false;
+      spent.add(error.code);
+    }
     if (error.code === "unknown_key_id") {
       await this.keys(true);
       return {};
     }
     if (error.code === "stale_request") {
+      if (error.encapsulated && error.serverDate !== undefined) {
+        // Authenticated (it came encapsulated to this request): corrects this one retry, bounded.
+        const offset = error.serverDate - this.#options.now();
+        return {
+          clockOffset: Math.max(
+            -MAX_CLOCK_CORRECTION_SECONDS,
+            Math.min(MAX_CLOCK_CORRECTION_SECONDS, offset),
+          ),
+        };
+      }
       // Unauthenticated claim: check it against the signed key set before changing anything.
       await this.#correctClock();
       return {};
@@ -323,9 +332,12 @@ export class GatewayClient {
 
   /** Fetches and verifies the key set; its signed `issued_at` is the only clock source the client has. */
   async #fetchKeys(): Promise<UsableKey[]> {
-    const response = await this.#options.fetch(`${this.#options.baseUrl}/api/pubkey`, {
-      headers: { accept: "application/json" },
-    }).catch(() => {
+    const response = await this.#options.fetch(
+      this.#options.keysUrl ?? `${this.#options.baseUrl}/api/pubkey`,
+      {
+        headers: { accept: "application/json" },
+      },
+    ).catch(() => {
       throw new GatewayRequestError("network_error", 0);
     });
     if (!response.ok) throw new GatewayRequestError("upstream_unavailable", response.status);
@@ -333,10 +345,20 @@ export class GatewayClient {
       await response.json(),
       this.#options.pin,
       this.#options.now(),
-      { newestIssuedAt: this.#newestIssuedAt, windowClock: (issuedAt) => this.#learnClock(issuedAt) },
+      {
+        newestIssuedAt: this.#newestIssuedAt,
+        windowClock: (issuedAt) => this.#learnClock(issuedAt),
+        kems: this.#options.kems,
+      },
     );
     this.#newestIssuedAt = verified.keySet.issuedAt;
     this.fingerprint = verified.fingerprint;
     return verified.usable;
   }
+}
+
+/** What the next attempt needs: a proof-of-work solution, or a one-off clock offset. */
+interface _Retry {
+  pow?: _Pow;
+  clockOffset?: number;
 }

@@ -3,9 +3,12 @@
  * only trust anchor: TLS and the server's JSON labels are not trusted, only the signed key set bytes.
  */
 import {
+  AEAD_PREFERENCE,
   constantTimeEqual,
   fingerprintOf,
   fromBase64Url,
+  KDF_HKDF_SHA256,
+  KEM_PREFERENCE,
   type KeySet,
   KEYSET_MAX_AGE_SECONDS,
   KEYSET_REISSUE_SECONDS,
@@ -13,9 +16,11 @@ import {
   verifyKeySet,
 } from "../crypto/mod.ts";
 
-/** A key the client may seal to. */
+/** A key the client may seal to, with the AEAD it will use (the most preferred one the key offers). */
 export interface UsableKey {
   keyId: number;
+  kemId: number;
+  aeadId: number;
   publicKey: Uint8Array<ArrayBuffer>;
   notBefore: number;
   notAfter: number;
@@ -40,6 +45,8 @@ export interface KeySetCheckOptions {
    * clock from the signed key set). Defaults to `nowSeconds`.
    */
   windowClock?: (issuedAt: number) => number;
+  /** KEMs the client accepts, most preferred first (default KEM_PREFERENCE: X-Wing, then X25519). */
+  kems?: readonly number[];
 }
 
 /**
@@ -77,12 +84,24 @@ export async function verifyPubkeyDocument(
   if (keySet.issuedAt < (options.newestIssuedAt ?? -Infinity)) throw new KeyVerificationError("rollback");
   if (keySet.issuedAt + KEYSET_MAX_AGE_SECONDS < nowSeconds) throw new KeyVerificationError("expired");
   const now = options.windowClock?.(keySet.issuedAt) ?? nowSeconds;
+  const kems = options.kems ?? KEM_PREFERENCE;
   const usable = keySet.entries
     .filter((e) => e.notBefore <= now + _NOT_BEFORE_SLACK_SECONDS && now <= e.notAfter)
-    .filter((e) => e.decoded.algorithms.some((a) => a.kdfId === 1 && a.aeadId === 3))
-    .sort((a, b) => b.notBefore - a.notBefore)
+    .filter((e) => kems.includes(e.decoded.kemId))
+    .flatMap((e) => {
+      const aeadId = AEAD_PREFERENCE.find((id) =>
+        e.decoded.algorithms.some((a) => a.kdfId === KDF_HKDF_SHA256 && a.aeadId === id)
+      );
+      return aeadId === undefined ? [] : [{ ...e, aeadId }];
+    })
+    // Preferred KEM first (X-Wing by default), then the newest key.
+    .sort((a, b) =>
+      kems.indexOf(a.decoded.kemId) - kems.indexOf(b.decoded.kemId) || b.notBefore - a.notBefore
+    )
     .map((e) => ({
       keyId: e.decoded.keyId,
+      kemId: e.decoded.kemId,
+      aeadId: e.aeadId,
       publicKey: e.decoded.publicKey,
       notBefore: e.notBefore,
       notAfter: e.notAfter,

@@ -2,12 +2,14 @@
  * Reading secret files (identity key, shared HPKE keys). A file that group or others can read is refused:
  * a key readable by other users is a key already lost.
  */
-import type { CipherSuite } from "@hpke/core";
 import {
   fromBase64Url,
   type HpkeKey,
   type Identity,
   importIdentity,
+  KEM_X25519,
+  KEM_XWING,
+  kemSuite,
   makeHpkeKey,
   toBase64Url,
 } from "../crypto/mod.ts";
@@ -52,16 +54,21 @@ export async function loadIdentityFile(path: string): Promise<Identity> {
 
 /**
  * Shared HPKE keys file, for several gateway instances behind one load balancer. Each key is a 32-byte
- * seed from which the X25519 pair is derived (RFC 9180 DeriveKeyPair):
+ * seed from which the pair of its KEM is derived (RFC 9180 DeriveKeyPair; X-Wing's own derivation):
  *
  *   { "type": "privacy-gateway-hpke-keys", "version": 1,
- *     "keys": [{ "key_id": 0..255, "seed": b64url(32), "not_before": unix, "not_after": unix }] }
+ *     "keys": [{ "key_id": 0..255, "kem": "x25519" | "x-wing", "seed": b64url(32),
+ *                "not_before": unix, "not_after": unix }] }
+ *
+ * `kem` defaults to "x25519" (files written before protocol v2).
  */
 export interface HpkeKeysFile {
   type: "privacy-gateway-hpke-keys";
   version: 1;
-  keys: { key_id: number; seed: string; not_before: number; not_after: number }[];
+  keys: { key_id: number; kem?: "x25519" | "x-wing"; seed: string; not_before: number; not_after: number }[];
 }
+
+const _KEM_IDS = { "x25519": KEM_X25519, "x-wing": KEM_XWING } as const;
 
 /** Parses and checks a keys file's text; throws a sentence-case Error naming the problem. */
 export function parseHpkeKeysFile(text: string, path: string): HpkeKeysFile {
@@ -74,6 +81,7 @@ export function parseHpkeKeysFile(text: string, path: string): HpkeKeysFile {
   const ok = parsed?.type === "privacy-gateway-hpke-keys" && Array.isArray(parsed.keys) &&
     parsed.keys.every((k) =>
       Number.isInteger(k.key_id) && k.key_id >= 0 && k.key_id <= 255 && typeof k.seed === "string" &&
+      (k.kem === undefined || k.kem === "x25519" || k.kem === "x-wing") &&
       fromBase64Url(k.seed)?.byteLength === 32 && Number.isInteger(k.not_before) &&
       Number.isInteger(k.not_after) &&
       k.not_after > k.not_before
@@ -83,13 +91,14 @@ export function parseHpkeKeysFile(text: string, path: string): HpkeKeysFile {
 }
 
 /** Loads a shared keys file (refusing one readable by others) and derives the key pairs. */
-export async function loadHpkeKeysFile(path: string, suite: CipherSuite): Promise<HpkeKey[]> {
+export async function loadHpkeKeysFile(path: string): Promise<HpkeKey[]> {
   const file = parseHpkeKeysFile(await readSecretFile(path), path);
   return await Promise.all(file.keys.map(async (k) => {
+    const kemId = _KEM_IDS[k.kem ?? "x25519"];
     const seed = fromBase64Url(k.seed)!;
-    const pair = await suite.kem.deriveKeyPair(seed.buffer);
+    const pair = await kemSuite(kemId).kem.deriveKeyPair(seed.buffer);
     seed.fill(0);
-    return makeHpkeKey(suite, pair, k.key_id, k.not_before, k.not_after);
+    return makeHpkeKey(kemId, pair, k.key_id, k.not_before, k.not_after);
   }));
 }
 
@@ -107,15 +116,20 @@ export function rotateHpkeKeysFile(
   const used = new Set(keys.map((k) => k.key_id));
   const last = keys.at(-1);
   let keyId = last ? (last.key_id + 1) % 256 : crypto.getRandomValues(new Uint8Array(1))[0];
-  while (used.has(keyId)) keyId = (keyId + 1) % 256;
   const notBefore = keys.length === 0
     ? nowSeconds
     : Math.max(nowSeconds, (last?.not_before ?? nowSeconds) + intervalSeconds);
-  keys.push({
-    key_id: keyId,
-    seed: toBase64Url(crypto.getRandomValues(new Uint8Array(32))),
-    not_before: notBefore,
-    not_after: notBefore + 2 * intervalSeconds,
-  });
+  // One key per KEM and generation, as the in-memory ring makes them (crypto/key_ring.ts).
+  for (const kem of ["x25519", "x-wing"] as const) {
+    while (used.has(keyId)) keyId = (keyId + 1) % 256;
+    used.add(keyId);
+    keys.push({
+      key_id: keyId,
+      kem,
+      seed: toBase64Url(crypto.getRandomValues(new Uint8Array(32))),
+      not_before: notBefore,
+      not_after: notBefore + 2 * intervalSeconds,
+    });
+  }
   return { type: "privacy-gateway-hpke-keys", version: 1, keys };
 }

@@ -1,30 +1,37 @@
 /**
- * Response encryption, keyed exactly as RFC 9458 §4.4 and framed as the chunked-OHTTP draft
- * (draft-ietf-ohai-chunked-ohttp §6):
+ * Response encryption, keyed exactly as RFC 9458 §4.4 and framed as draft-ietf-ohai-chunked-ohttp-08 §6.2:
  *
- *   secret         = context.Export("privacy-gateway response v1", max(Nn, Nk))       (32 bytes)
- *   response_nonce = random(max(Nn, Nk))                                              (32 bytes)
+ *   secret         = context.Export(label, max(Nn, Nk))
+ *                    label = "message/bhttp response" (RFC 9458) or "message/bhttp chunked response" (chunked)
+ *   response_nonce = random(max(Nn, Nk))
  *   prk            = HKDF-Extract(salt = enc ‖ response_nonce, ikm = secret)
  *   aead_key       = HKDF-Expand(prk, "key", Nk);  aead_nonce = HKDF-Expand(prk, "nonce", Nn)
  *   chunk i        = Seal(aead_key, aead_nonce XOR I2OSP(i, Nn), aad, plaintext_i)
- *                    aad = "" for every chunk but the last, whose aad is "final"
+ *                    aad = "" for every chunk but the last of a chunked response, whose aad is "final"
  *
- * The counter makes reordering, duplication and dropping detectable; the "final" AAD makes truncation
- * detectable; keys derived from this request's HPKE context make splicing from another response fail.
- * Deviation from RFC 9458: the export label is this protocol's own, because the payload is not Binary HTTP.
+ * A non-chunked RFC 9458 response is chunk 0 sealed with the empty aad. The counter makes reordering,
+ * duplication and dropping detectable; the "final" AAD makes truncation detectable; keys derived from this
+ * request's HPKE context make splicing from another response fail.
  */
 import { concat, utf8 } from "./bytes.ts";
 import { hkdfExpand, hkdfExtract } from "./hkdf.ts";
-import { AEAD_KEY_LENGTH, AEAD_NONCE_LENGTH, createAead } from "./suite.ts";
+import { aeadInfo, createAead } from "./suite.ts";
 
-/** Exporter label for the response secret. */
-export const RESPONSE_EXPORT_LABEL = utf8("privacy-gateway response v1");
-/** Length of the response nonce and of the exported secret: max(Nn, Nk). */
-export const RESPONSE_NONCE_LENGTH = Math.max(AEAD_KEY_LENGTH, AEAD_NONCE_LENGTH);
+/** RFC 9458 §4.4 exporter label. */
+export const RESPONSE_LABEL = "message/bhttp response";
+/** draft-ietf-ohai-chunked-ohttp-08 §6.2 exporter label. */
+export const CHUNKED_RESPONSE_LABEL = "message/bhttp chunked response";
 const _FINAL_AAD = utf8("final");
 const _EMPTY = new Uint8Array(0);
 /** The counter must not wrap the nonce; 2^32 chunks is far beyond any answer. */
 const _MAX_CHUNKS = 2 ** 32;
+
+/** Length of the response nonce and of the exported secret for an AEAD: max(Nn, Nk). */
+export function responseNonceLength(aeadId: number): number {
+  const aead = aeadInfo(aeadId);
+  if (!aead) throw new RangeError("Unsupported AEAD");
+  return Math.max(aead.keyLength, aead.nonceLength);
+}
 
 /** Seals or opens the chunks of one response. One instance per request, never shared or stored. */
 export class ChunkCipher {
@@ -33,22 +40,25 @@ export class ChunkCipher {
   #counter = 0;
   #finished = false;
 
-  private constructor(key: Uint8Array<ArrayBuffer>, baseNonce: Uint8Array<ArrayBuffer>) {
-    this.#aead = createAead().createEncryptionContext(key.buffer);
+  private constructor(aeadId: number, key: Uint8Array<ArrayBuffer>, baseNonce: Uint8Array<ArrayBuffer>) {
+    this.#aead = createAead(aeadId).createEncryptionContext(key.buffer);
     this.#baseNonce = baseNonce;
   }
 
   /** Derives the chunk keys from the exported secret, `enc` and the response nonce. */
   static async derive(
+    aeadId: number,
     secret: Uint8Array<ArrayBuffer>,
     enc: Uint8Array,
     responseNonce: Uint8Array,
   ): Promise<ChunkCipher> {
+    const aead = aeadInfo(aeadId);
+    if (!aead) throw new RangeError("Unsupported AEAD");
     const prk = await hkdfExtract(concat(enc, responseNonce), secret);
-    const key = await hkdfExpand(prk, utf8("key"), AEAD_KEY_LENGTH);
-    const nonce = await hkdfExpand(prk, utf8("nonce"), AEAD_NONCE_LENGTH);
+    const key = await hkdfExpand(prk, utf8("key"), aead.keyLength);
+    const nonce = await hkdfExpand(prk, utf8("nonce"), aead.nonceLength);
     prk.fill(0);
-    return new ChunkCipher(key, nonce);
+    return new ChunkCipher(aeadId, key, nonce);
   }
 
   /** Whether the final chunk has been sealed or opened. */

@@ -1,22 +1,27 @@
 /**
- * The gateway's HPKE private keys: previous, current and next, each with a validity window. Keys rotate on
- * a fixed interval; a request may use any key the ring still holds, so a client that fetched keys just
- * before a rotation keeps working for a whole interval. Retired keys are dropped from memory.
+ * The gateway's HPKE private keys: previous, current and next generation, each with a validity window. A
+ * generation is one key per KEM (X25519 and X-Wing, each with its own key id and RFC 9458 key
+ * configuration). Keys rotate on a fixed interval; a request may use any key the ring still holds, so a
+ * client that fetched keys just before a rotation keeps working for a whole interval. Retired keys are
+ * dropped from memory.
  *
- * Validity (interval I, rotation at t): current = [t, t + 2I], next = [t + I, t + 3I]; the previous key
- * stays until its own not_after passes.
+ * Validity (interval I, rotation at t): current = [t, t + 2I], next = [t + I, t + 3I]; the previous
+ * generation stays until its own not_after passes.
  */
-import type { CipherSuite } from "@hpke/core";
 import { encodeKeyConfig } from "./key_config.ts";
 import type { KeySetEntry } from "./keyset.ts";
+import { KEM_X25519, KEM_XWING, kemSuite, OFFERED_ALGORITHMS } from "./suite.ts";
 
 /** One HPKE key pair held by the gateway. */
 export interface HpkeKey {
   keyId: number;
+  /** The KEM of this key (suite.ts); its config offers that KEM's OFFERED_ALGORITHMS. */
+  kemId: number;
   /**
    * The key pair handed to hpke-js as the recipient key. The private key is not extractable: given the
    * pair, hpke-js never needs to re-derive the public key (which it does by exporting the private key as
-   * a JWK, `d` included, on every request when given the private key alone).
+   * a JWK, `d` included, on every request when given the private key alone). X-Wing keys are hpke-js
+   * key objects holding the 32-byte seed (ML-KEM has no WebCrypto key type to make non-extractable).
    */
   pair: CryptoKeyPair;
   publicKey: Uint8Array<ArrayBuffer>;
@@ -35,18 +40,20 @@ const _DH_USAGES: KeyUsage[] = ["deriveBits"];
  * is dropped.
  */
 export async function makeHpkeKey(
-  suite: CipherSuite,
+  kemId: number,
   pair: CryptoKeyPair,
   keyId: number,
   notBefore: number,
   notAfter: number,
 ): Promise<HpkeKey> {
-  const publicKey = new Uint8Array(await suite.kem.serializePublicKey(pair.publicKey));
+  const publicKey = new Uint8Array(await kemSuite(kemId).kem.serializePublicKey(pair.publicKey));
+  const privateKey = kemId === KEM_X25519 ? await _nonExtractable(pair.privateKey) : pair.privateKey;
   return {
     keyId,
-    pair: { publicKey: pair.publicKey, privateKey: await _nonExtractable(pair.privateKey) },
+    kemId,
+    pair: { publicKey: pair.publicKey, privateKey },
     publicKey,
-    config: encodeKeyConfig(keyId, publicKey),
+    config: encodeKeyConfig({ keyId, kemId, publicKey, algorithms: [...OFFERED_ALGORITHMS[kemId]] }),
     notBefore,
     notAfter,
   };
@@ -79,13 +86,13 @@ export class KeyRing {
     return new KeyRing(keys, -1);
   }
 
-  /** A ring of in-memory keys: a current and a next key, rotated by {@link rotateIfDue}. */
-  static async generate(suite: CipherSuite, nowSeconds: number, intervalSeconds: number): Promise<KeyRing> {
+  /** A ring of in-memory keys: a current and a next generation, rotated by {@link rotateIfDue}. */
+  static async generate(nowSeconds: number, intervalSeconds: number): Promise<KeyRing> {
     const firstId = crypto.getRandomValues(new Uint8Array(1))[0];
     const ring = new KeyRing([], firstId);
-    ring.#keys.push(await ring.#newKey(suite, nowSeconds, nowSeconds + 2 * intervalSeconds));
+    ring.#keys.push(...await ring.#newGeneration(nowSeconds, nowSeconds + 2 * intervalSeconds));
     ring.#keys.push(
-      await ring.#newKey(suite, nowSeconds + intervalSeconds, nowSeconds + 3 * intervalSeconds),
+      ...await ring.#newGeneration(nowSeconds + intervalSeconds, nowSeconds + 3 * intervalSeconds),
     );
     return ring;
   }
@@ -122,16 +129,16 @@ export class KeyRing {
    * Promotes next to current and creates a new next once the newest key's window has started; drops keys
    * whose window has ended. Returns whether anything changed. A fixed ring only drops expired keys.
    */
-  async rotateIfDue(suite: CipherSuite, nowSeconds: number, intervalSeconds: number): Promise<boolean> {
+  async rotateIfDue(nowSeconds: number, intervalSeconds: number): Promise<boolean> {
     const before = this.#keys.length;
     this.#keys = this.#keys.filter((k) => nowSeconds <= k.notAfter);
     let changed = this.#keys.length !== before;
     const newest = this.#keys.at(-1);
     if (this.#nextKeyId >= 0 && (!newest || newest.notBefore <= nowSeconds)) {
       const start = newest ? newest.notBefore + intervalSeconds : nowSeconds;
-      this.#keys.push(await this.#newKey(suite, start, start + 2 * intervalSeconds));
+      this.#keys.push(...await this.#newGeneration(start, start + 2 * intervalSeconds));
       if (!newest) {
-        this.#keys.push(await this.#newKey(suite, start + intervalSeconds, start + 3 * intervalSeconds));
+        this.#keys.push(...await this.#newGeneration(start + intervalSeconds, start + 3 * intervalSeconds));
       }
       changed = true;
     }
@@ -139,10 +146,16 @@ export class KeyRing {
     return changed;
   }
 
-  async #newKey(suite: CipherSuite, notBefore: number, notAfter: number): Promise<HpkeKey> {
-    // Key ids cycle through 0..255; a ring holds at most three keys, so ids never collide.
-    const keyId = this.#nextKeyId;
-    this.#nextKeyId = (this.#nextKeyId + 1) % 256;
-    return makeHpkeKey(suite, await suite.kem.generateKeyPair(), keyId, notBefore, notAfter);
+  async #newGeneration(notBefore: number, notAfter: number): Promise<HpkeKey[]> {
+    // Key ids cycle through 0..255; a ring holds at most three generations of two keys, so ids never collide.
+    const out = [];
+    for (const kemId of [KEM_X25519, KEM_XWING]) {
+      const keyId = this.#nextKeyId;
+      this.#nextKeyId = (this.#nextKeyId + 1) % 256;
+      out.push(
+        await makeHpkeKey(kemId, await kemSuite(kemId).kem.generateKeyPair(), keyId, notBefore, notAfter),
+      );
+    }
+    return out;
   }
 }

@@ -2,9 +2,9 @@
  * The signed key set served at `GET /api/pubkey`. The signature covers the exact bytes the client parses,
  * so no JSON canonicalisation is involved:
  *
- *   KeySet   = format(8) = 1 ‖ issued_at(64, Unix seconds) ‖ count(8) ‖ Entry…
+ *   KeySet   = format(8) = 2 ‖ issued_at(64, Unix seconds) ‖ count(8) ‖ Entry…
  *   Entry    = not_before(64) ‖ not_after(64) ‖ config_length(16) ‖ KeyConfig (RFC 9458 §3.1)
- *   signature = Ed25519(identity, "privacy-gateway keyset v1" ‖ 0x00 ‖ KeySet)
+ *   signature = Ed25519(identity, "privacy-gateway keyset v2" ‖ 0x00 ‖ KeySet)
  */
 import { concat, readUintBE, uintBE } from "./bytes.ts";
 import { decodeKeyConfig, type KeyConfig } from "./key_config.ts";
@@ -23,7 +23,7 @@ export interface KeySet {
   entries: (KeySetEntry & { decoded: KeyConfig })[];
 }
 
-const _FORMAT = 1;
+const _FORMAT = 2;
 
 /**
  * How often the gateway re-signs its key set, and the grid `issued_at` is rounded down to. Every instance

@@ -1,35 +1,124 @@
 /**
- * The single HPKE suite of protocol v1 (RFC 9180 §7): DHKEM(X25519, HKDF-SHA256), HKDF-SHA256,
- * ChaCha20-Poly1305. ChaCha20-Poly1305 is chosen for phones without AES acceleration.
+ * The HPKE suites of protocol v2 (RFC 9180 §7, X-Wing: draft-connolly-cfrg-xwing-kem):
+ *
+ *   kem_id  0x0020 DHKEM(X25519, HKDF-SHA256)   Npk = Nenc = 32
+ *           0x647a X-Wing (ML-KEM-768 + X25519)  Npk = 1216, Nenc = 1120
+ *   kdf_id  0x0001 HKDF-SHA256
+ *   aead_id 0x0003 ChaCha20-Poly1305 (Nk 32, Nn 12, Nt 16), 0x0001 AES-128-GCM (Nk 16, Nn 12, Nt 16)
+ *
+ * The gateway publishes X25519 keys offering ChaCha20-Poly1305 and AES-128-GCM, and X-Wing keys offering
+ * ChaCha20-Poly1305; the SDK prefers X-Wing (prompts recorded today stay unreadable to a future quantum
+ * adversary) and ChaCha20-Poly1305 (phones without AES instructions). AES-128-GCM is here because RFC 9458
+ * Appendix A and the chunked-OHTTP example use it, and standard OHTTP clients commonly pick it.
  */
-import { CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from "@hpke/core";
+import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from "@hpke/core";
 import { Chacha20Poly1305 } from "@hpke/chacha20poly1305";
+import { XWing } from "@hpke/hybridkem-x-wing";
 
 /** RFC 9180 §7.1: DHKEM(X25519, HKDF-SHA256). */
-export const KEM_ID = 0x0020;
-/** RFC 9180 §7.2: HKDF-SHA256. */
-export const KDF_ID = 0x0001;
+export const KEM_X25519 = 0x0020;
+/** X-Wing hybrid KEM (IANA HPKE KEM registry). */
+export const KEM_XWING = 0x647a;
+/** RFC 9180 §7.2: HKDF-SHA256, the only KDF offered. */
+export const KDF_HKDF_SHA256 = 0x0001;
+/** RFC 9180 §7.3: AES-128-GCM. */
+export const AEAD_AES_128_GCM = 0x0001;
 /** RFC 9180 §7.3: ChaCha20Poly1305. */
-export const AEAD_ID = 0x0003;
-/** Npk and Nenc of X25519 (RFC 9180 §7.1). */
-export const PUBLIC_KEY_LENGTH = 32;
-/** Nk of ChaCha20-Poly1305. */
-export const AEAD_KEY_LENGTH = 32;
-/** Nn of ChaCha20-Poly1305. */
-export const AEAD_NONCE_LENGTH = 12;
-/** Nt of ChaCha20-Poly1305. */
+export const AEAD_CHACHA20_POLY1305 = 0x0003;
+/** Nt of both AEADs. */
 export const AEAD_TAG_LENGTH = 16;
 
-/** Builds the HPKE cipher suite object (hpke-js over WebCrypto). */
-export function createSuite(): CipherSuite {
-  return new CipherSuite({
-    kem: new DhkemX25519HkdfSha256(),
-    kdf: new HkdfSha256(),
-    aead: new Chacha20Poly1305(),
-  });
+/** Sizes of a KEM (RFC 9180 §7.1 table). */
+export interface KemInfo {
+  name: string;
+  publicKeyLength: number;
+  encLength: number;
+}
+
+/** Sizes of an AEAD (RFC 9180 §7.3 table). */
+export interface AeadInfo {
+  name: string;
+  keyLength: number;
+  nonceLength: number;
+}
+
+const _KEMS: Record<number, KemInfo> = {
+  [KEM_X25519]: { name: "X25519", publicKeyLength: 32, encLength: 32 },
+  [KEM_XWING]: { name: "X-Wing", publicKeyLength: 1216, encLength: 1120 },
+};
+
+const _AEADS: Record<number, AeadInfo> = {
+  [AEAD_AES_128_GCM]: { name: "AES-128-GCM", keyLength: 16, nonceLength: 12 },
+  [AEAD_CHACHA20_POLY1305]: { name: "ChaCha20-Poly1305", keyLength: 32, nonceLength: 12 },
+};
+
+/**
+ * The (KDF, AEAD) pairs each KEM's key configuration offers, in the order of RFC 9458 Appendix A's
+ * configuration (the order carries no preference; the SDK's is AEAD_PREFERENCE).
+ */
+export const OFFERED_ALGORITHMS: Readonly<Record<number, readonly { kdfId: number; aeadId: number }[]>> = {
+  [KEM_XWING]: [{ kdfId: KDF_HKDF_SHA256, aeadId: AEAD_CHACHA20_POLY1305 }],
+  [KEM_X25519]: [
+    { kdfId: KDF_HKDF_SHA256, aeadId: AEAD_AES_128_GCM },
+    { kdfId: KDF_HKDF_SHA256, aeadId: AEAD_CHACHA20_POLY1305 },
+  ],
+};
+
+/** KEMs the SDK will seal to, most preferred first. */
+export const KEM_PREFERENCE: readonly number[] = [KEM_XWING, KEM_X25519];
+/** AEADs the SDK will use, most preferred first. */
+export const AEAD_PREFERENCE: readonly number[] = [AEAD_CHACHA20_POLY1305, AEAD_AES_128_GCM];
+
+/** The sizes of a supported KEM, or undefined. */
+export function kemInfo(kemId: number): KemInfo | undefined {
+  return _KEMS[kemId];
+}
+
+/** The sizes of a supported AEAD, or undefined. */
+export function aeadInfo(aeadId: number): AeadInfo | undefined {
+  return _AEADS[aeadId];
+}
+
+/** One HPKE suite by its three identifiers. */
+export interface SuiteIds {
+  kemId: number;
+  kdfId: number;
+  aeadId: number;
+}
+
+/** Whether this gateway supports the suite. */
+export function isSupportedSuite(ids: SuiteIds): boolean {
+  return (OFFERED_ALGORITHMS[ids.kemId] ?? []).some((a) => a.kdfId === ids.kdfId && a.aeadId === ids.aeadId);
+}
+
+const _suites = new Map<string, CipherSuite>();
+
+/** The hpke-js suite object for supported identifiers (cached: suites are stateless). */
+export function createSuite(ids: SuiteIds): CipherSuite {
+  if (!_KEMS[ids.kemId] || ids.kdfId !== KDF_HKDF_SHA256 || !_AEADS[ids.aeadId]) {
+    throw new RangeError("Unsupported HPKE suite");
+  }
+  const name = `${ids.kemId}/${ids.kdfId}/${ids.aeadId}`;
+  let suite = _suites.get(name);
+  if (!suite) {
+    suite = new CipherSuite({
+      kem: ids.kemId === KEM_XWING ? new XWing() : new DhkemX25519HkdfSha256(),
+      kdf: new HkdfSha256(),
+      aead: createAead(ids.aeadId),
+    });
+    _suites.set(name, suite);
+  }
+  return suite;
+}
+
+/** A suite object for a KEM alone (key generation, derivation, (de)serialisation). */
+export function kemSuite(kemId: number): CipherSuite {
+  return createSuite({ kemId, kdfId: KDF_HKDF_SHA256, aeadId: AEAD_CHACHA20_POLY1305 });
 }
 
 /** The AEAD primitive alone, used for response chunks keyed from the HPKE exporter. */
-export function createAead(): Chacha20Poly1305 {
-  return new Chacha20Poly1305();
+export function createAead(aeadId: number): Aes128Gcm | Chacha20Poly1305 {
+  if (aeadId === AEAD_AES_128_GCM) return new Aes128Gcm();
+  if (aeadId === AEAD_CHACHA20_POLY1305) return new Chacha20Poly1305();
+  throw new RangeError("Unsupported AEAD");
 }

@@ -2,7 +2,6 @@
  * The HPKE key ring and the timer that keeps it current: a shared keys file is re-read when it changes;
  * in-memory keys rotate on their interval.
  */
-import type { CipherSuite } from "@hpke/core";
 import { type EnvConfig, fileStamp, loadHpkeKeysFile } from "../config/mod.ts";
 import { KeyRing } from "../crypto/mod.ts";
 import type { Logger } from "../observability/mod.ts";
@@ -21,20 +20,15 @@ export const MAX_ROTATION_CHECK_MS = 60_000;
 const _CHECKS_PER_INTERVAL = 4;
 
 /** Loads the configured keys file, or generates in-memory keys. */
-export async function loadKeyRing(
-  config: EnvConfig,
-  suite: CipherSuite,
-  nowSeconds: number,
-): Promise<KeyRing> {
+export async function loadKeyRing(config: EnvConfig, nowSeconds: number): Promise<KeyRing> {
   return config.PG_HPKE_KEYS_FILE
-    ? KeyRing.fixed(await loadHpkeKeysFile(config.PG_HPKE_KEYS_FILE, suite))
-    : await KeyRing.generate(suite, Math.floor(nowSeconds), config.PG_KEY_ROTATION_SECONDS);
+    ? KeyRing.fixed(await loadHpkeKeysFile(config.PG_HPKE_KEYS_FILE))
+    : await KeyRing.generate(Math.floor(nowSeconds), config.PG_KEY_ROTATION_SECONDS);
 }
 
 /** What the rotation timer needs. */
 export interface KeyRotationOptions {
   ring: KeyRing;
-  suite: CipherSuite;
   keysFile?: string;
   rotationSeconds: number;
   nowSeconds: () => number;
@@ -49,7 +43,7 @@ export interface KeyRotation extends Disposable {
 
 /** Starts the rotation timer; dispose the result to stop it. */
 export async function startKeyRotation(options: KeyRotationOptions): Promise<KeyRotation> {
-  const { ring, suite, keysFile, rotationSeconds, nowSeconds, logger } = options;
+  const { ring, keysFile, rotationSeconds, nowSeconds, logger } = options;
   let keysStamp = keysFile ? await fileStamp([keysFile]) : "";
   const check = async () => {
     if (keysFile) {
@@ -57,7 +51,7 @@ export async function startKeyRotation(options: KeyRotationOptions): Promise<Key
       try {
         const stamp = await fileStamp([keysFile]);
         if (stamp !== keysStamp) {
-          ring.replaceFixed(await loadHpkeKeysFile(keysFile, suite));
+          ring.replaceFixed(await loadHpkeKeysFile(keysFile));
           keysStamp = stamp;
           logger.log("info", "keys.rotated", { keys: ring.keys.length });
         }
@@ -67,7 +61,7 @@ export async function startKeyRotation(options: KeyRotationOptions): Promise<Key
         });
       }
     }
-    if (await ring.rotateIfDue(suite, Math.floor(nowSeconds()), rotationSeconds)) {
+    if (await ring.rotateIfDue(Math.floor(nowSeconds()), rotationSeconds)) {
       logger.log("info", "keys.rotated", { keys: ring.keys.length });
     }
   };

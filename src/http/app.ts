@@ -4,9 +4,12 @@
  */
 import { Hono } from "hono";
 import type { Logger, Metrics } from "../observability/mod.ts";
-import { GatewayError, toGatewayError } from "../protocol/mod.ts";
+import { GatewayError, OHTTP_KEYS_TYPE, toGatewayError } from "../protocol/mod.ts";
 import { type ChatHandlerDeps, handleChat } from "./chat_handler.ts";
 import type { KeyPublisher } from "./key_publisher.ts";
+
+/** RFC 9458 §9.5: the problem type of a key configuration problem. */
+export const OHTTP_KEY_PROBLEM_TYPE = "https://iana.org/assignments/http-problem-types#ohttp-key";
 
 /** Everything the app needs, built by main.ts. */
 export interface AppDeps {
@@ -43,7 +46,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: ConnectionInfo }> {
   app.get("/.well-known/ohttp-gateway", async (c) => {
     const { ohttpKeys } = await deps.publisher.current();
     return c.body(ohttpKeys, 200, {
-      "content-type": "application/ohttp-keys",
+      "content-type": OHTTP_KEYS_TYPE,
       "cache-control": `public, max-age=${deps.publisher.maxAgeSeconds()}`,
     });
   });
@@ -95,6 +98,11 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: ConnectionInfo }> {
     }
     if (failure.retryAfterSeconds) c.header("retry-after", String(failure.retryAfterSeconds));
     c.header("cache-control", "no-store");
+    if (failure.code === "unknown_key_id" || failure.code === "unsupported_suite") {
+      // RFC 9458 §5.3: a key configuration problem is a 422 with the ohttp-key problem type (RFC 9457).
+      const problem = { type: OHTTP_KEY_PROBLEM_TYPE, title: failure.message, ...failure.toBody() };
+      return c.body(JSON.stringify(problem), 422, { "content-type": "application/problem+json" });
+    }
     return c.json(failure.toBody(), failure.status as 400);
   });
 

@@ -1,16 +1,17 @@
 /**
- * `POST /api/chat`: the request path of the gateway, in order (README "Data flow"):
+ * `POST /api/chat`, the Oblivious Gateway Resource (RFC 9458 §5; docs/protocol.md §3), in order:
  *
- *   network limit → read body (bounded) → split header → check timestamp → open (HPKE) → record replay
- *   → parse request → device proof → device limits / proof of work → admission → generate → coalesce
- *   → seal → SSE
+ *   network limit → read body (bounded) → split hdr/enc → enc seen-set (replay, before any KEM work)
+ *   → decapsulation budget → open (HPKE) → record enc → Binary HTTP request → Date window → parse request
+ *   → device proof → device limits / proof of work → admission → generate → coalesce → seal → stream
  *
- * Before decryption, errors are plain JSON, and malformed or undecryptable envelopes draw on the
- * network's error budget. From the moment the request is opened, every answer — including errors — is
- * sealed to the client. Once the stream has started, a failure becomes an encrypted `error` event in the
- * final chunk: the client never sees a silent stop.
+ * Before decapsulation, errors are the few generic clear-text answers RFC 9458 allows (400, 415, 422 for a
+ * key problem, and the edge's 408/411/413/429), and garbage or replays draw on the network's error budget.
+ * From the moment the request is opened, every answer is `200` with an encapsulated Binary HTTP response
+ * whose own status says what happened (RFC 9458 §5.2): a relay or TLS terminator cannot tell a refused
+ * request from an answered one. Metrics and logs still record the real outcome. Once the stream has
+ * started, a failure becomes an `error` event in the final chunk: the client never sees a silent stop.
  */
-import type { CipherSuite } from "@hpke/core";
 import { fromBase64Url, type KeyRing } from "../crypto/mod.ts";
 import type { Generator } from "../inference/mod.ts";
 import {
@@ -28,16 +29,23 @@ import {
   type ChatRequest,
   type chatRequestSchema,
   createCoalesceStream,
-  createResponseCipher,
   createSealStream,
+  encodeWholeAnswer,
   type ErrorCode,
+  EVENT_STREAM_TYPE,
+  type Field,
+  formatHttpDate,
   GatewayError,
+  OHTTP_CHUNKED_REQUEST_TYPE,
+  OHTTP_CHUNKED_RESPONSE_TYPE,
+  OHTTP_REQUEST_TYPE,
+  OHTTP_RESPONSE_TYPE,
   type OpenedRequest,
   openRequest,
   parseChatRequest,
+  readInnerRequest,
   type ReplayGuard,
-  REQUEST_MEDIA_TYPE,
-  RESPONSE_MEDIA_TYPE,
+  responseCipher,
   sealWholeResponse,
   splitRequest,
   toGatewayError,
@@ -48,7 +56,6 @@ import { stallGuarded } from "./stall_buffer.ts";
 
 /** What the chat handler needs, passed in explicitly by main.ts. */
 export interface ChatHandlerDeps {
-  suite: CipherSuite;
   ring: KeyRing;
   replay: ReplayGuard;
   schema: ReturnType<typeof chatRequestSchema>;
@@ -76,46 +83,39 @@ export interface ChatHandlerDeps {
   onFinished: (outcome: { status: number; code?: string; durationMs: number }) => void;
 }
 
-/** Envelope failures that spend the network's error budget (garbage, not clock or key drift). */
+/** Failures before decapsulation that spend the network's error budget (garbage and replays, not key drift). */
 const _GARBAGE: ReadonlySet<ErrorCode> = new Set([
   "malformed_request",
-  "unsupported_version",
   "unsupported_suite",
-  "invalid_request_id",
   "decryption_failed",
+  "replayed_request",
   "request_too_large",
   "unsupported_media_type",
 ]);
 
-/** Handles one chat request. Throws GatewayError only before decryption (answered in the clear). */
+/** Handles one chat request. Throws GatewayError only before decapsulation (answered in the clear). */
 export async function handleChat(request: Request, peer: string, deps: ChatHandlerDeps): Promise<Response> {
   const address = clientAddress(peer, request.headers.get("x-forwarded-for"), deps.trustedProxies);
   const network = await deps.hasher.hash("net", networkOf(address));
   await deps.guard.checkNetwork(network);
   let opened: OpenedRequest;
   try {
-    const contentType = request.headers.get("content-type")?.split(";")[0].trim();
-    if (contentType !== REQUEST_MEDIA_TYPE) throw new GatewayError("unsupported_media_type");
-    const split = splitRequest(await readBodyLimited(request, deps.maxBodyBytes));
-    const now = deps.nowSeconds();
-    deps.replay.checkTimestamp(split.header, now);
+    const contentType = request.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
+    const chunked = contentType === OHTTP_CHUNKED_REQUEST_TYPE;
+    if (!chunked && contentType !== OHTTP_REQUEST_TYPE) throw new GatewayError("unsupported_media_type");
+    const split = splitRequest(await readBodyLimited(request, deps.maxBodyBytes), chunked);
+    // RFC 9458 §6.5: a replayed enc is refused before any KEM work.
+    await deps.replay.checkUnseen(split.enc);
     try {
       deps.decapsulations.take(network);
     } catch (error) {
       deps.metrics?.limitRejected("decapsulation");
       throw error;
     }
-    opened = await openRequest(deps.suite, deps.ring, split, now);
+    opened = await openRequest(deps.ring, split, deps.nowSeconds());
     deps.decapsulations.vouch(network);
   } catch (error) {
     if (error instanceof GatewayError && _GARBAGE.has(error.code)) await deps.guard.recordFailure(network);
-    throw error;
-  }
-  try {
-    // Recorded only after decryption succeeded, so garbage cannot fill the seen-set; refused in the clear.
-    await deps.replay.record(opened.header, opened.enc);
-  } catch (error) {
-    opened.padded.fill(0);
     throw error;
   }
   return await _answerOpened(opened, network, deps);
@@ -126,11 +126,10 @@ async function _answerOpened(
   network: string,
   deps: ChatHandlerDeps,
 ): Promise<Response> {
-  const { responseNonce, cipher } = await createResponseCipher(opened.context, opened.enc);
+  const { responseNonce, cipher } = await responseCipher(opened);
   const started = performance.now();
   const span = startChatSpan();
-  const requestIdHash = await deps.requestIds.hash(opened.header.requestId);
-  let wantsStream = true;
+  let requestIdHash: string | undefined;
   const releases: (() => void)[] = [];
   const releaseAll = () => releases.splice(0).forEach((release) => release());
   const report = (status: number, code?: string) => {
@@ -139,10 +138,31 @@ async function _answerOpened(
     deps.metrics?.requestFinished("chat", status, code, durationMs / 1000);
     endChatSpan(span, { status, code, requestIdHash });
   };
+  const fields = (extra: Field[] = []): Field[] => [
+    ["content-type", EVENT_STREAM_TYPE],
+    // Inside the encryption, so a client can take a clock correction from it (RFC 9458 §6.5).
+    ["date", formatHttpDate(deps.nowSeconds())],
+    ...extra,
+  ];
   try {
-    const chat = parseChatRequest(opened.padded, deps.schema);
-    opened.padded.fill(0);
-    wantsStream = chat.stream;
+    try {
+      // Recorded only after the open succeeded, so garbage cannot fill the seen-set.
+      await deps.replay.record(opened.enc);
+    } catch (error) {
+      if (error instanceof GatewayError && error.code === "replayed_request") {
+        await deps.guard.recordFailure(network);
+      }
+      throw error;
+    }
+    const inner = readInnerRequest(opened.plaintext);
+    // Traces get a keyed hash of the app's request id, or of enc when it sent none.
+    const requestId = inner.requestId ? fromBase64Url(inner.requestId) : undefined;
+    requestIdHash = await deps.requestIds.hash(
+      requestId && requestId.byteLength > 0 ? requestId : opened.enc,
+    );
+    deps.replay.checkDate(inner.date, deps.nowSeconds());
+    const chat = parseChatRequest(inner.content, deps.schema);
+    opened.plaintext.fill(0);
     const device = await _device(chat, opened, network, deps);
     releases.push(await deps.guard.admitDevice(device, network, chat.pow));
     // Deno's request.signal also fires when a response completes, so a client disconnect is detected
@@ -176,20 +196,26 @@ async function _answerOpened(
       releaseAll();
       report(finalStatus, finalCode);
     });
-    if (!chat.stream) {
+    if (!opened.chunked) {
+      // message/ohttp-req gets one message/ohttp-res: the whole answer at once, whatever `stream` says.
       const all: ChatEvent[] = [];
       for await (const event of events) all.push(event);
       const status = all.find((e) => e.type === "error") ? finalStatus : 200;
-      return _sealedResponse(await sealWholeResponse(cipher, responseNonce, all, deps.chunkSize), status);
+      const plaintext = encodeWholeAnswer({ status, fields: fields() }, all, deps.chunkSize);
+      return _wholeResponse(await sealWholeResponse(cipher, responseNonce, plaintext));
     }
-    const sse = _cancellable(events, disconnected)
+    const stream = _cancellable(events, disconnected)
       .pipeThrough(createCoalesceStream(deps.tickMs))
-      .pipeThrough(createSealStream(cipher, responseNonce, deps.chunkSize))
-      .pipeThrough(new TextEncoderStream());
+      .pipeThrough(
+        createSealStream(cipher, responseNonce, deps.chunkSize, { status: 200, fields: fields() }),
+      );
     const stalled = () => disconnected.abort(new DOMException("Client stopped reading", "AbortError"));
-    return new Response(stallGuarded(sse, deps.stallMs, stalled), { status: 200, headers: _sseHeaders() });
+    return new Response(stallGuarded(stream, deps.stallMs, stalled), {
+      status: 200,
+      headers: _chunkedHeaders(),
+    });
   } catch (error) {
-    opened.padded.fill(0);
+    opened.plaintext.fill(0);
     releaseAll();
     const failure = toGatewayError(error);
     report(failure.status, failure.code);
@@ -200,17 +226,17 @@ async function _answerOpened(
       ...(failure.challenge ? { challenge: failure.challenge } : {}),
       ...(failure.retryAfterSeconds ? { retry_after: failure.retryAfterSeconds } : {}),
     };
-    const headers: Record<string, string> = failure.retryAfterSeconds
-      ? { "retry-after": String(failure.retryAfterSeconds) }
-      : {};
-    if (!wantsStream) {
-      const body = await sealWholeResponse(cipher, responseNonce, [event], deps.chunkSize);
-      return _sealedResponse(body, failure.status, headers);
+    const head = {
+      status: failure.status,
+      fields: fields(failure.retryAfterSeconds ? [["retry-after", String(failure.retryAfterSeconds)]] : []),
+    };
+    if (!opened.chunked) {
+      const plaintext = encodeWholeAnswer(head, [event], deps.chunkSize);
+      return _wholeResponse(await sealWholeResponse(cipher, responseNonce, plaintext));
     }
-    const sse = ReadableStream.from([[event]])
-      .pipeThrough(createSealStream(cipher, responseNonce, deps.chunkSize))
-      .pipeThrough(new TextEncoderStream());
-    return new Response(sse, { status: failure.status, headers: { ..._sseHeaders(), ...headers } });
+    const stream = ReadableStream.from([[event]])
+      .pipeThrough(createSealStream(cipher, responseNonce, deps.chunkSize, head));
+    return new Response(stream, { status: 200, headers: _chunkedHeaders() });
   }
 }
 
@@ -229,7 +255,7 @@ async function _device(
   const signature = fromBase64Url(chat.device.signature);
   if (
     !publicKey || !signature ||
-    !await verifyDeviceProof(publicKey, signature, opened.headerBytes, opened.enc)
+    !await verifyDeviceProof(publicKey, signature, opened.hdr, opened.enc)
   ) {
     throw new GatewayError("device_proof_invalid");
   }
@@ -290,21 +316,19 @@ async function* _observe(
   }
 }
 
-function _sseHeaders(): Record<string, string> {
+function _chunkedHeaders(): Record<string, string> {
   return {
-    "content-type": "text/event-stream",
+    "content-type": OHTTP_CHUNKED_RESPONSE_TYPE,
     "cache-control": "no-store",
+    // Chunked-OHTTP §2: ask intermediaries (the relay) to forward the body incrementally.
+    "incremental": "?1",
     "x-accel-buffering": "no",
   };
 }
 
-function _sealedResponse(
-  body: Uint8Array<ArrayBuffer>,
-  status: number,
-  headers: Record<string, string> = {},
-): Response {
+function _wholeResponse(body: Uint8Array<ArrayBuffer>): Response {
   return new Response(body, {
-    status,
-    headers: { "content-type": RESPONSE_MEDIA_TYPE, "cache-control": "no-store", ...headers },
+    status: 200,
+    headers: { "content-type": OHTTP_RESPONSE_TYPE, "cache-control": "no-store" },
   });
 }

@@ -83,7 +83,13 @@ export async function guardConnection(
   const { onOutcome } = hooks;
   const timer = new _Deadline(() => {
     onOutcome(
-      phase === "head" ? "head_timeout" : phase === "body" ? bodyOutcome : answered ? "stalled" : "response_timeout",
+      phase === "head"
+        ? "head_timeout"
+        : phase === "body"
+        ? bodyOutcome
+        : answered
+        ? "stalled"
+        : "response_timeout",
     );
     if (phase === "sent") return closeAll();
     try {
@@ -139,7 +145,10 @@ export async function guardConnection(
       if (!hooks.reserveBody(parsed.contentLength)) {
         timer.clear();
         onOutcome("body_budget");
-        return await _answerAndClose(client, edgeAnswer(new GatewayError("overloaded", { retryAfterSeconds: 1 })));
+        return await _answerAndClose(
+          client,
+          edgeAnswer(new GatewayError("overloaded", { retryAfterSeconds: 1 })),
+        );
       }
       reserved = parsed.contentLength;
     }

@@ -16,7 +16,7 @@ import {
 
 /** JSON body of `GET /api/pubkey` (docs/protocol.md §2). */
 export interface PubkeyDocument {
-  version: 1;
+  version: 2;
   identity_key: string;
   fingerprint: string;
   keyset: string;
@@ -53,7 +53,7 @@ export class KeyPublisher {
     const keyset = encodeKeySet(issuedAt, entries);
     const signature = await signKeySet(this.#identity, keyset);
     const document: PubkeyDocument = {
-      version: 1,
+      version: 2,
       identity_key: toBase64Url(this.#identity.publicKey),
       fingerprint: this.#identity.fingerprint,
       keyset: toBase64Url(keyset),

@@ -127,6 +127,10 @@ export class RedisStore implements LimitStore {
     return result === "OK";
   }
 
+  async has(key: string): Promise<boolean> {
+    return await this.#run(() => this.#client.exists(this.#prefix + key)) === 1;
+  }
+
   async rate(key: string, rate: Rate, nowMs: number): Promise<{ allowed: boolean; retryAfterMs: number }> {
     const interval = 60_000 / rate.perMinute;
     const result = await this.#run(() =>

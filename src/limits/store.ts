@@ -42,6 +42,12 @@ export class MemoryStore implements LimitStore {
     return Promise.resolve(true);
   }
 
+  has(key: string): Promise<boolean> {
+    const now = this.#sweep();
+    const entry = this.#values.get(key);
+    return Promise.resolve(entry !== undefined && entry.expires > now);
+  }
+
   rate(key: string, rate: Rate, nowMs: number): Promise<{ allowed: boolean; retryAfterMs: number }> {
     this.#sweep();
     const entry = this.#values.get(key);

@@ -4,7 +4,6 @@
  */
 import { z } from "zod";
 import { GatewayError } from "./errors.ts";
-import { unpadRequest } from "./padding.ts";
 
 /** Bounds on a request, set per profile in configuration. */
 export interface ChatRequestLimits {
@@ -131,14 +130,13 @@ export type ChatTool = NonNullable<ChatRequest["tools"]>[number];
 const _utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 /**
- * Decodes a padded plaintext into a validated request: padding, then UTF-8, then JSON, then the schema,
- * each with its own error code. Schema errors name only the path, never the offending value.
+ * Decodes the Binary HTTP content into a validated request: UTF-8, then JSON, then the schema, each with
+ * its own error code. Schema errors name only the path, never the offending value.
  */
 export function parseChatRequest(
-  padded: Uint8Array,
+  payload: Uint8Array,
   schema: ReturnType<typeof chatRequestSchema>,
 ): ChatRequest {
-  const payload = unpadRequest(padded);
   let text: string;
   try {
     text = _utf8.decode(payload);

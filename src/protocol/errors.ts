@@ -2,18 +2,19 @@
  * The one error type of the gateway. Every failure a client can see has a stable `code` and an HTTP
  * `status`; the message is fixed per code, so no input is ever echoed back. Crypto failures share one
  * code (`decryption_failed`) and never say which step failed.
+ *
+ * Before decapsulation only the statuses RFC 9458 §5.2–5.3 allows go out in the clear (400, 415, 422 with
+ * the `ohttp-key` problem type, and the edge's generic 408/411/413/429/431/505). After it the outer answer
+ * is always 200 and `status` is the inner Binary HTTP response's status.
  */
 
 /** Stable error codes and their HTTP statuses. */
 export const ERROR_CODES = {
-  // Before decryption: sent in the clear.
+  // Before decapsulation: sent in the clear.
   malformed_request: 400,
-  unsupported_version: 400,
-  unsupported_suite: 400,
-  unknown_key_id: 400,
-  invalid_request_id: 400,
-  stale_request: 400,
-  replayed_request: 409,
+  unsupported_suite: 422,
+  unknown_key_id: 422,
+  replayed_request: 400,
   decryption_failed: 400,
   request_too_large: 413,
   request_timeout: 408,
@@ -25,8 +26,9 @@ export const ERROR_CODES = {
   not_found: 404,
   method_not_allowed: 405,
   ip_rate_limited: 429,
-  // After decryption: sent inside the encrypted response.
-  invalid_padding: 400,
+  // After decapsulation: the status of the encapsulated (inner) response.
+  stale_request: 400,
+  invalid_message: 400,
   invalid_utf8: 400,
   invalid_json: 400,
   invalid_request: 422,
@@ -48,11 +50,10 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 
 const _MESSAGES: Record<ErrorCode, string> = {
   malformed_request: "Send a well-formed encapsulated request",
-  unsupported_version: "Use protocol version 1",
-  unsupported_suite: "Use the HPKE suite X25519/HKDF-SHA256/ChaCha20-Poly1305",
+  unsupported_suite: "Refetch the key configuration: use a suite it offers",
   unknown_key_id: "Refetch the key configuration: the key id is unknown or retired",
-  invalid_request_id: "Use a request id of 16 to 32 bytes",
-  stale_request: "Check the device clock: the request timestamp is outside the accepted window",
+  stale_request: "Check the device clock: the request Date is outside the accepted window",
+  invalid_message: "Encode the request as Binary HTTP (RFC 9292)",
   replayed_request: "Send a fresh request: this one was already received",
   decryption_failed: "Seal the request to a published key",
   request_too_large: "Send a smaller request",
@@ -61,11 +62,10 @@ const _MESSAGES: Record<ErrorCode, string> = {
   expectation_failed: "Send no Expect field, or Expect: 100-continue",
   request_head_too_large: "Send a smaller request head",
   unsupported_http_version: "Use HTTP/1.1",
-  unsupported_media_type: "Send the request as application/x-privacy-gateway-request",
+  unsupported_media_type: "Send the request as message/ohttp-req or message/ohttp-chunked-req",
   not_found: "Use a documented route",
   method_not_allowed: "Use the documented method for this route",
   ip_rate_limited: "Slow down: too many requests from this network",
-  invalid_padding: "Pad the plaintext to a size bucket with zero bytes",
   invalid_utf8: "Encode the request as UTF-8",
   invalid_json: "Encode the request as JSON",
   invalid_request: "Fix the chat request: it does not match the schema",

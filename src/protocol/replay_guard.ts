@@ -1,28 +1,30 @@
 /**
- * Replay protection (docs/protocol.md §3.3). A request is accepted once: its timestamp must lie within
- * ±window of the gateway's clock, and neither its `enc` nor its request id may have been seen within the
- * window. Entries only need to live as long as the window, since older requests fail the time check.
+ * Replay protection the RFC 9458 §6.5 way (docs/protocol.md §3.3). An encapsulated request is accepted
+ * once: its `enc` is looked up in a seen-set before any KEM work and recorded only after a successful open
+ * (so garbage cannot fill the set), and the `Date` field inside the Binary HTTP request must lie within
+ * ±window of the gateway's clock. Entries need only outlive the window, since older requests fail the
+ * date check. The set holds SHA-256(enc), not enc (an X-Wing enc is 1120 bytes).
  *
  * A restart must not reopen the window. A previous process with a per-process (memory) seen-set may have
- * accepted any timestamp up to its own clock + window, and its clock was at most this process's start, so
- * every timestamp below `start + window` may already have been seen: those are refused (review item 2;
- * the old rule, `timestamp < start`, let a request stamped 40 s ahead be replayed after a restart). The
- * rule is needed only when the keys outlive the process: freshly generated in-memory keys cannot open a
- * request sealed before the process started, so such a gateway skips the rule and serves at once.
+ * accepted any date up to its own clock + window, and its clock was at most this process's start, so every
+ * date below `start + window` may already have been seen: those are refused (review item 2). The rule is
+ * needed only when the keys outlive the process: freshly generated in-memory keys cannot open a request
+ * sealed before the process started, so such a gateway skips the rule and serves at once.
  */
 import { toBase64Url } from "../crypto/mod.ts";
 import { GatewayError } from "./errors.ts";
-import type { RequestHeader } from "./request_header.ts";
 
 /** A set of recently seen values with expiry, shared by all gateways when it lives in Redis. */
 export interface SeenSet {
   /** Adds `key` for `ttlSeconds`; resolves false when it was already present. Rejects when unavailable. */
   addIfAbsent(key: string, ttlSeconds: number): Promise<boolean>;
+  /** Whether `key` is present. Rejects when unavailable. */
+  has(key: string): Promise<boolean>;
   /** Whether the set is shared across processes and restarts. */
   readonly shared: boolean;
 }
 
-/** Checks timestamps and records seen requests. */
+/** Checks dates and records seen requests. */
 export class ReplayGuard {
   #seen: SeenSet;
   #windowSeconds: number;
@@ -44,34 +46,51 @@ export class ReplayGuard {
     this.#refuseBefore = !seen.shared && keysOutliveProcess ? startedAtSeconds + windowSeconds : -Infinity;
   }
 
-  /** Cheap check done before any decryption work. */
-  checkTimestamp(header: RequestHeader, nowSeconds: number): void {
-    if (Math.abs(nowSeconds - header.timestamp) > this.#windowSeconds) {
-      throw new GatewayError("stale_request");
+  /** The accepted clock difference in seconds. */
+  get windowSeconds(): number {
+    return this.#windowSeconds;
+  }
+
+  /**
+   * Before any KEM work: refuses an `enc` already recorded (`replayed_request`, in the clear, spending the
+   * network's error budget). A store outage fails closed as `overloaded`.
+   */
+  async checkUnseen(enc: Uint8Array): Promise<void> {
+    let seen: boolean;
+    try {
+      seen = await this.#seen.has(await _encKey(enc));
+    } catch {
+      throw new GatewayError("overloaded", { retryAfterSeconds: 1 });
     }
-    if (header.timestamp < this.#refuseBefore) {
+    if (seen) throw new GatewayError("replayed_request");
+  }
+
+  /** Inside the encryption: the request's `Date` (Unix seconds) must be present and within the window. */
+  checkDate(date: number | undefined, nowSeconds: number): void {
+    if (
+      date === undefined || Math.abs(nowSeconds - date) > this.#windowSeconds || date < this.#refuseBefore
+    ) {
       throw new GatewayError("stale_request");
     }
   }
 
   /**
-   * Records `enc` and the request id; done only after successful decryption so that garbage cannot fill
-   * the set. A store outage fails closed (`upstream_unavailable` would mislead; the request is refused as
-   * overloaded and can be retried).
+   * Records `enc` after a successful open. Two copies racing past {@link checkUnseen} meet here: the
+   * second is `replayed_request`. A store outage fails closed (`overloaded`, retryable).
    */
-  async record(header: RequestHeader, enc: Uint8Array): Promise<void> {
+  async record(enc: Uint8Array): Promise<void> {
     // Entries outlive the window on both sides of the clock.
     const ttl = 2 * this.#windowSeconds + 1;
     let fresh: boolean;
     try {
-      const [encFresh, idFresh] = await Promise.all([
-        this.#seen.addIfAbsent(`e:${toBase64Url(enc)}`, ttl),
-        this.#seen.addIfAbsent(`r:${toBase64Url(header.requestId)}`, ttl),
-      ]);
-      fresh = encFresh && idFresh;
+      fresh = await this.#seen.addIfAbsent(await _encKey(enc), ttl);
     } catch {
       throw new GatewayError("overloaded", { retryAfterSeconds: 1 });
     }
     if (!fresh) throw new GatewayError("replayed_request");
   }
+}
+
+async function _encKey(enc: Uint8Array): Promise<string> {
+  return `e:${toBase64Url(new Uint8Array(await crypto.subtle.digest("SHA-256", new Uint8Array(enc))))}`;
 }

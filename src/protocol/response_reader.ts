@@ -1,126 +1,217 @@
 /**
- * Client side of the response framing (docs/protocol.md §5): opens chunks strictly in order and turns the
- * NDJSON payload stream back into events. Any altered, reordered, duplicated, foreign or missing chunk
- * raises {@link ResponseIntegrityError}; so does an event after the final chunk or an end before it.
+ * Client side of the response (docs/protocol.md §5), three layers read incrementally:
+ *
+ *   message/ohttp-chunked-res = response_nonce ‖ { len(i) = 1.. ‖ sealed }… ‖ 0(i) ‖ sealed_final (to the end)
+ *     → chunk plaintexts (opened strictly in order; the final one only once the transport has ended)
+ *     → an indeterminate-length Binary HTTP response (status, fields, content chunks, trailers)
+ *     → SSE text → chat events
+ *
+ * Any altered, reordered, duplicated, foreign, empty non-final or missing chunk raises
+ * {@link ResponseIntegrityError}; so does a Binary HTTP message that is malformed or does not end in the
+ * final chunk. The final chunk ends at the end of the stream, so the terminal event (carried in it) is
+ * delivered only once the whole response has authenticated and nothing can follow it.
  */
-import { type ChunkCipher, fromBase64Url, readUintBE, RESPONSE_NONCE_LENGTH } from "../crypto/mod.ts";
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+import type { ChunkCipher } from "../crypto/mod.ts";
+import { decodeResponse } from "./bhttp.ts";
+import { BhttpResponseDecoder } from "./bhttp_stream.ts";
+import { ResponseIntegrityError } from "./response_integrity_error.ts";
+
+export { ResponseIntegrityError };
 import type { ChatEvent } from "./events.ts";
-import { unpadChunk } from "./padding.ts";
+import type { ResponseHead } from "./seal_stream.ts";
+import { decodeVarint } from "./varint.ts";
 
-/** The response was tampered with, truncated or malformed; nothing from it should be trusted further. */
-export class ResponseIntegrityError extends Error {
-  constructor(readonly reason: "tampered" | "truncated" | "malformed") {
-    super(`Response failed integrity check: ${reason}`);
-    this.name = "ResponseIntegrityError";
-  }
-}
+/** The final chunk is buffered until the end of the stream; the gateway's is one chunk (≤ 16 KiB). */
+const _MAX_FINAL_BYTES = 1 << 20;
 
-/** Reads one streamed response. One instance per request. */
-export class ResponseReader {
+/** Opens the chunks of a `message/ohttp-chunked-res` body as they arrive. One instance per response. */
+export class ChunkedResponseOpener {
+  #nonceLength: number;
   #cipherFor: (nonce: Uint8Array) => Promise<ChunkCipher>;
   #cipher?: ChunkCipher;
-  #decoder = new TextDecoder("utf-8", { fatal: true });
-  #line = "";
-  /** Set only after the chunk claiming to be final has authenticated (review item 7). */
-  #finished = false;
-  /** Set by any integrity failure: nothing after it is trusted, not even a later "final". */
+  #buffer: Uint8Array = new Uint8Array(0);
+  #final?: Uint8Array[];
+  #finalBytes = 0;
   #failed = false;
 
-  /** `cipherFor` derives the chunk cipher from the response nonce (see envelope.openResponseCipher). */
-  constructor(cipherFor: (nonce: Uint8Array) => Promise<ChunkCipher>) {
+  constructor(nonceLength: number, cipherFor: (nonce: Uint8Array) => Promise<ChunkCipher>) {
+    this.#nonceLength = nonceLength;
     this.#cipherFor = cipherFor;
   }
 
-  /** Whether the final chunk was read. */
-  get finished(): boolean {
-    return this.#finished;
-  }
-
-  /** Feeds one SSE event; returns the chat events it completes. */
-  async push(eventName: string, data: string): Promise<ChatEvent[]> {
-    if (this.#failed) throw new ResponseIntegrityError("tampered");
-    try {
-      return await this.#push(eventName, data);
-    } catch (error) {
-      this.#failed = true;
-      throw error;
-    }
-  }
-
-  async #push(eventName: string, data: string): Promise<ChatEvent[]> {
-    const bytes = fromBase64Url(data);
-    if (!bytes) throw new ResponseIntegrityError("malformed");
-    if (eventName === "nonce") {
-      if (this.#cipher || bytes.byteLength !== RESPONSE_NONCE_LENGTH) {
-        throw new ResponseIntegrityError("tampered");
+  /** Feeds received bytes; returns the plaintexts of the non-final chunks they complete. */
+  async push(bytes: Uint8Array): Promise<Uint8Array[]> {
+    return await this.#guard(async () => {
+      if (this.#final) {
+        this.#finalBytes += bytes.byteLength;
+        if (this.#finalBytes > _MAX_FINAL_BYTES) throw new ResponseIntegrityError("malformed");
+        this.#final.push(bytes.slice());
+        return [];
       }
-      this.#cipher = await this.#cipherFor(bytes);
-      return [];
-    }
-    if (eventName !== "chunk" && eventName !== "final") throw new ResponseIntegrityError("malformed");
-    if (!this.#cipher || this.#finished) throw new ResponseIntegrityError("tampered");
-    const final = eventName === "final";
-    let plaintext: Uint8Array;
+      this.#buffer = _join(this.#buffer, bytes);
+      const out: Uint8Array[] = [];
+      if (!this.#cipher) {
+        if (this.#buffer.byteLength < this.#nonceLength) return out;
+        this.#cipher = await this.#cipherFor(this.#buffer.slice(0, this.#nonceLength));
+        this.#buffer = this.#buffer.subarray(this.#nonceLength);
+      }
+      for (;;) {
+        const length = decodeVarint(this.#buffer, 0);
+        if (!length) return out;
+        if (length.value === 0) {
+          this.#final = [this.#buffer.slice(length.next)];
+          this.#finalBytes = this.#final[0].byteLength;
+          this.#buffer = new Uint8Array(0);
+          return out;
+        }
+        if (length.next + length.value > this.#buffer.byteLength) return out;
+        const plaintext = await this.#open(
+          this.#buffer.slice(length.next, length.next + length.value),
+          false,
+        );
+        // Chunked-OHTTP §6: an empty non-final chunk is treated as a decryption error.
+        if (plaintext.byteLength === 0) throw new ResponseIntegrityError("tampered");
+        out.push(plaintext);
+        this.#buffer = this.#buffer.subarray(length.next + length.value);
+      }
+    });
+  }
+
+  /** Call when the transport has ended: opens the final chunk; throws if it never came or fails. */
+  async end(): Promise<Uint8Array> {
+    return await this.#guard(async () => {
+      if (!this.#final || !this.#cipher) throw new ResponseIntegrityError("truncated");
+      const sealed = _join(new Uint8Array(0), ...this.#final);
+      this.#final = undefined;
+      return await this.#open(sealed, true);
+    });
+  }
+
+  async #open(sealed: Uint8Array, final: boolean): Promise<Uint8Array> {
     try {
-      plaintext = unpadChunk(await this.#cipher.open(bytes, final));
+      return await this.#cipher!.open(new Uint8Array(sealed), final);
     } catch {
       throw new ResponseIntegrityError("tampered");
     }
-    const events = this.#decodeLines(plaintext, final);
-    if (final) this.#finished = true;
-    return events;
   }
 
-  /** Call when the transport ends: throws if the final chunk never came (or never authenticated). */
-  end(): void {
-    if (!this.#finished || this.#failed) throw new ResponseIntegrityError("truncated");
-  }
-
-  #decodeLines(bytes: Uint8Array, last: boolean): ChatEvent[] {
+  async #guard<T>(step: () => Promise<T>): Promise<T> {
+    if (this.#failed) throw new ResponseIntegrityError("tampered");
     try {
-      this.#line += this.#decoder.decode(bytes, { stream: !last });
+      return await step();
+    } catch (error) {
+      this.#failed = true;
+      throw error instanceof ResponseIntegrityError ? error : new ResponseIntegrityError("malformed");
+    }
+  }
+}
+
+/** Turns SSE content bytes into chat events. */
+export class EventDecoder {
+  #decoder = new TextDecoder("utf-8", { fatal: true });
+  #events: ChatEvent[] = [];
+  #parser = createParser({
+    onEvent: (message: EventSourceMessage) => this.#events.push(_parseEvent(message.data)),
+  });
+
+  /** Feeds content bytes; returns the events they complete. */
+  push(bytes: Uint8Array, last = false): ChatEvent[] {
+    let text: string;
+    try {
+      text = this.#decoder.decode(bytes, { stream: !last });
     } catch {
       throw new ResponseIntegrityError("malformed");
     }
-    const lines = this.#line.split("\n");
-    this.#line = lines.pop() ?? "";
-    if (last && this.#line !== "") throw new ResponseIntegrityError("malformed");
-    return lines.map(_parseEvent);
+    this.#parser.feed(text);
+    return this.#events.splice(0);
   }
 }
 
-/** Opens a whole sealed response body (`stream: false`). */
-export async function readWholeResponse(
-  body: Uint8Array<ArrayBuffer>,
-  cipherFor: (nonce: Uint8Array) => Promise<ChunkCipher>,
-): Promise<ChatEvent[]> {
-  if (body.byteLength <= RESPONSE_NONCE_LENGTH) throw new ResponseIntegrityError("truncated");
-  const cipher = await cipherFor(body.subarray(0, RESPONSE_NONCE_LENGTH));
-  let padded: Uint8Array;
+function _parseEvent(data: string): ChatEvent {
   try {
-    padded = await cipher.open(body.slice(RESPONSE_NONCE_LENGTH), true);
-  } catch {
-    throw new ResponseIntegrityError("tampered");
-  }
-  const length = readUintBE(padded, 0, 4);
-  if (length > padded.byteLength - 4 || padded.subarray(4 + length).some((b) => b !== 0)) {
-    throw new ResponseIntegrityError("malformed");
-  }
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(padded.subarray(4, 4 + length));
-  } catch {
-    throw new ResponseIntegrityError("malformed");
-  }
-  return text.split("\n").filter((l) => l !== "").map(_parseEvent);
-}
-
-function _parseEvent(line: string): ChatEvent {
-  try {
-    const event = JSON.parse(line);
+    const event = JSON.parse(data);
     if (typeof event !== "object" || event === null || typeof event.type !== "string") throw new Error();
     return event as ChatEvent;
   } catch {
     throw new ResponseIntegrityError("malformed");
   }
+}
+
+/** Reads one chunked response end to end: bytes in, head and events out. One instance per request. */
+export class ResponseReader {
+  #opener: ChunkedResponseOpener;
+  #message = new BhttpResponseDecoder();
+  #events = new EventDecoder();
+  #finished = false;
+
+  constructor(nonceLength: number, cipherFor: (nonce: Uint8Array) => Promise<ChunkCipher>) {
+    this.#opener = new ChunkedResponseOpener(nonceLength, cipherFor);
+  }
+
+  /** The inner response's status and fields, once read. */
+  get head(): ResponseHead | undefined {
+    return this.#message.head;
+  }
+
+  /** Whether the final chunk has authenticated and the message was complete. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** Feeds received bytes; returns the events they complete. */
+  async push(bytes: Uint8Array): Promise<ChatEvent[]> {
+    const events: ChatEvent[] = [];
+    for (const plaintext of await this.#opener.push(bytes)) events.push(...this.#feed(plaintext));
+    return events;
+  }
+
+  /** Call at the end of the transport: opens the final chunk and checks the message ended there. */
+  async end(): Promise<ChatEvent[]> {
+    const events = this.#feed(await this.#opener.end());
+    for (const content of this.#message.end()) events.push(...this.#events.push(content));
+    events.push(...this.#events.push(new Uint8Array(0), true));
+    this.#finished = true;
+    return events;
+  }
+
+  #feed(plaintext: Uint8Array): ChatEvent[] {
+    return this.#message.push(plaintext).flatMap((content) => this.#events.push(content));
+  }
+}
+
+/** Reads a whole `message/ohttp-res` body: the known-length Binary HTTP answer and its events. */
+export async function readWholeResponse(
+  body: Uint8Array,
+  nonceLength: number,
+  cipherFor: (nonce: Uint8Array) => Promise<ChunkCipher>,
+): Promise<{ head: ResponseHead; events: ChatEvent[] }> {
+  if (body.byteLength <= nonceLength) throw new ResponseIntegrityError("truncated");
+  const cipher = await cipherFor(body.subarray(0, nonceLength));
+  let plaintext: Uint8Array;
+  try {
+    plaintext = await cipher.open(body.slice(nonceLength), false);
+  } catch {
+    throw new ResponseIntegrityError("tampered");
+  }
+  let decoded;
+  try {
+    decoded = decodeResponse(plaintext);
+  } catch {
+    throw new ResponseIntegrityError("malformed");
+  }
+  const events = new EventDecoder().push(decoded.message.content, true);
+  return { head: { status: decoded.message.status, fields: decoded.message.fields }, events };
+}
+
+function _join(...parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.byteLength;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.byteLength;
+  }
+  return out;
 }

@@ -1,61 +1,124 @@
 /**
- * Response stages after coalescing (docs/protocol.md §5):
+ * Response stages after coalescing (docs/protocol.md §5). The plaintext of a chunked OHTTP response is one
+ * indeterminate-length Binary HTTP response (RFC 9292 §3.2) whose content is a `text/event-stream`; it is
+ * cut so that every chunk's plaintext is exactly `chunk_size` bytes:
  *
- *   events → NDJSON bytes → cut into pieces of (chunk_size − 2) → padChunk → ChunkCipher.seal → SSE text
+ *   first chunk  = Head ‖ ContentChunk            Head = 3 ‖ status(i) ‖ Field… ‖ 0
+ *   other chunks = ContentChunk
+ *   final chunk  = ContentChunk ‖ 0 ‖ 0            (end of content, empty trailer section)
+ *   ContentChunk = L(i, always 2 bytes) ‖ SSE text ‖ SSE padding,  L = what fills the chunk exactly
+ *   SSE padding  = "" | "\n" | ":" ‖ " "… ‖ "\n"   (a blank line or a comment: ignored by SSE parsers)
  *
- * The chunk payloads, concatenated, are a stream of newline-delimited JSON events, so an event of any size
- * spans as many fixed-size chunks as it needs. The batch holding the terminal event is sealed last, with
- * the "final" AAD. If the source ends without a terminal event, an `internal_error` event is added so the
- * client never sees a silent stop.
+ * Each tick's batch of events starts at an SSE line start and is padded at its end, so padding never falls
+ * inside an event; a batch longer than one chunk spans several. The batch holding the terminal event is
+ * sealed last, with the "final" AAD (chunk_cipher.ts). If the source ends without a terminal event, an
+ * `internal_error` event is added so the client never sees a silent stop. Every chunk has the same size,
+ * so no chunk is ever empty (chunked-OHTTP §6) and sizes reveal only the number of chunks.
  */
-import { type ChunkCipher, toBase64Url, utf8 } from "../crypto/mod.ts";
+import { type ChunkCipher, concat, utf8 } from "../crypto/mod.ts";
+import { encodeFields, encodeResponse, type Field } from "./bhttp.ts";
 import { GatewayError } from "./errors.ts";
 import { type ChatEvent, isTerminal } from "./events.ts";
-import { padChunk } from "./padding.ts";
+import { frameChunk } from "./ohttp.ts";
+import { encodeVarint } from "./varint.ts";
 
 /** Default padded chunk size: room for a tick's worth of text with little overhead. */
 export const DEFAULT_CHUNK_SIZE = 512;
+/** Media type of the inner response's content. */
+export const EVENT_STREAM_TYPE = "text/event-stream";
 
-/** Serialises a batch of events as NDJSON bytes. */
+/** The inner response's status and header fields. */
+export interface ResponseHead {
+  status: number;
+  fields: Field[];
+}
+
+/** Serialises a batch of events as SSE text: one `data:` line per event. */
 export function encodeEventBatch(events: ChatEvent[]): Uint8Array<ArrayBuffer> {
-  return utf8(events.map((e) => JSON.stringify(e) + "\n").join(""));
+  return utf8(events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join(""));
 }
 
-/** Cuts bytes into padded chunk plaintexts. */
-export function toPaddedChunks(bytes: Uint8Array, chunkSize: number): Uint8Array<ArrayBuffer>[] {
-  const capacity = chunkSize - 2;
+/** `length` bytes that an SSE parser ignores at a line start. */
+export function ssePadding(length: number): Uint8Array<ArrayBuffer> {
+  if (length <= 0) return new Uint8Array(0);
+  if (length === 1) return utf8("\n");
+  return utf8(":" + " ".repeat(length - 2) + "\n");
+}
+
+/** The Binary HTTP head of a streamed response. */
+export function encodeStreamHead(head: ResponseHead): Uint8Array<ArrayBuffer> {
+  return concat(encodeVarint(3), encodeVarint(head.status), encodeFields(head.fields, true));
+}
+
+function _contentChunk(data: Uint8Array): Uint8Array<ArrayBuffer> {
+  // Always two bytes, so the chunk's layout does not depend on how much text it carries.
+  if (data.byteLength === 0 || data.byteLength >= 0x4000) throw new RangeError("Content chunk out of range");
+  return concat(new Uint8Array([0x40 | (data.byteLength >> 8), data.byteLength & 0xff]), data);
+}
+
+/**
+ * Cuts one batch's SSE text into chunk plaintexts of exactly `chunkSize` bytes. `head` goes first in the
+ * first chunk of the response; `final` closes the content and the trailer section in the last one.
+ */
+export function framePlaintexts(
+  text: Uint8Array,
+  head: Uint8Array | undefined,
+  final: boolean,
+  chunkSize: number,
+): Uint8Array<ArrayBuffer>[] {
   const out: Uint8Array<ArrayBuffer>[] = [];
-  for (let offset = 0; offset < bytes.byteLength; offset += capacity) {
-    out.push(padChunk(bytes.subarray(offset, offset + capacity), chunkSize));
+  let prefix: Uint8Array = head ?? new Uint8Array(0);
+  let offset = 0;
+  for (;;) {
+    const rest = text.byteLength - offset;
+    const lastCapacity = chunkSize - prefix.byteLength - 2 - (final ? 2 : 0);
+    if (lastCapacity < 2) throw new RangeError("Chunk size too small for the response head");
+    if (rest <= lastCapacity) {
+      const data = concat(text.subarray(offset), ssePadding(lastCapacity - rest));
+      out.push(concat(prefix, _contentChunk(data), final ? new Uint8Array([0, 0]) : new Uint8Array(0)));
+      return out;
+    }
+    const capacity = chunkSize - prefix.byteLength - 2;
+    const take = Math.min(rest, capacity);
+    // Only the end of the text is padded here, and it is at a line start.
+    out.push(
+      concat(
+        prefix,
+        _contentChunk(concat(text.subarray(offset, offset + take), ssePadding(capacity - take))),
+      ),
+    );
+    offset += take;
+    prefix = new Uint8Array(0);
   }
-  if (out.length === 0) out.push(padChunk(new Uint8Array(0), chunkSize));
-  return out;
 }
 
-/** Formats one SSE event (the data is base64url, so it never contains a newline). */
-export function sseEvent(name: "nonce" | "chunk" | "final", data: Uint8Array): string {
-  return `event: ${name}\ndata: ${toBase64Url(data)}\n\n`;
-}
-
-/** Creates the stage that seals event batches into SSE text; the first output is the response nonce. */
+/**
+ * Creates the stage that seals event batches into `message/ohttp-chunked-res` bytes; the first output is
+ * the response nonce.
+ */
 export function createSealStream(
   cipher: ChunkCipher,
   responseNonce: Uint8Array,
   chunkSize: number,
-): TransformStream<ChatEvent[], string> {
-  const sealBatch = async (batch: ChatEvent[], controller: TransformStreamDefaultController<string>) => {
+  head: ResponseHead,
+): TransformStream<ChatEvent[], Uint8Array> {
+  let pendingHead: Uint8Array | undefined = encodeStreamHead(head);
+  const sealBatch = async (batch: ChatEvent[], controller: TransformStreamDefaultController<Uint8Array>) => {
     const final = batch.some(isTerminal);
-    const chunks = toPaddedChunks(encodeEventBatch(batch), chunkSize);
-    for (let i = 0; i < chunks.length; i++) {
-      const last = final && i === chunks.length - 1;
-      const sealed = await cipher.seal(chunks[i], last);
-      chunks[i].fill(0);
-      controller.enqueue(sseEvent(last ? "final" : "chunk", sealed));
+    const text = encodeEventBatch(batch);
+    const plaintexts = framePlaintexts(text, pendingHead, final, chunkSize);
+    text.fill(0);
+    pendingHead = undefined;
+    for (let i = 0; i < plaintexts.length; i++) {
+      const last = final && i === plaintexts.length - 1;
+      const sealed = await cipher.seal(plaintexts[i], last);
+      plaintexts[i].fill(0);
+      controller.enqueue(frameChunk(sealed, last));
     }
   };
-  return new TransformStream<ChatEvent[], string>({
+  return new TransformStream<ChatEvent[], Uint8Array>({
     start(controller) {
-      controller.enqueue(sseEvent("nonce", responseNonce));
+      controller.enqueue(new Uint8Array(responseNonce));
     },
     async transform(batch, controller) {
       if (cipher.finished) return;
@@ -70,25 +133,25 @@ export function createSealStream(
 }
 
 /**
- * Seals a whole response as one body (`stream: false`): response_nonce ‖ Seal(final, padded NDJSON), the
- * plaintext padded to a power-of-two multiple of the chunk size so its length reveals only a bucket.
+ * The plaintext of a whole (`message/ohttp-res`) answer: a known-length Binary HTTP response whose SSE
+ * content is padded with zero bytes (RFC 9292 §3.8) to `chunkSize · 2^k`, so its length reveals a bucket.
  */
-export async function sealWholeResponse(
-  cipher: ChunkCipher,
-  responseNonce: Uint8Array,
+export function encodeWholeAnswer(
+  head: ResponseHead,
   events: ChatEvent[],
   chunkSize: number,
-): Promise<Uint8Array<ArrayBuffer>> {
-  const bytes = encodeEventBatch(events);
+): Uint8Array<ArrayBuffer> {
+  const message = encodeResponse({
+    informational: [],
+    status: head.status,
+    fields: head.fields,
+    content: encodeEventBatch(events),
+    trailers: [],
+  });
   let size = chunkSize;
-  while (size - 4 < bytes.byteLength) size *= 2;
-  const padded = new Uint8Array(size);
-  new DataView(padded.buffer).setUint32(0, bytes.byteLength);
-  padded.set(bytes, 4);
-  const sealed = await cipher.seal(padded, true);
-  padded.fill(0);
-  const out = new Uint8Array(responseNonce.byteLength + sealed.byteLength);
-  out.set(responseNonce, 0);
-  out.set(sealed, responseNonce.byteLength);
+  while (size < message.byteLength) size *= 2;
+  const out = new Uint8Array(size);
+  out.set(message, 0);
+  message.fill(0);
   return out;
 }

@@ -24,7 +24,7 @@ const vectors: Vector[] = JSON.parse(
 const base = vectors.find((v) => v.mode === 0)!;
 
 async function contexts() {
-  const suite = createSuite();
+  const suite = createSuite({ kemId: 0x0020, kdfId: 0x0001, aeadId: 0x0003 });
   const recipient = await suite.kem.deriveKeyPair(fromHex(base.ikmR).buffer);
   const ephemeral = await suite.kem.deriveKeyPair(fromHex(base.ikmE).buffer);
   const sender = await suite.createSenderContext({

@@ -3,12 +3,15 @@
  * sealing (opened back with the client's reader). No permissions.
  */
 import assert from "node:assert/strict";
-import { ChunkCipher, fromBase64Url } from "../../src/crypto/mod.ts";
+import { AEAD_CHACHA20_POLY1305, ChunkCipher } from "../../src/crypto/mod.ts";
 import {
   type ChatEvent,
   createCoalesceStream,
   createSealStream,
+  decodeVarint,
+  framePlaintexts,
   ResponseReader,
+  ssePadding,
   type TickTimer,
 } from "../../src/protocol/mod.ts";
 
@@ -127,19 +130,28 @@ async function _sealed(batches: ChatEvent[][], chunkSize = 128) {
   const secret = crypto.getRandomValues(new Uint8Array(32));
   const enc = crypto.getRandomValues(new Uint8Array(32));
   const nonce = crypto.getRandomValues(new Uint8Array(32));
-  const cipher = await ChunkCipher.derive(secret, enc, nonce);
-  const sse = (await Array.fromAsync(
-    ReadableStream.from(batches).pipeThrough(createSealStream(cipher, nonce, chunkSize)),
-  )).join("");
-  const frames = sse.split("\n\n").filter(Boolean).map((block) => {
-    const [, name] = /^event: (.*)$/m.exec(block)!;
-    const [, data] = /^data: (.*)$/m.exec(block)!;
-    return [name, data] as [string, string];
-  });
-  const reader = new ResponseReader((n) => ChunkCipher.derive(secret, enc, n));
+  const cipher = await ChunkCipher.derive(AEAD_CHACHA20_POLY1305, secret, enc, nonce);
+  const parts = await Array.fromAsync(
+    ReadableStream.from(batches).pipeThrough(
+      createSealStream(cipher, nonce, chunkSize, {
+        status: 200,
+        fields: [["content-type", "text/event-stream"]],
+      }),
+    ),
+  );
+  const reader = new ResponseReader(32, (n) => ChunkCipher.derive(AEAD_CHACHA20_POLY1305, secret, enc, n));
   const events: ChatEvent[] = [];
-  for (const [name, data] of frames) events.push(...await reader.push(name, data));
-  return { frames, events, reader, nonce };
+  for (const part of parts) events.push(...await reader.push(part));
+  events.push(...await reader.end());
+  return { parts, events, reader, nonce };
+}
+
+/** The chunks of a sealed response (after the nonce): final flag and sealed length. */
+function _chunks(parts: Uint8Array[]): { final: boolean; length: number }[] {
+  return parts.slice(1).map((p) => {
+    const decoded = decodeVarint(p, 0)!;
+    return { final: decoded.value === 0, length: p.byteLength - decoded.next };
+  });
 }
 
 Deno.test({
@@ -148,17 +160,36 @@ Deno.test({
     "createSealStream() sends the nonce, equal-size chunks, and seals only the terminal batch's last chunk as final",
   async fn() {
     const long = text("x".repeat(400));
-    const { frames, events, reader, nonce } = await _sealed([[text("hi")], [long], [text("end"), done]]);
-    assert.deepEqual(frames[0], ["nonce", frames[0][1]]);
-    assert.deepEqual(fromBase64Url(frames[0][1]), nonce);
-    const names = frames.slice(1).map(([n]) => n);
-    assert.deepEqual(names.slice(0, -1).every((n) => n === "chunk"), true);
-    assert.equal(names.at(-1), "final");
-    assert.ok(names.length >= 5, "the long event spans several chunks");
-    const sizes = new Set(frames.slice(1).map(([, d]) => fromBase64Url(d)!.byteLength));
-    assert.deepEqual([...sizes], [128 + 16], "every chunk is chunk size + tag, whatever it carries");
+    const { parts, events, reader, nonce } = await _sealed([[text("hi")], [long], [text("end"), done]]);
+    assert.deepEqual(parts[0], nonce);
+    const chunks = _chunks(parts);
+    assert.deepEqual(chunks.slice(0, -1).every((c) => !c.final), true);
+    assert.equal(chunks.at(-1)?.final, true);
+    assert.ok(chunks.length >= 5, "the long event spans several chunks");
+    assert.deepEqual(
+      [...new Set(chunks.map((c) => c.length))],
+      [128 + 16],
+      "every chunk is chunk size + tag",
+    );
     assert.deepEqual(events, [text("hi"), long, text("end"), done]);
-    reader.end();
+    assert.equal(reader.head?.status, 200);
+    assert.equal(reader.finished, true);
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "framePlaintexts() fills every chunk exactly with SSE padding at a line start",
+  fn() {
+    for (const length of [0, 1, 2, 60, 119, 120, 121, 122, 123, 124, 250, 1000]) {
+      for (const final of [false, true]) {
+        const textBytes = new TextEncoder().encode(`data: ${"y".repeat(length)}\n\n`);
+        const chunks = framePlaintexts(textBytes, new Uint8Array(10), final, 128);
+        assert.ok(chunks.every((c) => c.byteLength === 128), `${length} ${final}`);
+      }
+    }
+    assert.deepEqual([...ssePadding(1)], [0x0a]);
+    assert.equal(new TextDecoder().decode(ssePadding(4)), ":  \n");
   },
 });
 
@@ -166,11 +197,10 @@ Deno.test({
   ...none,
   name: "createSealStream() ends a stream without a terminal event with a sealed internal_error",
   async fn() {
-    const { frames, events, reader } = await _sealed([[text("partial")]]);
-    assert.equal(frames.at(-1)?.[0], "final");
+    const { parts, events } = await _sealed([[text("partial")]]);
+    assert.equal(_chunks(parts).at(-1)?.final, true);
     assert.deepEqual(events.map((e) => e.type), ["text", "error"]);
     assert.equal(events[1].type === "error" && events[1].code, "internal_error");
-    reader.end();
   },
 });
 
@@ -178,8 +208,10 @@ Deno.test({
   ...none,
   name: "createSealStream() seals nothing after the final chunk",
   async fn() {
-    const { frames, events } = await _sealed([[done], [text("late")]]);
-    assert.deepEqual(frames.map(([n]) => n), ["nonce", "final"]);
+    const { parts, events } = await _sealed([[done], [text("late")]]);
+    const withoutLate = await _sealed([[done]]);
+    assert.equal(parts.length, withoutLate.parts.length, "the late batch adds no chunk");
+    assert.equal(_chunks(parts).at(-1)?.final, true);
     assert.deepEqual(events, [done]);
   },
 });
