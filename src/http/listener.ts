@@ -159,14 +159,20 @@ export async function listen(
       if (timer !== undefined) clearInterval(timer);
       await server.close();
       // In-flight requests finish until the drain deadline; then the edge closes every connection left,
-      // which ends the application's requests too.
-      const finished = app.shutdown();
+      // which ends the application's requests too. (Deno.serve's shutdown() resolves once the handlers
+      // have answered, before streamed bodies end: the edge's own connections are what to wait for.)
+      const shuttingDown = app.shutdown();
       let deadline: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([finished, new Promise((resolve) => deadline = setTimeout(resolve, drainMs))]);
+      await Promise.race([
+        Promise.all(open),
+        new Promise((resolve) => deadline = setTimeout(resolve, drainMs)),
+      ]);
       clearTimeout(deadline);
       force.abort();
-      await Promise.race([finished, new Promise((resolve) => setTimeout(resolve, 1_000))]);
-      await Promise.race([Promise.all(open), new Promise((resolve) => setTimeout(resolve, 1_000))]);
+      await Promise.race([
+        Promise.all([shuttingDown, ...open]),
+        new Promise((resolve) => setTimeout(resolve, 1_000)),
+      ]);
       await _removeStaleSocket(socketPath);
     },
   };
