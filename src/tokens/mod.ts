@@ -23,3 +23,27 @@ export {
   TOKEN_REQUEST_LENGTH,
   TOKEN_TYPE_BLIND_RSA,
 } from "./wire.ts";
+export {
+  type Attestation,
+  type AttestationContext,
+  type Attester,
+  DeviceKeyAttester,
+  ISSUANCE_PROOF_LABEL,
+  ProofOfWorkAttester,
+} from "./attester.ts";
+export {
+  type IssuanceContext,
+  type IssuanceLimits,
+  type IssuanceOutcome,
+  Issuer,
+  type IssuerOptions,
+} from "./issuer.ts";
+export { issuanceHandler, type IssuanceHandlerOptions } from "./issuance_handler.ts";
+export {
+  type IssueBatch,
+  MemoryTokenStore,
+  type StoredToken,
+  type TokenStore,
+  TokenWallet,
+  type WalletOptions,
+} from "./wallet.ts";
