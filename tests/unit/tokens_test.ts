@@ -5,27 +5,19 @@
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../src/limits/mod.ts";
 import {
-  DeviceKeyAttester,
   IssuerKeys,
-  MemoryTokenStore,
-  ProofOfWorkAttester,
   Redeemer,
   type RedemptionOutcome,
   toBase64Url,
   TokenError,
-  TokenWallet,
 } from "../../src/tokens/mod.ts";
 import {
-  blinded,
   DownStore,
-  hasher,
   HOUR,
   issuer,
   ISSUER_NAME,
-  pow,
   RecordingStore,
   SCHEDULE,
-  solve,
   T0,
   tokens,
 } from "../helpers/tokens.ts";
