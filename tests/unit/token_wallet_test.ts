@@ -208,7 +208,7 @@ Deno.test({
     for (const record of all) {
       for (const v of record) {
         for (const w of issuanceValues) {
-          assert.ok(!v.includes(w) && !w.includes(v), `'${v}' relates to issuance '${w}'`);
+          assert.ok(!v.includes(w) && (v.length < 8 || !w.includes(v)), `'${v}' relates to issuance '${w}'`);
         }
       }
     }
