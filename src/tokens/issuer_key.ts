@@ -17,6 +17,7 @@
  */
 import * as nodeCrypto from "node:crypto";
 import { Buffer } from "node:buffer";
+import { RsaBlinding } from "./rsa_blinding.ts";
 import { BLIND_RSA, fromPssSpki, NK, SALT_LENGTH, tokenKeyIdOf, toPssSpki } from "./wire.ts";
 
 /** RFC 9578 §6: the modulus size of token type 0x0002. */
@@ -41,6 +42,7 @@ export class IssuerKey {
   #public: nodeCrypto.KeyObject;
   #verifier: CryptoKey;
   #modulus: Uint8Array;
+  #blinding: RsaBlinding;
 
   private constructor(
     privateKey: nodeCrypto.KeyObject,
@@ -59,6 +61,7 @@ export class IssuerKey {
     this.notAfter = notAfter;
     const jwk = this.#public.export({ format: "jwk" });
     this.#modulus = new Uint8Array(Buffer.from(jwk.n!, "base64url"));
+    this.#blinding = new RsaBlinding(this.#modulus, 65537n);
   }
 
   /** A fresh RSA-2048 key valid from `notBefore` to `notAfter` (ms). */
@@ -119,13 +122,15 @@ export class IssuerKey {
   }
 
   /**
-   * RFC 9474 §4.3 BlindSign: RSASP1 of a blinded message, then RSAVP1 of the result must give the message
-   * back (guards against a faulty CRT signature leaking a factor). Undefined for an out-of-range input.
+   * RFC 9474 §4.3 BlindSign: RSASP1 of a blinded message (itself base-blinded, rsa_blinding.ts), then
+   * RSAVP1 of the result must give the message back (guards against a faulty CRT signature leaking a
+   * factor). Undefined for an out-of-range input.
    */
   blindSign(blindedMsg: Uint8Array): Uint8Array<ArrayBuffer> | undefined {
     if (blindedMsg.byteLength !== NK || !_lessThan(blindedMsg, this.#modulus)) return undefined;
     const raw = { padding: nodeCrypto.constants.RSA_NO_PADDING };
-    const signature = nodeCrypto.privateDecrypt({ key: this.#private, ...raw }, blindedMsg);
+    const { blinded, unblind } = this.#blinding.blind(blindedMsg, NK);
+    const signature = unblind(nodeCrypto.privateDecrypt({ key: this.#private, ...raw }, blinded));
     const check = nodeCrypto.publicEncrypt({ key: this.#public, ...raw }, signature);
     if (!Buffer.from(blindedMsg).equals(check)) {
       throw new Error("Cannot sign: RSAVP1 check of the blind signature failed");

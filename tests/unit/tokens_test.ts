@@ -12,6 +12,7 @@ import {
   TokenError,
 } from "../../src/tokens/mod.ts";
 import {
+  blinded,
   DownStore,
   HOUR,
   issuer,
@@ -211,5 +212,20 @@ Deno.test({
     const [call] = store.calls;
     assert.equal(call.op, "addIfAbsent");
     assert.ok((call.args[1] as number) >= SCHEDULE.lifetimeMs / 1000);
+  },
+});
+
+Deno.test({
+  name:
+    "IssuerKey.blindSign() gives the same signature across 40 calls (blinding pair squared and refreshed)",
+  ...none,
+  fn: async () => {
+    const key = (await IssuerKeys.load(keys.records(), SCHEDULE)).current(T0)!;
+    const [pending] = await blinded(keys, T0, 1);
+    const message = pending.request.subarray(3);
+    const first = key.blindSign(message)!;
+    for (let i = 0; i < 40; i++) assert.deepEqual(key.blindSign(message), first);
+    await pending.finalize(first);
+    assert.equal(key.blindSign(new Uint8Array(256).fill(0xff)), undefined, "m ≥ n is out of range");
   },
 });
