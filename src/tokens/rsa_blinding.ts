@@ -35,7 +35,6 @@ export class RsaBlinding {
     const ai = this.#ai;
     this.#a = (a * a) % n;
     this.#ai = (ai * ai) % n;
-
     this.#uses++;
     return {
       blinded: _toBytes((_toBigInt(m) * a) % n, length),
