@@ -13,10 +13,9 @@
  */
 import type { Context } from "hono";
 import { z } from "zod";
-import { fromBase64Url } from "./base64url.ts";
+import { fromBase64Url, toBase64Url } from "./base64url.ts";
 import type { Issuer } from "./issuer.ts";
 import { TokenError } from "./token_error.ts";
-import { toBase64Url } from "./base64url.ts";
 
 /** Options of {@link issuanceHandler}. */
 export interface IssuanceHandlerOptions {
@@ -65,8 +64,7 @@ export function issuanceHandler(options: IssuanceHandlerOptions): (c: Context) =
       const refusal = error instanceof TokenError ? error : new TokenError("overloaded");
       const headers: Record<string, string> = { "cache-control": "no-store" };
       if (refusal.retryAfterSeconds) headers["retry-after"] = String(refusal.retryAfterSeconds);
-      // deno-lint-ignore no-explicit-any
-      return c.json(refusal.toBody(), refusal.status as any, headers);
+      return c.json(refusal.toBody(), refusal.status as 400, headers);
     }
   };
 }

@@ -122,11 +122,15 @@ export class Issuer {
       );
     }
     await this.#call(() => this.#o.store.addMember(`tknown:${device}`, "1", _KNOWN_DEVICE_SECONDS));
-    const responses = parsed.slice(0, allowed).map((p) => {
+    const responses: Uint8Array<ArrayBuffer>[] = [];
+    for (const p of parsed.slice(0, allowed)) {
+      // One signature holds the event loop ~1.5 ms; yielding between them keeps a batch of 32 from
+      // delaying the gateway's streams by ~50 ms at once.
+      if (responses.length > 0) await _yieldToEventLoop();
       const signature = key!.blindSign(p!.blindedMsg);
       if (!signature) this.#refuse("invalid", new TokenError("invalid_token_request"));
-      return signature;
-    });
+      responses.push(signature);
+    }
     this.#o.observe(allowed === requests.length ? "issued" : "partial", allowed);
     return responses;
   }
@@ -184,4 +188,8 @@ export class Issuer {
     this.#o.observe(outcome, 0);
     throw error;
   }
+}
+
+function _yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }

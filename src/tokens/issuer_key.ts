@@ -65,12 +65,16 @@ export class IssuerKey {
   }
 
   /** A fresh RSA-2048 key valid from `notBefore` to `notAfter` (ms). */
-  static generate(notBefore: number, notAfter: number): Promise<IssuerKey> {
-    const { privateKey } = nodeCrypto.generateKeyPairSync("rsa", {
-      modulusLength: MODULUS_BITS,
-      publicExponent: 65537,
-    });
-    return IssuerKey.#from(privateKey, notBefore, notAfter);
+  static async generate(notBefore: number, notAfter: number): Promise<IssuerKey> {
+    // Asynchronous: key generation takes 50–500 ms and runs off the event loop, so a rotation does not
+    // stall the streams the gateway is serving.
+    const { promise, resolve, reject } = Promise.withResolvers<nodeCrypto.KeyObject>();
+    nodeCrypto.generateKeyPair(
+      "rsa",
+      { modulusLength: MODULUS_BITS, publicExponent: 65537 },
+      (error, _publicKey, privateKey) => error ? reject(error) : resolve(privateKey),
+    );
+    return IssuerKey.#from(await promise, notBefore, notAfter);
   }
 
   /** Loads a key from its record; refuses anything but RSA-2048 with e = 65537. */
