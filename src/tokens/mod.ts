@@ -13,7 +13,7 @@ export {
   type RedemptionKeys,
 } from "./issuer_keys.ts";
 export { Redeemer, type RedeemerOptions, type RedemptionOutcome, type SpentSet } from "./redeemer.ts";
-export { TOKEN_ERROR_CODES, TokenError, type TokenErrorCode } from "./token_error.ts";
+export { TOKEN_ERROR_CODES, TOKEN_REJECTION_CODES, TokenError, type TokenErrorCode } from "./token_error.ts";
 export {
   gatewayChallenge,
   NK,

@@ -22,6 +22,13 @@ export const TOKEN_ERROR_CODES = {
 /** One of the token error codes. */
 export type TokenErrorCode = keyof typeof TOKEN_ERROR_CODES;
 
+/** Codes that mean "this token is unusable, drop it and spend another" (the wallet's retry-once case). */
+export const TOKEN_REJECTION_CODES: ReadonlySet<string> = new Set<TokenErrorCode>([
+  "token_invalid",
+  "token_key_retired",
+  "token_spent",
+]);
+
 const _MESSAGES: Record<TokenErrorCode, string> = {
   invalid_token_request: "Send well-formed token requests for the current token key, within the batch limit",
   attestation_required: "Prove the device: answer the attestation challenge",

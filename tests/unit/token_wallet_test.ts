@@ -11,6 +11,7 @@ import {
   Redeemer,
   type RedemptionOutcome,
   toBase64Url,
+  TOKEN_REJECTION_CODES,
   TokenError,
   TokenWallet,
   type WalletOptions,
@@ -107,7 +108,7 @@ Deno.test({
       nowMs: () => T0,
     });
     const used: string[] = [];
-    const rejected = (e: unknown) => e instanceof TokenError && e.code === "token_spent";
+    const rejected = (e: unknown) => e instanceof TokenError && TOKEN_REJECTION_CODES.has(e.code);
     let first = true;
     const result = await w.spend(async (token) => {
       used.push(toBase64Url(token));
