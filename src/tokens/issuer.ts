@@ -1,7 +1,8 @@
 /**
  * Issuance (RFC 9578 §6.2) behind limits. Identity and limits live here, never at redemption:
  *
- *   1. batch of 1..maxBatch well-formed TokenRequests for the issuing key      → invalid_token_request
+ *   1. batch of 1..maxBatch well-formed TokenRequests                          → invalid_token_request
+ *      all for the issuing key (truncated token_key_id)                         → token_key_retired
  *   2. attester proves the device (deviceId: a keyed hash)                       → attestation_required/_invalid
  *   3. a device not seen before counts toward new devices per network per hour → rate_limited
  *   4. under load (≥ powLoadThreshold), a proof of work bound to device+network → challenge_required
@@ -95,11 +96,12 @@ export class Issuer {
     const now = this.#o.nowMs();
     const key = keys.current(now);
     const parsed = requests.map(parseTokenRequest);
-    if (
-      !key || requests.length < 1 || requests.length > limits.maxBatch ||
-      parsed.some((p) => !p || p.truncatedTokenKeyId !== key.truncatedTokenKeyId)
-    ) {
+    if (!key || requests.length < 1 || requests.length > limits.maxBatch || parsed.some((p) => !p)) {
       this.#refuse("invalid", new TokenError("invalid_token_request"));
+    }
+    // Blinded against a key that no longer issues (the app's key set is stale): tell it to refetch.
+    if (parsed.some((p) => p!.truncatedTokenKeyId !== key!.truncatedTokenKeyId)) {
+      this.#refuse("invalid", new TokenError("token_key_retired"));
     }
     const verdict = await this.#call(() =>
       attester.verify(context.evidence, { network: context.network, nowMs: now })

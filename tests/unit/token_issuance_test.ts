@@ -43,7 +43,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Issuer.issue() refuses an empty batch, a batch over maxBatch and a request for another key",
+  name:
+    "Issuer.issue() refuses an empty batch, a batch over maxBatch, a short request, and one for a retired key",
   ...none,
   fn: async () => {
     const issue = await issuer(keys, new MemoryStore(() => T0), { limits: { maxBatch: 4 } });
@@ -51,7 +52,7 @@ Deno.test({
     await assert.rejects(issue.issue(requests.slice(0, 5), ctx("a")), refused("invalid_token_request"));
     const other = new Uint8Array(requests[0]);
     other[2] ^= 1;
-    await assert.rejects(issue.issue([other], ctx("a")), refused("invalid_token_request"));
+    await assert.rejects(issue.issue([other], ctx("a")), refused("token_key_retired", 401));
     await assert.rejects(issue.issue([requests[0].subarray(1)], ctx("a")), refused("invalid_token_request"));
   },
 });
