@@ -1,0 +1,107 @@
+/**
+ * Redemption (RFC 9577 §2.2, RFC 9578 §6.4): a chat request carries one Token inside its encryption; the
+ * gateway checks, in this order, and refuses with one error per outcome:
+ *
+ *   1. length 354 and token_type 0x0002                          → token_invalid
+ *   2. token_key_id names a key redeemable now (current/overlap)  → token_key_retired
+ *   3. challenge_digest = SHA-256(the gateway's TokenChallenge)  → token_invalid
+ *   4. authenticator verifies over token_input (RSASSA-PSS)       → token_invalid
+ *   5. first spend: the store's atomic addIfAbsent of
+ *      "tok:" ‖ b64url(SHA-256(token_key_id ‖ nonce)), kept until the key's notAfter → token_spent
+ *      (a store failure refuses: fail closed, `overloaded`)
+ *
+ * The signature is checked before the seen-set is touched, so garbage cannot fill it. Nothing derived from a
+ * token leaves this function except that seen-set entry, which is random per token (the nonce) and so
+ * never equal across two tokens of one user; the observer gets only the outcome.
+ */
+import type { RedemptionKeys } from "./issuer_keys.ts";
+import { TokenError } from "./token_error.ts";
+import { toBase64Url } from "./base64url.ts";
+import { gatewayChallenge, parseToken } from "./wire.ts";
+
+/** The seen-set a redeemer needs: `LimitStore`'s `addIfAbsent` (atomic, memory or Redis). */
+export interface SpentSet {
+  addIfAbsent(key: string, ttlSeconds: number): Promise<boolean>;
+}
+
+/** Outcomes of a redemption (metrics label; a closed vocabulary, never an identifier). */
+export type RedemptionOutcome = "ok" | "invalid" | "key_retired" | "spent" | "store_unavailable";
+
+/** Options of a {@link Redeemer}. */
+export interface RedeemerOptions {
+  keys: RedemptionKeys;
+  spent: SpentSet;
+  /** The gateway's issuer name, as in its TokenChallenge. */
+  issuerName: string;
+  observe?: (outcome: RedemptionOutcome) => void;
+  nowMs?: () => number;
+}
+
+/** Seconds a spent nonce outlives its key, for clock skew between gateways sharing the store. */
+const _SPENT_SLACK_SECONDS = 300;
+
+/** Verifies tokens and refuses double spends. */
+export class Redeemer {
+  #keys: RedemptionKeys;
+  #spent: SpentSet;
+  #observe: (outcome: RedemptionOutcome) => void;
+  #nowMs: () => number;
+  #digest: Promise<Uint8Array>;
+
+  constructor(options: RedeemerOptions) {
+    if (!options.issuerName) throw new Error("Cannot create a redeemer: issuerName is empty");
+    this.#keys = options.keys;
+    this.#spent = options.spent;
+    this.#observe = options.observe ?? (() => {});
+    this.#nowMs = options.nowMs ?? Date.now;
+    this.#digest = crypto.subtle.digest("SHA-256", gatewayChallenge(options.issuerName)).then((d) =>
+      new Uint8Array(d)
+    );
+  }
+
+  /** Accepts a valid token once; throws {@link TokenError} otherwise. Returns nothing about the token. */
+  async redeem(tokenBytes: Uint8Array): Promise<void> {
+    const token = parseToken(tokenBytes);
+    if (!token) return this.#refuse("invalid", "token_invalid");
+    const now = this.#nowMs();
+    const key = this.#keys.forRedemption(token.tokenKeyId, now);
+    if (!key) return this.#refuse("key_retired", "token_key_retired");
+    if (!_equal(token.challengeDigest, await this.#digest)) return this.#refuse("invalid", "token_invalid");
+    let valid = false;
+    try {
+      valid = await key.verify(token.tokenInput, token.authenticator);
+    } catch {
+      valid = false;
+    }
+    if (!valid) return this.#refuse("invalid", "token_invalid");
+    const id = new Uint8Array(await crypto.subtle.digest("SHA-256", _concat(token.tokenKeyId, token.nonce)));
+    const ttlSeconds = Math.max(1, Math.ceil((key.notAfter - now) / 1000)) + _SPENT_SLACK_SECONDS;
+    let first: boolean;
+    try {
+      first = await this.#spent.addIfAbsent(`tok:${toBase64Url(id)}`, ttlSeconds);
+    } catch {
+      return this.#refuse("store_unavailable", "overloaded", 1);
+    }
+    if (!first) return this.#refuse("spent", "token_spent");
+    this.#observe("ok");
+  }
+
+  #refuse(outcome: RedemptionOutcome, code: TokenError["code"], retryAfterSeconds?: number): never {
+    this.#observe(outcome);
+    throw new TokenError(code, retryAfterSeconds ? { retryAfterSeconds } : {});
+  }
+}
+
+function _equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  let diff = 0;
+  for (let i = 0; i < a.byteLength; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
+function _concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(a.byteLength + b.byteLength);
+  out.set(a);
+  out.set(b, a.byteLength);
+  return out;
+}
