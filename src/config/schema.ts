@@ -105,7 +105,8 @@ export const ENV_SCHEMA = z.strictObject({
   PG_NETWORK_STREAM_SHARE_PERCENT: _int(1, 100).default(25).describe(
     "Most of the stream slots and of the queue one network may hold (%)",
   ),
-  PG_DECAPSULATIONS_PER_SECOND: _int(1, 1_000_000).default(400).describe(
+  // 200 × X-Wing's 1.2 ms decapsulation (docs/benchmarks.md) is a quarter of one core at most.
+  PG_DECAPSULATIONS_PER_SECOND: _int(1, 1_000_000).default(200).describe(
     "Global budget of HPKE decapsulations per second (each costs an X25519)",
   ),
   PG_DECAPSULATION_RESERVED_PERCENT: _int(0, 90).default(25).describe(
