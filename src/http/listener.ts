@@ -21,7 +21,14 @@ import tls from "node:tls";
 import { type ConnectionLimits, type EdgeOutcome, guardConnection } from "./connection_guard.ts";
 import { type EdgeConn, NodeSocketConn } from "./node_socket_conn.ts";
 import { GatewayError } from "../protocol/mod.ts";
-import { PEER_FIELD } from "./request_head.ts";
+import { CONNECTION_FIELD, PEER_FIELD } from "./request_head.ts";
+
+/** What the application learns about the client connection of a request. */
+export interface ClientConnection {
+  peer: string;
+  /** Aborted when the client connection ends (the client left, or a deadline closed it). */
+  closed: AbortSignal;
+}
 
 /** Listener settings. */
 export interface ListenerOptions {
@@ -62,12 +69,16 @@ export interface Listener {
 /** Starts serving `handler` behind the edge. */
 export async function listen(
   options: ListenerOptions,
-  handler: (request: Request, peer: string) => Response | Promise<Response>,
+  handler: (request: Request, connection: ClientConnection) => Response | Promise<Response>,
   logger: Logger,
 ): Promise<Listener> {
+  // Client connections by id: hyper does not report a client that leaves before its answer starts, the
+  // edge does (a queued or non-streamed request then stops waiting).
+  const live = new Map<string, AbortController>();
+  let nextId = 0;
   const socketPath = `${options.socketDir}/${options.socketName}`;
   await _removeStaleSocket(socketPath);
-  const app = await _serveApp(socketPath, handler);
+  const app = await _serveApp(socketPath, handler, live);
 
   const readTls = async () =>
     options.tls
@@ -117,7 +128,19 @@ export async function listen(
     },
   };
   const guard = (conn: EdgeConn, peer: string, release: () => void, elapsedMs = 0) => {
-    const done = guardConnection(conn, peer, socketPath, options.edge, { ...hooks, elapsedMs })
+    const connectionId = String(++nextId);
+    const closed = new AbortController();
+    live.set(connectionId, closed);
+    const onClose = () => {
+      live.delete(connectionId);
+      closed.abort();
+    };
+    const done = guardConnection(conn, peer, socketPath, options.edge, {
+      ...hooks,
+      elapsedMs,
+      connectionId,
+      onClose,
+    })
       .finally(() => {
         release();
         open.delete(done);
@@ -279,18 +302,21 @@ async function _serveTls(
 
 async function _serveApp(
   path: string,
-  handler: (request: Request, peer: string) => Response | Promise<Response>,
+  handler: (request: Request, connection: ClientConnection) => Response | Promise<Response>,
+  live: ReadonlyMap<string, AbortController>,
 ): Promise<Deno.HttpServer> {
   const bound = Promise.withResolvers<void>();
   const server = Deno.serve(
     { path, onListen: () => bound.resolve() },
     (request) => {
-      // The edge writes exactly one address; anything else means a field got past it: refuse.
+      // The edge writes exactly one address and a live connection id; anything else means a field got
+      // past it: refuse.
       const peer = request.headers.get(PEER_FIELD) ?? "";
-      if (!/^[0-9A-Fa-f.:]{2,45}$/.test(peer)) {
+      const closed = live.get(request.headers.get(CONNECTION_FIELD) ?? "")?.signal;
+      if (!/^[0-9A-Fa-f.:]{2,45}$/.test(peer) || !closed) {
         return Response.json(new GatewayError("malformed_request").toBody(), { status: 400 });
       }
-      return handler(request, peer);
+      return handler(request, { peer, closed });
     },
   );
   await bound.promise;
