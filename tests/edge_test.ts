@@ -495,3 +495,49 @@ s.sendall(open("${file}", "rb").read()); time.sleep(60)
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Adds IPv6 addresses to lo for a test (root only); returns their removal, or undefined when not allowed. */
+async function loopbackAddresses(addresses: string[]): Promise<(() => Promise<void>) | undefined> {
+  const ip = (args: string[]) => new Deno.Command("ip", { args, stdout: "null", stderr: "null" }).output();
+  for (const address of addresses) {
+    if (!(await ip(["-6", "addr", "add", `${address}/128`, "dev", "lo"])).success) return undefined;
+  }
+  return async () => {
+    for (const address of addresses) await ip(["-6", "addr", "del", `${address}/128`, "dev", "lo"]);
+  };
+}
+
+Deno.test("edge: one IPv6 /56 holds at most four networks' worth of connections, however many /64s it uses", async () => {
+  // Ten /64 networks of one /56 (fd00:0:0:1000::/56 is outside anything real).
+  const sources = Array.from({ length: 10 }, (_, i) => `fd00:0:0:10${i.toString(16).padStart(2, "0")}::1`);
+  const removeAddresses = await loopbackAddresses(["fd00:0:0:ff00::1", ...sources]);
+  if (!removeAddresses) {
+    console.log("skipped: cannot add IPv6 addresses to lo (needs root)");
+    return;
+  }
+  const dir = await privateTempDir("pg-edge-v6-");
+  const gateway = await spawnGateway({
+    PG_BACKEND: "echo",
+    PG_RUNTIME_DIR: dir,
+    PG_HOST: "fd00:0:0:ff00::1",
+    PG_MAX_CONNECTIONS_PER_NETWORK: "4",
+    PG_HEAD_TIMEOUT_SECONDS: "30",
+  });
+  try {
+    const attempts = await Promise.all(
+      sources.flatMap((source) =>
+        Array.from({ length: 5 }, () => rawConnect(gateway.url, source).catch(() => undefined))
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const open = attempts.filter((a) => a && !a.socket.destroyed && a.socket.readyState === "open");
+    // 4 per /64 would let 40 through; the /56 holds 16.
+    assert.equal(open.length, 16, `${open.length} connections kept`);
+    for (const a of attempts) a?.destroy();
+  } finally {
+    const code = await gateway.stop();
+    await removeAddresses();
+    assert.equal(code.code, 0, gateway.output());
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -94,22 +94,33 @@ export async function listen(
   /** Counts a new connection against the caps; returns its release, or undefined when refused. */
   const admit = (peer: string): (() => void) | undefined => {
     const network = options.exemptFromNetworkCap?.(peer) ? undefined : networkOf(peer);
-    const mine = network === undefined ? 0 : perNetwork.get(network) ?? 0;
-    if (total >= options.edge.maxConnections || mine >= options.edge.maxConnectionsPerNetwork) {
+    // One subscriber often holds a whole IPv6 /56 (256 /64 networks): the /56 as a whole gets
+    // _PREFIX_SHARE times one network's cap (review of the edge).
+    const prefix = network?.endsWith("::/64") ? _prefix56(network) : undefined;
+    const keys = [network, prefix].filter((k): k is string => k !== undefined);
+    const caps = [
+      options.edge.maxConnectionsPerNetwork,
+      options.edge.maxConnectionsPerNetwork * _PREFIX_SHARE,
+    ];
+    if (
+      total >= options.edge.maxConnections ||
+      keys.some((key, i) => (perNetwork.get(key) ?? 0) >= caps[i])
+    ) {
       options.onOutcome?.("connection_limit");
       return undefined;
     }
     total++;
-    if (network !== undefined) perNetwork.set(network, mine + 1);
+    for (const key of keys) perNetwork.set(key, (perNetwork.get(key) ?? 0) + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       total--;
-      if (network === undefined) return;
-      const left = (perNetwork.get(network) ?? 1) - 1;
-      if (left === 0) perNetwork.delete(network);
-      else perNetwork.set(network, left);
+      for (const key of keys) {
+        const left = (perNetwork.get(key) ?? 1) - 1;
+        if (left === 0) perNetwork.delete(key);
+        else perNetwork.set(key, left);
+      }
     };
   };
   // Bodies being collected hold memory until complete: one process-wide budget bounds their sum.
@@ -322,6 +333,16 @@ async function _serveApp(
   await bound.promise;
   await Deno.chmod(path, 0o600);
   return server;
+}
+
+/** How many networks' worth of connections one IPv6 /56 may hold. */
+const _PREFIX_SHARE = 4;
+
+/** The /56 of a /64 network key (`a:b:c:d::/64` → `a:b:c:d00::/56`-style key, only used for counting). */
+function _prefix56(network: string): string {
+  const groups = network.slice(0, -"::/64".length).split(":");
+  const fourth = parseInt(groups[3] ?? "0", 16) & 0xff00;
+  return `${groups.slice(0, 3).join(":")}:${fourth.toString(16)}::/56`;
 }
 
 /** Removes a leftover socket file, and only a socket: never a regular file someone placed there. */
