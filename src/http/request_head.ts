@@ -54,6 +54,7 @@ export function headEnd(bytes: Uint8Array, length: number, from = 0): number {
  * lets a recipient accept it) but not to a CRLF splitter, so `X-A: b\nx-pg-peer: 6.6.6.6` once hid a
  * spoofed peer field, and `X: a\nContent-Length: 1` a body, from the edge (review of issue #10's edge).
  */
+// deno-lint-ignore no-control-regex -- matching control bytes is the point here
 const _CONTROL = /[\x00-\x08\x0A-\x1F\x7F]/;
 const _TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
