@@ -19,6 +19,7 @@ export {
 export {
   InjectionDetectedError,
   piecesToTokenIds,
+  piecesToTokenIdsLocal,
   type SpecialTokenIds,
   splitUntrustedText,
   TrustedTokenCache,
@@ -31,3 +32,4 @@ export {
   VERBOSITY_TEMPLATES,
 } from "./chat_policy.ts";
 export { AnswerFilter } from "./answer_filter.ts";
+export { chunkPieces } from "./chunk_pieces.ts";
