@@ -1,6 +1,6 @@
 /**
  * Generates a tiny gpt-oss GGUF with the real gpt-oss vocabulary: llama.cpp's `gpt-oss` architecture
- * (attention sinks, mixture of experts, alternating sliding-window layers) at 2 layers × 64 wide with
+ * (attention sinks, mixture of experts, alternating sliding-window layers) at 2 layers × 32 wide with
  * random but deterministic weights, and all 201,088 o200k_harmony tokens, BPE merges derived from the
  * ranks, llama.cpp's `gpt-4o` pre-tokenizer and gpt-oss's chat template. Token ids, the special-token
  * table (`<|start|>` = 200006) and llama.cpp's gpt-oss code paths (the USER_DEFINED marker trap, `<|end|>`
@@ -42,10 +42,12 @@ export interface GptOssShape {
 
 /** The demo shape: loads in well under a second, generates thousands of tokens per second on 2 cores. */
 export const GPT_OSS_TINY_SHAPE: GptOssShape = {
-  embedding: 64,
+  // 32 wide: the output projection over 201,088 tokens is most of the cost per token (64 wide: ~780
+  // tokens/s on one thread; 32 wide: see docs/benchmarks.md).
+  embedding: 32,
   layers: 2,
   heads: 4,
-  headDim: 16,
+  headDim: 8,
   experts: 4,
   expertsUsed: 2,
   expertFeedForward: 64,
