@@ -51,10 +51,14 @@ export function createSocketFetch(socketPath: string): { fetch: SocketFetch; clo
         };
         const body = new ReadableStream<Uint8Array>({
           start(controller) {
-            response.on(
-              "data",
-              (chunk: Uint8Array) => settle(() => controller.enqueue(new Uint8Array(chunk))),
-            );
+            // No copy: a chunk node:http hands over belongs to its listener (node's stream contract), and
+            // this runs once per token (bench/llama_stream_bench.ts).
+            response.on("data", (chunk: Uint8Array) => {
+              if (!open) return;
+              try {
+                controller.enqueue(chunk);
+              } catch { /* stream already closed */ }
+            });
             response.on("end", () => {
               init.signal?.removeEventListener("abort", onAbort);
               settle(() => controller.close());
