@@ -40,6 +40,8 @@ Deno.test({
   async fn() {
     assert.deepEqual(await events("data: a\r\n\r\ndata: b\r\r"), ["a", "b"]);
     assert.deepEqual(await events("data: a\r", "\n\r", "\ndata: b\n\n"), ["a", "b"]);
+    // CR LF is one line ending: two data lines of one event, not two events.
+    assert.deepEqual(await events("data: a\r\ndata: b\r", "\n\r\n"), ["a\nb"]);
   },
 });
 
