@@ -29,9 +29,10 @@ export const HARMONY_SPECIAL_TOKENS = [
 /**
  * Control tokens gpt-oss's vocabulary has besides the Harmony markers (o200k_harmony: `<|startoftext|>`
  * and the `<|reserved_…|>` ids), so tests can check that every special id is discovered, not only the
- * Harmony ones.
+ * Harmony ones; and one whose text has no `<|` (as other vocabularies have), which only the measured
+ * classification can find.
  */
-export const OTHER_CONTROL_TOKENS = ["<|startoftext|>", "<|reserved_200013|>"] as const;
+export const OTHER_CONTROL_TOKENS = ["<|startoftext|>", "<|reserved_200013|>", "[control]"] as const;
 
 /** Shape of a generated model: the default is the tiny demo; larger shapes emulate a real model's cost. */
 export interface ModelShape {
