@@ -7,6 +7,7 @@ export {
   renderConversation,
   renderMessage,
   type RenderOptions,
+  type ResponseFormat,
   type SystemContent,
 } from "./render.ts";
 export {

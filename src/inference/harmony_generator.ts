@@ -58,6 +58,12 @@ export interface HarmonyGeneratorOptions {
   /** Context of one llama-server slot (-c / -np): the prompt and the answer must fit in it. */
   contextTokens: number;
   logger?: Logger;
+  /**
+   * Reject output whose header never reaches `<|message|>` (the reference's strict parsing) with an
+   * `upstream_error` instead of recovering its words as a channel-less message. Off by default: a stream
+   * cut by `max_tokens` inside a header would fail rather than end with `length`.
+   */
+  strictParsing?: boolean;
   /** The in-process tokenizer to try (default: o200k_harmony); `null` always uses /tokenize. */
   localTokenizer?: (() => Promise<LocalTokenizer>) | null;
 }
@@ -160,8 +166,11 @@ export class HarmonyGenerator implements Generator {
     };
     const parser = new HarmonyParser(
       this.#options.prefillFinal
-        ? { header: { role: "assistant", name: null, channel: "final", recipient: null, content_type: null } }
-        : { role: "assistant" },
+        ? {
+          header: { role: "assistant", name: null, channel: "final", recipient: null, content_type: null },
+          strict: this.#options.strictParsing,
+        }
+        : { role: "assistant", strict: this.#options.strictParsing },
     );
     const filter = new AnswerFilter({
       includeReasoning: request.include_reasoning && this.#options.allowReasoning,
@@ -171,11 +180,17 @@ export class HarmonyGenerator implements Generator {
     for await (const chunk of client.completion(body, signal, this.#options.deadlines)) {
       last = chunk;
       for (const piece of chunkPieces(chunk.content, chunk.tokens, names)) {
-        for (const parsed of parser.push(piece)) yield* filter.accept(parsed);
+        for (const parsed of parser.push(piece)) {
+          if (parsed.type === "malformed") throw new GatewayError("upstream_error");
+          yield* filter.accept(parsed);
+        }
       }
       if (chunk.stop) break;
     }
-    for (const parsed of parser.end()) yield* filter.accept(parsed);
+    for (const parsed of parser.end()) {
+      if (parsed.type === "malformed") throw new GatewayError("upstream_error");
+      yield* filter.accept(parsed);
+    }
     yield {
       type: "done",
       finish_reason: filter.finishReason(last.stop_type === "limit"),
