@@ -178,6 +178,7 @@ export class HarmonyGenerator implements Generator {
     const { names } = backend;
     let last: CompletionChunk = {};
     for await (const chunk of client.completion(body, signal, this.#options.deadlines)) {
+      if (chunk.error !== undefined) throw new GatewayError("upstream_rejected");
       last = chunk;
       for (const piece of chunkPieces(chunk.content, chunk.tokens, names)) {
         for (const parsed of parser.push(piece)) {

@@ -25,6 +25,8 @@ export interface CompletionChunk {
   stop_type?: string;
   tokens_predicted?: number;
   tokens_evaluated?: number;
+  /** Set instead of the above when llama-server fails mid-stream. */
+  error?: unknown;
 }
 
 /**
