@@ -164,6 +164,11 @@ export async function buildInference(
       logger,
       today: () => new Date().toISOString().slice(0, 10),
     });
+  if (generator instanceof HarmonyGenerator && supervisor) {
+    // Discovery and the tokenizer check run while no request waits (stopped with the probes on shutdown).
+    const local = supervisor;
+    local.ensureReady(stopProbes.signal).then(() => generator.warm(local.client), () => {});
+  }
   const owned = started.move();
   return { generator, supervisor, router, stop: () => owned.disposeAsync() };
 }

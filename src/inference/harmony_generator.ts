@@ -101,6 +101,15 @@ export class HarmonyGenerator implements Generator {
     return this.#router.ready();
   }
 
+  /**
+   * Prepares a backend ahead of its first request (special-token discovery takes ~3 s of llama-server time
+   * on gpt-oss's 201,088-token vocabulary, the tokenizer check a few ms): called once the backend is up. A
+   * failure is not cached; the first request then tries again.
+   */
+  async warm(client: LlamaClient): Promise<void> {
+    await this.#backend(client, this.#options.deadlines.firstTokenMs).catch(() => {});
+  }
+
   async *generate(request: ChatRequest, signal: AbortSignal): AsyncIterable<ChatEvent> {
     const pieces = renderConversation(conversationFor(request, this.#options.policy, this.#options.today()), {
       mode: "completion",
