@@ -4,7 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { deriveMergeSplits, o200kHarmonyVocabulary } from "../src/inference/gpt_oss_model.ts";
-import { DEFAULT_TIMING, discoverSpecialTokenIds, Supervisor, vocabularySize } from "../src/inference/mod.ts";
+import {
+  DEFAULT_TIMING,
+  discoverSpecialTokenIds,
+  generateTinyModel,
+  knownO200kSpecialTokenIds,
+  Supervisor,
+  vocabularySize,
+} from "../src/inference/mod.ts";
 import { O200K_MERGE_SPLITS } from "../src/inference/o200k_merge_splits.ts";
 import { silentLogger } from "../src/observability/mod.ts";
 import { o200kHarmonySpecials } from "../src/tokenizer/mod.ts";
@@ -64,6 +71,45 @@ Deno.test("llama-server loads the gpt-oss model: 201,088 ids, and the forbidden 
     assert.deepEqual([...specials.forbidden].sort((a, b) => a - b), [...o200kHarmonySpecials().keys()]);
   } finally {
     await supervisor.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("knownO200kSpecialTokenIds() finds what the full measurement finds on the gpt-oss model, and nothing on another", async () => {
+  const dir = await privateTempDir("pg-known-");
+  const supervisor = (model: string, name: string) =>
+    new Supervisor(
+      {
+        binary: llamaServerBin(),
+        model,
+        socketPath: `${dir}/${name}.sock`,
+        contextSize: 512,
+        threads: 1,
+        parallel: 1,
+      },
+      DEFAULT_TIMING,
+      silentLogger,
+    );
+  await Deno.writeFile(`${dir}/byte.gguf`, generateTinyModel());
+  const gptOss = supervisor(await provideDemoModel(dir), "gptoss");
+  const byte = supervisor(`${dir}/byte.gguf`, "byte");
+  gptOss.start();
+  byte.start();
+  try {
+    await gptOss.ensureReady(AbortSignal.timeout(20_000));
+    await byte.ensureReady(AbortSignal.timeout(20_000));
+    const expected = o200kHarmonySpecials();
+    const known = await knownO200kSpecialTokenIds(gptOss.client, expected, 201_088, 10_000);
+    const measured = await discoverSpecialTokenIds(gptOss.client, 60_000);
+    assert.ok(known);
+    assert.deepEqual(known.byName, measured.byName);
+    assert.deepEqual(
+      [...known.forbidden].sort((a, b) => a - b),
+      [...measured.forbidden].sort((a, b) => a - b),
+    );
+    assert.equal(await knownO200kSpecialTokenIds(byte.client, expected, 201_088, 10_000), undefined);
+  } finally {
+    await Promise.all([gptOss.stop(), byte.stop()]);
     await Deno.remove(dir, { recursive: true });
   }
 });

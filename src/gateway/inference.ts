@@ -164,11 +164,24 @@ export async function buildInference(
       logger,
       today: () => new Date().toISOString().slice(0, 10),
     });
-  if (generator instanceof HarmonyGenerator && supervisor) {
-    // Discovery and the tokenizer check run while no request waits (stopped with the probes on shutdown).
-    const local = supervisor;
-    local.ensureReady(stopProbes.signal).then(() => generator.warm(local.client), () => {});
+  if (generator instanceof HarmonyGenerator) {
+    // Special ids and the tokenizer check run while no request waits, for each backend once it is up.
+    for (const backend of backends) {
+      _whenHealthy(backend, stopProbes.signal).then(() => generator.warm(backend.client));
+    }
   }
   const owned = started.move();
   return { generator, supervisor, router, stop: () => owned.disposeAsync() };
+}
+
+/** Resolves when `backend` is first healthy (checked every 250 ms); never, if `signal` aborts first. */
+function _whenHealthy(backend: Backend, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (signal.aborted) return;
+      if (backend.healthy()) return resolve();
+      setTimeout(check, 250);
+    };
+    check();
+  });
 }

@@ -33,12 +33,13 @@ import {
   checkAgainstServer,
   loadO200kHarmony,
   type LocalTokenizer,
+  O200K_HARMONY_SIZE,
   o200kHarmonySpecials,
 } from "../tokenizer/mod.ts";
 import type { Generator } from "./generator.ts";
 import type { CompletionChunk, Deadlines, LlamaClient } from "./llama_client.ts";
 import { failover } from "./failover.ts";
-import { discoverSpecialTokenIds } from "./special_tokens.ts";
+import { discoverSpecialTokenIds, knownO200kSpecialTokenIds } from "./special_tokens.ts";
 import type { Router } from "./router.ts";
 import { clampSampling } from "./sampling.ts";
 
@@ -102,9 +103,9 @@ export class HarmonyGenerator implements Generator {
   }
 
   /**
-   * Prepares a backend ahead of its first request (special-token discovery takes ~3 s of llama-server time
-   * on gpt-oss's 201,088-token vocabulary, the tokenizer check a few ms): called once the backend is up. A
-   * failure is not cached; the first request then tries again.
+   * Prepares a backend ahead of its first request (special ids and the tokenizer check: ~35 small
+   * requests on gpt-oss's vocabulary, ~3 s of llama-server time to classify any other of that size): called
+   * once the backend is up. A failure is not cached; the first request then tries again.
    */
   async warm(client: LlamaClient): Promise<void> {
     await this.#backend(client, this.#options.deadlines.firstTokenMs).catch(() => {});
@@ -228,7 +229,11 @@ export class HarmonyGenerator implements Generator {
   }
 
   async #prepare(client: LlamaClient, timeoutMs: number): Promise<_Backend> {
-    const specials = await discoverSpecialTokenIds(client, timeoutMs);
+    // gpt-oss's vocabulary is recognised with a few small requests; any other is measured in full.
+    const known = this.#options.localTokenizer === null
+      ? undefined
+      : await knownO200kSpecialTokenIds(client, o200kHarmonySpecials(), O200K_HARMONY_SIZE, timeoutMs);
+    const specials = known ?? await discoverSpecialTokenIds(client, timeoutMs);
     const names = new Map<number, SpecialName>([...specials.byName].map(([name, id]) => [id, name]));
     const local = await this.#localTokenizer(client, specials, timeoutMs);
     const backend: _Backend = { specials, names, local, trusted: new TrustedTokenCache() };

@@ -30,5 +30,10 @@ export {
 export { type NodeServer, type NodeServerOptions, startNodeServer } from "./node_server.ts";
 export { ChatTemplateGenerator, type ChatTemplateGeneratorOptions } from "./chat_template_generator.ts";
 export { failover, type FailoverOptions } from "./failover.ts";
-export { discoverSpecialTokenIds, MAX_VOCABULARY_SIZE, vocabularySize } from "./special_tokens.ts";
+export {
+  discoverSpecialTokenIds,
+  knownO200kSpecialTokenIds,
+  MAX_VOCABULARY_SIZE,
+  vocabularySize,
+} from "./special_tokens.ts";
 export { DEMO_MODEL_FILE, demoModelFile } from "./demo_model.ts";
