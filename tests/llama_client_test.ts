@@ -75,3 +75,48 @@ Deno.test("LlamaClient.completion() fails with upstream_timeout when the first c
     assert.equal(result.code, "upstream_timeout");
   });
 });
+
+/** Serves one raw HTTP response (bytes as given) to the first connection. */
+async function withRawServer(response: string, fn: (client: LlamaClient) => Promise<void>) {
+  const dir = await privateTempDir("pg-raw-");
+  const path = `${dir}/llama.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const served = (async () => {
+    const conn = await listener.accept();
+    await conn.read(new Uint8Array(65536));
+    await conn.write(new TextEncoder().encode(response));
+    conn.close();
+  })();
+  const client = LlamaClient.forSocket("raw", path);
+  try {
+    await fn(client);
+  } finally {
+    client.close();
+    await served.catch(() => {});
+    listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const HEAD = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+const EVENT = 'data: {"content":"a","tokens":[1]}\n\n';
+const chunk = (text: string) => `${text.length.toString(16)}\r\n${text}\r\n`;
+
+Deno.test("LlamaClient over the UNIX socket decodes chunked framing, extensions and trailers included", async () => {
+  const body = `${EVENT.length.toString(16)};ext=1\r\n${EVENT}\r\n` + chunk('data: {"stop":true}\n\n') +
+    "0\r\nX-Trailer: t\r\n\r\n";
+  await withRawServer(HEAD + body, async (client) => {
+    assert.deepEqual(await read(client, { connectMs: 1000, firstTokenMs: 1000, idleMs: 1000 }), ["a"]);
+  });
+});
+
+Deno.test("LlamaClient over the UNIX socket refuses a chunk without its CRLF and a cut-off chunk", async () => {
+  const noCrlf = `${EVENT.length.toString(16)}\r\n${EVENT}XX` + chunk('data: {"stop":true}\n\n') +
+    "0\r\n\r\n";
+  for (const broken of [noCrlf, HEAD.slice(0, 10), `${EVENT.length.toString(16)}\r\n${EVENT.slice(0, 5)}`]) {
+    await withRawServer(broken === HEAD.slice(0, 10) ? broken : HEAD + broken, async (client) => {
+      const result = await read(client, { connectMs: 1000, firstTokenMs: 1000, idleMs: 1000 });
+      assert.ok(result instanceof GatewayError, JSON.stringify(result));
+    });
+  }
+});

@@ -187,8 +187,10 @@ class _ConnReader {
   async *chunked(): AsyncGenerator<Uint8Array> {
     while (true) {
       const sizeLine = await this.#line(4096);
-      const size = parseInt(sizeLine.split(";")[0].trim(), 16);
-      if (!Number.isFinite(size) || size < 0) throw new Error("Upstream sent a malformed chunk size");
+      const digits = sizeLine.split(";")[0].trim();
+      // Strictly hex (parseInt alone would read "data: …" as 0xda).
+      if (!/^[0-9a-fA-F]{1,8}$/.test(digits)) throw new Error("Upstream sent a malformed chunk size");
+      const size = parseInt(digits, 16);
       if (size === 0) {
         // Trailer fields, up to the empty line; their content is not used.
         while (await this.#line(_MAX_HEAD_BYTES) !== "");
