@@ -113,7 +113,17 @@ Deno.test("LlamaClient over the UNIX socket decodes chunked framing, extensions 
 Deno.test("LlamaClient over the UNIX socket refuses a chunk without its CRLF and a cut-off chunk", async () => {
   const noCrlf = `${EVENT.length.toString(16)}\r\n${EVENT}XX` + chunk('data: {"stop":true}\n\n') +
     "0\r\n\r\n";
-  for (const broken of [noCrlf, HEAD.slice(0, 10), `${EVENT.length.toString(16)}\r\n${EVENT.slice(0, 5)}`]) {
+  // Each would otherwise be read as a shorter, valid-looking body instead of failing.
+  const strayByte = `${EVENT.length.toString(16)}\r\n${EVENT}X\r\n0\r\n\r\n`;
+  const looseSize = `${EVENT.length.toString(16)}x\r\n${EVENT}\r\n0\r\n\r\n`;
+  const cases = [
+    noCrlf,
+    strayByte,
+    looseSize,
+    HEAD.slice(0, 10),
+    `${EVENT.length.toString(16)}\r\n${EVENT.slice(0, 5)}`,
+  ];
+  for (const broken of cases) {
     await withRawServer(broken === HEAD.slice(0, 10) ? broken : HEAD + broken, async (client) => {
       const result = await read(client, { connectMs: 1000, firstTokenMs: 1000, idleMs: 1000 });
       assert.ok(result instanceof GatewayError, JSON.stringify(result));
