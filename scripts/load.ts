@@ -71,12 +71,11 @@ const maxLevel = Math.max(...levels);
 const shape = values.model === "small" ? SMALL_SHAPE : GPT_OSS_TINY_SHAPE;
 const bin = values["llama-server"] ?? Deno.env.get("PG_TEST_LLAMA_SERVER_BIN") ??
   `${Deno.env.get("HOME")}/.cache/privacy-gateway/llama-server-node-llama-cpp-3.22.1-cpu/bin/llama-server`;
-const useNginx = !values["no-nginx"];
+let useNginx = !values["no-nginx"];
 if (useNginx && !(await Deno.stat(values.nginx!).catch(() => undefined))) {
-  console.error(
-    `Cannot run the nginx path: ${values.nginx} is missing (apt-get install nginx-light, or --no-nginx)`,
-  );
-  Deno.exit(2);
+  // Still runs (two paths) rather than failing: the nginx column is a comparison, not the measurement.
+  console.error(`NOTE: no nginx at ${values.nginx}: the nginx path is skipped (apt-get install nginx-light)`);
+  useNginx = false;
 }
 
 const dir = await Deno.makeTempDir({ prefix: "pg-load-" });
