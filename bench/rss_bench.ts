@@ -5,12 +5,15 @@
  * /proc when idle, with all streams open, and after they are cancelled and a few seconds have passed.
  */
 import { GatewayClient } from "../src/client/mod.ts";
+import { demoModelFile } from "../src/inference/mod.ts";
 
 const STREAMS = Number(Deno.args[0] ?? 256);
 const bin = Deno.env.get("PG_TEST_LLAMA_SERVER_BIN") ??
   `${Deno.env.get("HOME")}/.cache/privacy-gateway/llama-server-node-llama-cpp-3.22.1-cpu/bin/llama-server`;
 const dir = await Deno.makeTempDir({ prefix: "pg-rss-" });
 await Deno.chmod(dir, 0o700);
+// Generated here, not in the gateway: a production gateway loads a model file, it never generates one.
+await demoModelFile(dir);
 const port = 20_000 + Math.floor(Math.random() * 20_000);
 const big = "1000000";
 const child = new Deno.Command(Deno.execPath(), {
@@ -45,7 +48,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 try {
   const base = `http://127.0.0.1:${port}`;
   while (!(await fetch(`${base}/ready`).then((r) => (r.body?.cancel(), r.ok), () => false))) await sleep(50);
-  const clients = Array.from({ length: STREAMS }, () => new GatewayClient({ baseUrl: base, maxAttempts: 1 }));
+  const clients = Array.from(
+    { length: STREAMS },
+    () => new GatewayClient({ baseUrl: base, maxAttempts: 1, allowUnpinned: true }),
+  );
   // One warm request, so that lazily loaded parts (tokenizer, backend preparation) are in the idle figure.
   for await (const _ of clients[0].chat({ messages: [{ role: "user", content: "warm" }], max_tokens: 4 }));
   await sleep(1000);

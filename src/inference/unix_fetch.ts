@@ -22,8 +22,11 @@ export type SocketFetch = (
 
 /** Largest response head accepted: llama-server's are a few hundred bytes. */
 const _MAX_HEAD_BYTES = 64 * 1024;
-/** Bytes asked of the socket per read. */
-const _READ_BYTES = 64 * 1024;
+/**
+ * Bytes asked of the socket per read: one buffer per open connection, so it is per stream memory (a
+ * token's chunk is ~200 bytes; the rare multi-megabyte /tokenize answer just takes more reads).
+ */
+const _READ_BYTES = 16 * 1024;
 
 /** Creates a fetch for `socketPath`; `close` closes connections still open. */
 export function createSocketFetch(socketPath: string): { fetch: SocketFetch; close: () => void } {
