@@ -6,7 +6,7 @@
  * The clients run here so that their encryption and parsing never share the gateway's event loop.
  */
 import { GatewayClient } from "../src/client/mod.ts";
-import { LlamaClient } from "../src/inference/mod.ts";
+import { DEMO_SAMPLERS, LlamaClient } from "../src/inference/mod.ts";
 
 /** What load.ts sends. */
 export interface LoadJob {
@@ -74,6 +74,7 @@ self.onmessage = async (event: MessageEvent<LoadJob>) => {
             cache_prompt: false,
             return_tokens: true,
             logit_bias: job.bias,
+            samplers: DEMO_SAMPLERS,
           },
           new AbortController().signal,
           { connectMs: 10_000, firstTokenMs: 120_000, idleMs: 60_000 },

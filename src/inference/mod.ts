@@ -17,7 +17,7 @@ export {
   probedBackend,
   Router,
 } from "./router.ts";
-export { HarmonyGenerator, type HarmonyGeneratorOptions } from "./harmony_generator.ts";
+export { DEMO_SAMPLERS, HarmonyGenerator, type HarmonyGeneratorOptions } from "./harmony_generator.ts";
 export { clampSampling } from "./sampling.ts";
 export {
   generateTinyModel,

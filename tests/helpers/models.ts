@@ -23,6 +23,8 @@ export function sharedGptOssModel(): Promise<string> {
  */
 export async function provideDemoModel(runtimeDir: string): Promise<string> {
   const source = await sharedGptOssModel();
+  // The gateway creates a missing runtime directory itself (mode 0700); do the same before placing the file.
+  await Deno.mkdir(runtimeDir, { recursive: true, mode: 0o700 });
   const target = `${runtimeDir}/${DEMO_MODEL_FILE}`;
   try {
     await Deno.link(source, target);
