@@ -44,6 +44,8 @@ export interface ConnectionHooks {
   /** This connection's id, passed to the application in the head; `onClose` runs once when it ends. */
   connectionId?: string;
   onClose?: () => void;
+  /** Runs once the whole request has arrived (the connection is no longer idle). */
+  onRequest?: () => void;
 }
 
 /** Why the edge ended a connection early (metrics label). */
@@ -177,6 +179,7 @@ export async function guardConnection(
       if (received < body.length) await _paceSmallRead(n);
     }
     phase = "sent";
+    hooks.onRequest?.();
     timer.arm(limits.responseStartMs);
     upstream = await Deno.connect({ transport: "unix", path: upstreamPath });
     await _writeAll(upstream, parsed.forward(peer, hooks.connectionId));

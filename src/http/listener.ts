@@ -90,6 +90,8 @@ export async function listen(
 
   const perNetwork = new Map<string, number>();
   const open = new Set<Promise<void>>();
+  // Connections that have not sent a whole request yet: closed at once on shutdown, never waited for.
+  const idle = new Map<Promise<void>, AbortController>();
   let total = 0;
   /** Counts a new connection against the caps; returns its release, or undefined when refused. */
   const admit = (peer: string): (() => void) | undefined => {
@@ -141,22 +143,27 @@ export async function listen(
   const guard = (conn: EdgeConn, peer: string, release: () => void, elapsedMs = 0) => {
     const connectionId = String(++nextId);
     const closed = new AbortController();
+    const kill = new AbortController();
     live.set(connectionId, closed);
     const onClose = () => {
       live.delete(connectionId);
       closed.abort();
     };
-    const done = guardConnection(conn, peer, socketPath, options.edge, {
+    const done: Promise<void> = guardConnection(conn, peer, socketPath, options.edge, {
       ...hooks,
+      force: AbortSignal.any([force.signal, kill.signal]),
       elapsedMs,
       connectionId,
       onClose,
+      onRequest: () => idle.delete(done),
     })
       .finally(() => {
         release();
         open.delete(done);
+        idle.delete(done);
       });
     open.add(done);
+    idle.set(done, kill);
   };
 
   const server = options.tls
@@ -196,6 +203,7 @@ export async function listen(
       // which ends the application's requests too. (Deno.serve's shutdown() resolves once the handlers
       // have answered, before streamed bodies end: the edge's own connections are what to wait for.)
       const shuttingDown = app.shutdown();
+      for (const kill of idle.values()) kill.abort();
       let deadline: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         Promise.all(open),
