@@ -6,10 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { type ChatEvent, GatewayClient, GatewayRequestError } from "../src/client/mod.ts";
+import { chatCommand } from "../src/cli/chat_command.ts";
 import { main } from "../src/main.ts";
 import { MemoryTokenStore, type StoredToken } from "../src/tokens/mod.ts";
 import { privateTempDir, startGateway } from "./helpers/gateway.ts";
 import { spawnGateway } from "./helpers/gateway_process.ts";
+import { chat, post, readAnswer, sealFor } from "./helpers/raw_client.ts";
 import { startRedis } from "./helpers/redis.ts";
 import { startRelay } from "./helpers/relay.ts";
 
@@ -170,4 +172,42 @@ Deno.test("A token from another issuer key (same identity and issuer name, other
   assert.equal(await outcome(holding(a.url, a.fingerprint, relabelled)), "401 token_key_retired");
   assert.equal(await outcome(holding(a.url, a.fingerprint, own)), "done echo: hello");
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("Token mode refuses a request that names a device next to its token, and one without a token", async () => {
+  await using gateway = await startGateway(TOKEN_ENV);
+  const token = await oneToken(gateway.url, gateway.fingerprint);
+  const device = { public_key: "A".repeat(43), signature: "A".repeat(86) };
+  // Both are invalid_request (details "device: not accepted with tokens", "token: required").
+  for (const json of [chat("hi", { token: token.token, device }), chat("hi")]) {
+    const sealed = await sealFor(gateway.keyRing, { json });
+    const response = await post(gateway.url, sealed.body);
+    assert.equal(response.status, 200, "refused inside the encryption");
+    const { head, events } = await readAnswer(sealed, new Uint8Array(await response.arrayBuffer()));
+    assert.equal(head.status, 422);
+    assert.deepEqual(events.map((e) => e.type === "error" ? e.code : e.type), ["invalid_request"]);
+    assert.ok(!gateway.logs.some((l) => l.includes(token.token)));
+  }
+  // The token was not spent by the refused request: it still works alone.
+  assert.equal(await outcome(holding(gateway.url, gateway.fingerprint, token)), "done echo: hello");
+});
+
+Deno.test("CLI chat in token mode (detected from the signed key set) prints the tokens left", async () => {
+  await using gateway = await startGateway(TOKEN_ENV);
+  const out: string[] = [];
+  const err: string[] = [];
+  const io = { write: (t: string) => out.push(t), error: (t: string) => err.push(t) };
+  const code = await chatCommand(
+    { url: gateway.url, pin: gateway.fingerprint, json: false, prompt: "cli" },
+    io,
+  );
+  assert.equal(code, 0, err.join(""));
+  assert.equal(out.join(""), "echo: cli\n");
+  assert.match(err.join(""), /^tokens left: \d+\n$/m);
+  const json: string[] = [];
+  await chatCommand({ url: gateway.url, pin: gateway.fingerprint, json: true, prompt: "cli" }, {
+    write: (t) => json.push(t),
+    error: () => {},
+  });
+  assert.match(json.at(-1)!, /^\{"tokens_left":\d+\}\n$/);
 });

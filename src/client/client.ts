@@ -240,10 +240,11 @@ export class GatewayClient {
 
   /** The wallet, made once the signed key set has named the issuer. */
   async #tokenWallet(): Promise<TokenWallet> {
-    if (this.#options.auth !== "token") throw new Error('Token methods need `auth: "token"`');
     if (this.#wallet) return this.#wallet;
     await this.keys();
-    if (!this.#tokenKeys) throw new GatewayRequestError("token_invalid", 0);
+    if (!this.#tokenMode()) throw new Error("Use token methods with a gateway in token mode");
+    // Token mode asked for, but the signed key set lists no token keys: the gateway is in device mode.
+    if (!this.#tokenKeys) throw new GatewayRequestError("token_key_retired", 0);
     this.#wallet ??= new TokenWallet({
       store: this.#tokenStore,
       issuerName: this.#tokenKeys.issuerName,
