@@ -211,3 +211,22 @@ Deno.test("CLI chat in token mode (detected from the signed key set) prints the 
   });
   assert.match(json.at(-1)!, /^\{"tokens_left":\d+\}\n$/);
 });
+
+Deno.test("GatewayClient drops a refused token and retries once with another", async () => {
+  await using gateway = await startGateway(TOKEN_ENV);
+  const spent = await oneToken(gateway.url, gateway.fingerprint);
+  assert.equal(await outcome(holding(gateway.url, gateway.fingerprint, spent)), "done echo: hello");
+  // The wallet holds only the spent token: the gateway refuses it, the client drops it, refills
+  // (the wallet is empty) and succeeds on its one retry.
+  const store = new MemoryTokenStore();
+  await store.save([spent]);
+  const client = tokenClient(gateway.url, gateway.fingerprint, {
+    tokenStore: store,
+    tokenBatchSize: 3,
+    tokenLowWater: 1,
+  });
+  assert.equal(await outcome(client, "retried"), "done echo: retried");
+  assert.equal(await client.tokensLeft(), 2);
+  const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+  assert.match(metrics, /privacy_gateway_token_redemptions_total\{outcome="spent"\} 1/);
+});
