@@ -40,6 +40,12 @@ function holding(url: string, fingerprint: string, token: StoredToken): GatewayC
   return tokenClient(url, fingerprint, { tokenStore: store, maxAttempts: 1 });
 }
 
+/** A private temporary directory removed when the test ends, whether it passes or not. */
+async function tempDir(prefix: string): Promise<{ path: string } & AsyncDisposable> {
+  const path = await privateTempDir(prefix);
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
 async function oneToken(url: string, fingerprint: string): Promise<StoredToken> {
   const store = new MemoryTokenStore();
   const client = tokenClient(url, fingerprint, { tokenStore: store, tokenBatchSize: 2, tokenLowWater: 1 });
@@ -106,7 +112,8 @@ Deno.test("Double spend: of 50 parallel chats with one captured token exactly on
 
 Deno.test("Double spend: two gateways sharing Redis and the issuer keys file accept a token once", async () => {
   await using redis = await startRedis();
-  const dir = await privateTempDir("pg-tok2-");
+  await using temp = await tempDir("pg-tok2-");
+  const dir = temp.path;
   await main(["keys", "init", "--out", `${dir}/id.json`]);
   const env = {
     ...TOKEN_ENV,
@@ -130,7 +137,6 @@ Deno.test("Double spend: two gateways sharing Redis and the issuer keys file acc
     await outcome(holding(b.url, b.fingerprint, await oneToken(a.url, a.fingerprint))),
     "done echo: hello",
   );
-  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("Issuance limits hold per device: PG_TOKENS_PER_DEVICE_PER_DAY, then rate_limited", async () => {
@@ -160,7 +166,8 @@ Deno.test("Issuance limits hold per device: PG_TOKENS_PER_DEVICE_PER_DAY, then r
 });
 
 Deno.test("A token from another issuer key (same identity and issuer name, other keys) is refused", async () => {
-  const dir = await privateTempDir("pg-tok3-");
+  await using temp = await tempDir("pg-tok3-");
+  const dir = temp.path;
   await main(["keys", "init", "--out", `${dir}/id.json`]);
   await using a = await startGateway({ ...TOKEN_ENV, PG_IDENTITY_KEY_FILE: `${dir}/id.json` });
   await using b = await startGateway({ ...TOKEN_ENV, PG_IDENTITY_KEY_FILE: `${dir}/id.json` });
@@ -171,7 +178,6 @@ Deno.test("A token from another issuer key (same identity and issuer name, other
   const relabelled = { ...foreign, tokenKeyId: own.tokenKeyId };
   assert.equal(await outcome(holding(a.url, a.fingerprint, relabelled)), "401 token_key_retired");
   assert.equal(await outcome(holding(a.url, a.fingerprint, own)), "done echo: hello");
-  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("Token mode refuses a request that names a device next to its token, and one without a token", async () => {
