@@ -1,115 +1,170 @@
 /// <reference lib="deno.worker" />
 /**
- * Worker of scripts/load.ts: drives the direct llama-server path and the gateway path with the same
- * prompt and sampling, and reports Markdown table rows.
+ * Worker of scripts/load.ts: drives three paths with the same prompt ids and sampling — llama-server
+ * directly, nginx as a plain reverse proxy in front of it, and the gateway through the SDK — and reports
+ * per-level medians, then a sequential run of gateway requests with their timestamps for the timeline.
+ * The clients run here so that their encryption and parsing never share the gateway's event loop.
  */
 import { GatewayClient } from "../src/client/mod.ts";
-import { LlamaClient } from "../src/inference/mod.ts";
+import { DEMO_SAMPLERS, LlamaClient } from "../src/inference/mod.ts";
 
-interface Job {
+/** What load.ts sends. */
+export interface LoadJob {
   url: string;
   fingerprint: string;
-  socketPath: string;
+  directSocket: string;
+  nginxSocket?: string;
   prompt: number[];
   bias: [number, false][];
   tokens: number;
   rounds: number;
   levels: number[];
+  timelineRequests: number;
 }
 
-self.onmessage = async (event: MessageEvent<Job>) => {
-  const { url, fingerprint, socketPath, prompt, bias, tokens, rounds, levels } = event.data;
-  const llama = LlamaClient.forSocket("direct", socketPath);
-  const client = new GatewayClient({ baseUrl: url, pin: fingerprint, maxAttempts: 1 });
-  await client.keys();
+/** Medians of one path at one level. */
+export interface PathResult {
+  tokensPerSecond: number;
+  ttftP50: number;
+}
 
-  interface Sample {
-    ttftMs: number;
-    tokens: number;
-    durationMs: number;
-  }
+/** One level's results by path. */
+export interface LevelResult {
+  level: number;
+  paths: Record<string, PathResult>;
+}
 
-  async function direct(): Promise<Sample> {
+/** One sequential gateway request, in epoch milliseconds (comparable across the process's threads). */
+export interface TimedRequest {
+  sentAt: number;
+  firstTextAt: number;
+  doneAt: number;
+}
+
+/** What the worker answers. */
+export interface LoadResult {
+  levels: LevelResult[];
+  timeline: TimedRequest[];
+  directTtft: number[];
+}
+
+const _now = () => performance.timeOrigin + performance.now();
+const _median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+interface _Sample {
+  ttftMs: number;
+  tokens: number;
+}
+
+self.onmessage = async (event: MessageEvent<LoadJob>) => {
+  const job = event.data;
+  const upstream = (socket: string) => {
+    const llama = LlamaClient.forSocket("load", socket);
+    return async (): Promise<_Sample> => {
+      const t0 = performance.now();
+      let ttft = 0;
+      let count = 0;
+      for await (
+        const chunk of llama.completion(
+          {
+            prompt: job.prompt,
+            n_predict: job.tokens,
+            temperature: 1,
+            top_p: 1,
+            cache_prompt: false,
+            return_tokens: true,
+            logit_bias: job.bias,
+            samplers: DEMO_SAMPLERS,
+          },
+          new AbortController().signal,
+          { connectMs: 10_000, firstTokenMs: 120_000, idleMs: 60_000 },
+        )
+      ) {
+        if (chunk.content && !ttft) ttft = performance.now() - t0;
+        if (chunk.stop) count = chunk.tokens_predicted ?? count;
+      }
+      return { ttftMs: ttft, tokens: count };
+    };
+  };
+  // One SDK client (one device key) per concurrent stream, as many phones would be.
+  const maxLevel = Math.max(...job.levels);
+  const clients = Array.from(
+    { length: maxLevel },
+    () => new GatewayClient({ baseUrl: job.url, pin: job.fingerprint, maxAttempts: 1 }),
+  );
+  await Promise.all(clients.map((c) => c.keys()));
+  const gatewayRequest = async (client: GatewayClient, timed?: TimedRequest[]): Promise<_Sample> => {
+    const sentAt = _now();
     const t0 = performance.now();
     let ttft = 0;
+    let firstTextAt = 0;
     let count = 0;
     for await (
-      const chunk of llama.completion(
-        {
-          prompt,
-          n_predict: tokens,
-          temperature: 1,
-          top_p: 1,
-          cache_prompt: false,
-          return_tokens: true,
-          logit_bias: bias,
-        },
-        new AbortController().signal,
-        { connectMs: 10_000, firstTokenMs: 60_000, idleMs: 60_000 },
-      )
-    ) {
-      if (chunk.content && !ttft) ttft = performance.now() - t0;
-      if (chunk.stop) count = chunk.tokens_predicted ?? count;
-    }
-    return { ttftMs: ttft, tokens: count, durationMs: performance.now() - t0 };
-  }
-
-  async function throughGateway(): Promise<Sample> {
-    const t0 = performance.now();
-    let ttft = 0;
-    let count = 0;
-    for await (
-      const event of client.chat({
+      const e of client.chat({
         messages: [{ role: "user", content: "Tell me about the sea." }],
-        max_tokens: tokens,
+        max_tokens: job.tokens,
       })
     ) {
-      if (event.type === "text" && !ttft) ttft = performance.now() - t0;
-      if (event.type === "done") count = event.usage.completion_tokens;
-      if (event.type === "error") throw new Error(`gateway error ${event.code}`);
+      if (e.type === "text" && !ttft) {
+        ttft = performance.now() - t0;
+        firstTextAt = _now();
+      }
+      if (e.type === "done") count = e.usage.completion_tokens;
+      if (e.type === "error") throw new Error(`Gateway answered an error event: ${e.code}`);
     }
-    return { ttftMs: ttft, tokens: count, durationMs: performance.now() - t0 };
+    timed?.push({ sentAt, firstTextAt, doneAt: _now() });
+    return { ttftMs: ttft, tokens: count };
+  };
+  const paths: Record<string, (i: number) => Promise<_Sample>> = {};
+  const direct = upstream(job.directSocket);
+  paths.direct = () => direct();
+  if (job.nginxSocket) {
+    const nginx = upstream(job.nginxSocket);
+    paths.nginx = () => nginx();
   }
+  paths.gateway = (i) => gatewayRequest(clients[i]);
 
-  async function measure(level: number, path: () => Promise<Sample>) {
+  async function measure(level: number, path: (i: number) => Promise<_Sample>): Promise<PathResult> {
     const t0 = performance.now();
-    const samples = await Promise.all(Array.from({ length: level }, path));
+    const samples = await Promise.all(Array.from({ length: level }, (_, i) => path(i)));
     const wall = performance.now() - t0;
-    const ttfts = samples.map((s) => s.ttftMs).sort((a, b) => a - b);
     return {
       tokensPerSecond: samples.reduce((n, s) => n + s.tokens, 0) / (wall / 1000),
-      ttftP50: ttfts[Math.floor(ttfts.length / 2)],
+      ttftP50: _median(samples.map((s) => s.ttftMs)),
     };
   }
 
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const rows: string[] = [];
-  // Warm both paths once.
-  await direct();
-  await throughGateway();
-  for (const level of levels) {
-    const d: { tokensPerSecond: number; ttftP50: number }[] = [];
-    const g: { tokensPerSecond: number; ttftP50: number }[] = [];
-    for (let round = 0; round < rounds; round++) {
-      // Alternate the order so neither path always runs on a warmer machine.
-      if (round % 2 === 0) {
-        d.push(await measure(level, direct));
-        g.push(await measure(level, throughGateway));
-      } else {
-        g.push(await measure(level, throughGateway));
-        d.push(await measure(level, direct));
+  // Warm every path once.
+  for (const path of Object.values(paths)) await path(0);
+  const levels: LevelResult[] = [];
+  const names = Object.keys(paths);
+  for (const level of job.levels) {
+    const runs: Record<string, PathResult[]> = Object.fromEntries(names.map((n) => [n, []]));
+    for (let round = 0; round < job.rounds; round++) {
+      // Rotate the order so no path always runs on a warmer (or busier) machine.
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(round + k) % names.length];
+        runs[name].push(await measure(level, paths[name]));
       }
     }
-    const dt = median(d.map((x) => x.tokensPerSecond));
-    const gt = median(g.map((x) => x.tokensPerSecond));
-    const df = median(d.map((x) => x.ttftP50));
-    const gf = median(g.map((x) => x.ttftP50));
-    rows.push(
-      `| ${level} | ${dt.toFixed(0)} | ${gt.toFixed(0)} | **${(gt / dt).toFixed(2)}** | ${df.toFixed(1)} | ${
-        gf.toFixed(1)
-      } | **${(gf / df).toFixed(2)}** |`,
-    );
-    console.error(rows.at(-1));
+    const result: LevelResult = { level, paths: {} };
+    for (const name of names) {
+      result.paths[name] = {
+        tokensPerSecond: _median(runs[name].map((r) => r.tokensPerSecond)),
+        ttftP50: _median(runs[name].map((r) => r.ttftP50)),
+      };
+    }
+    levels.push(result);
+    console.error(`level ${level}: ${JSON.stringify(result.paths)}`);
   }
-  (self as unknown as Worker).postMessage(rows);
+
+  // The timeline: sequential requests, one at a time, so load.ts can match its upstream records to them.
+  self.postMessage({ phase: "timeline" });
+  const timeline: TimedRequest[] = [];
+  const directTtft: number[] = [];
+  for (let i = 0; i < job.timelineRequests; i++) {
+    await gatewayRequest(clients[0], timeline);
+    directTtft.push((await direct()).ttftMs);
+  }
+  self.postMessage({ phase: "done", result: { levels, timeline, directTtft } satisfies LoadResult });
 };

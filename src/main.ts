@@ -257,7 +257,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
       exemptFromNetworkCap: trustedProxies ? (peer) => trustedProxies.has(peer) : undefined,
       onOutcome: edge.onOutcome,
     },
-    (request, peer) => app.fetch(request, { peer }),
+    (request, connection) => app.fetch(request, connection),
     logger,
   );
   resources.defer(async () => {

@@ -429,3 +429,115 @@ Deno.test("edge: in HTTPS mode a client that never finishes its TLS handshake is
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("edge: a client that disconnects while queued gives its place up at once", async () => {
+  const dir = await privateTempDir("pg-edge-queue-");
+  const gateway = await spawnGateway({
+    PG_BACKEND: "echo",
+    PG_RUNTIME_DIR: dir,
+    PG_MAX_CONCURRENT_STREAMS: "1",
+    PG_QUEUE_SIZE: "1",
+    PG_QUEUE_WAIT_SECONDS: "30",
+    PG_STREAM_TICK_MS: "0",
+    PG_CHUNK_SIZE: "700",
+    PG_STALL_TIMEOUT_SECONDS: "30",
+    PG_MAX_MESSAGE_CHARS: "120000",
+    PG_MAX_TOTAL_CHARS: "120000",
+    PG_POW_LOAD_PERCENT: "1000",
+  });
+  let holder: Deno.ChildProcess | undefined;
+  try {
+    const host = new URL(gateway.url).host;
+    const raw = async (content: string) => {
+      const request = await captureChat(gateway.url, gateway.fingerprint, {
+        messages: [{ role: "user", content }],
+      });
+      return concatBytes(new TextEncoder().encode(requestHead(request, host)), request.body);
+    };
+    // A holds the one slot: a long answer it never reads (4 KiB receive buffer).
+    const file = `${dir}/a.bin`;
+    await Deno.writeFile(file, await raw("a ".repeat(50_000)));
+    holder = new Deno.Command("python3", {
+      args: [
+        "-c",
+        `
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.bind(("127.0.5.1", 0)); s.connect(("127.0.0.1", ${new URL(gateway.url).port}))
+s.sendall(open("${file}", "rb").read()); time.sleep(60)
+`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    // B takes the one queue place, then goes away.
+    const b = await rawConnect(gateway.url, "127.0.6.1");
+    await b.write(await raw("b"));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    b.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // C from a third network: the queue must have room again.
+    const c = await rawConnect(gateway.url, "127.0.7.1");
+    await c.write(await raw("c"));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    assert.match(metrics, /privacy_gateway_queue_depth 1\b/, "C waits in the queue");
+    assert.doesNotMatch(metrics, /code="overloaded"/, "C was not refused for a full queue");
+    c.destroy();
+  } finally {
+    try {
+      holder?.kill("SIGKILL");
+      await holder?.status;
+    } catch { /* gone */ }
+    const code = await gateway.stop();
+    assert.equal(code.code, 0, gateway.output());
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Adds IPv6 addresses to lo for a test (root only); returns their removal, or undefined when not allowed. */
+async function loopbackAddresses(addresses: string[]): Promise<(() => Promise<void>) | undefined> {
+  const ip = (args: string[]) => new Deno.Command("ip", { args, stdout: "null", stderr: "null" }).output();
+  for (const address of addresses) {
+    if (!(await ip(["-6", "addr", "add", `${address}/128`, "dev", "lo"])).success) return undefined;
+  }
+  return async () => {
+    for (const address of addresses) await ip(["-6", "addr", "del", `${address}/128`, "dev", "lo"]);
+  };
+}
+
+Deno.test("edge: one IPv6 /56 holds at most four networks' worth of connections, however many /64s it uses", async () => {
+  // Ten /64 networks of one /56 (fd00:0:0:1000::/56 is outside anything real).
+  const sources = Array.from({ length: 10 }, (_, i) => `fd00:0:0:10${i.toString(16).padStart(2, "0")}::1`);
+  const removeAddresses = await loopbackAddresses(["fd00:0:0:ff00::1", ...sources]);
+  if (!removeAddresses) {
+    console.log("skipped: cannot add IPv6 addresses to lo (needs root)");
+    return;
+  }
+  const dir = await privateTempDir("pg-edge-v6-");
+  const gateway = await spawnGateway({
+    PG_BACKEND: "echo",
+    PG_RUNTIME_DIR: dir,
+    PG_HOST: "fd00:0:0:ff00::1",
+    PG_MAX_CONNECTIONS_PER_NETWORK: "4",
+    PG_HEAD_TIMEOUT_SECONDS: "30",
+  });
+  try {
+    const attempts = await Promise.all(
+      sources.flatMap((source) =>
+        Array.from({ length: 5 }, () => rawConnect(gateway.url, source).catch(() => undefined))
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const open = attempts.filter((a) => a && !a.socket.destroyed && a.socket.readyState === "open");
+    // 4 per /64 would let 40 through; the /56 holds 16.
+    assert.equal(open.length, 16, `${open.length} connections kept`);
+    for (const a of attempts) a?.destroy();
+  } finally {
+    const code = await gateway.stop();
+    await removeAddresses();
+    assert.equal(code.code, 0, gateway.output());
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChatEvent, GatewayClient } from "../src/client/mod.ts";
+import { generateTinyModel } from "../src/inference/mod.ts";
 import { llamaServerBin, privateTempDir, startGateway } from "./helpers/gateway.ts";
 
 const FAKE = new URL("./helpers/fake_harmony_llama.py", import.meta.url).pathname;
@@ -142,11 +143,14 @@ Deno.test("Reasoning effort and verbosity reach the rendered prompt", async () =
 
 Deno.test("The chat-template backend streams answers from the real llama-server for non-gpt-oss models", async () => {
   const dir = await privateTempDir("pg-chat-mode-");
+  // A llama-architecture model without a template of its own (llama.cpp falls back to ChatML).
+  await Deno.writeFile(`${dir}/byte.gguf`, generateTinyModel());
   await using gateway = await startGateway({
     PG_BACKEND: "llama",
     PG_MODEL_FORMAT: "chat",
     PG_LLAMA_SERVER_BIN: llamaServerBin(),
     PG_RUNTIME_DIR: dir,
+    PG_MODEL_PATH: `${dir}/byte.gguf`,
   });
   await gateway.supervisor!.ensureReady(AbortSignal.timeout(20_000));
   const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
@@ -164,5 +168,26 @@ Deno.test("The chat-template backend streams answers from the real llama-server 
     assert.ok(done.usage.completion_tokens >= 1 && done.usage.completion_tokens <= 8, JSON.stringify(done));
     assert.ok(done.usage.prompt_tokens > 0, JSON.stringify(done));
   }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("The chat-template backend on the gpt-oss model (llama.cpp's own template and Harmony parser) reports output it cannot parse as an error", async () => {
+  const dir = await privateTempDir("pg-chat-gptoss-");
+  await using gateway = await startGateway({
+    PG_BACKEND: "llama",
+    PG_MODEL_FORMAT: "chat",
+    PG_LLAMA_SERVER_BIN: llamaServerBin(),
+    PG_RUNTIME_DIR: dir,
+  });
+  await gateway.supervisor!.ensureReady(AbortSignal.timeout(20_000));
+  const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
+  const events = await collect(
+    client.chat({ messages: [{ role: "user", content: "hello" }], max_tokens: 8 }),
+  );
+  // The demo model's random text is not Harmony: llama.cpp's gpt-oss parser fails mid-stream with an
+  // `error` event, which must reach the app as an error, not as an empty answer that ended cleanly.
+  assert.deepEqual(events.map((e) => e.type), ["error"], JSON.stringify(events));
+  // Content-dependent, like a refused prompt: not the backend's fault, so no failover and no circuit count.
+  assert.equal(events[0].type === "error" && events[0].code, "upstream_rejected");
   await Deno.remove(dir, { recursive: true });
 });

@@ -79,3 +79,28 @@ Deno.test("The test relay refuses anything but the OHTTP request media types", a
   await response.body?.cancel();
   assert.deepEqual(relay.forwarded, []);
 });
+
+Deno.test("As deployed: the gateway under its own permission flags, the real llama-server, X-Wing, through the relay", async () => {
+  const { spawnGateway } = await import("./helpers/gateway_process.ts");
+  const { llamaServerBin, privateTempDir } = await import("./helpers/gateway.ts");
+  const dir = await privateTempDir("pg-relay-");
+  const gateway = await spawnGateway({ PG_LLAMA_SERVER_BIN: llamaServerBin(), PG_RUNTIME_DIR: dir });
+  try {
+    await using relay = startRelay(`${gateway.url}/api/chat`, "127.0.0.2");
+    const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, relayUrl: relay.url });
+    const events: ChatEvent[] = [];
+    for await (
+      const event of client.chat({ messages: [{ role: "user", content: "hello" }], max_tokens: 8 })
+    ) {
+      events.push(event);
+    }
+    assert.equal(events.at(-1)?.type, "done");
+    assert.ok(events.some((e) => e.type === "text"));
+    assert.equal((await client.keys())[0].kemId, 0x647a);
+    assert.deepEqual(relay.forwarded, [["content-type", "content-length"]]);
+  } finally {
+    const status = await gateway.stop();
+    assert.equal(status.code, 0, gateway.output());
+    await Deno.remove(dir, { recursive: true });
+  }
+});

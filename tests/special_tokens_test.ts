@@ -50,6 +50,7 @@ Deno.test("discoverSpecialTokenIds() forbids every non-normal id of the served v
   const expected = vocab.types.flatMap((type, id) => (type === NORMAL ? [] : [id]));
   assert.ok(expected.includes(vocab.tokens.indexOf("<|startoftext|>")));
   assert.ok(expected.includes(vocab.tokens.indexOf("<|reserved_200013|>")));
+  assert.ok(expected.includes(vocab.tokens.indexOf("[control]")), "a control token without <|");
   await withLlama(async (s) => {
     const specials = await discoverSpecialTokenIds(s.client, TIMEOUT_MS);
     assert.deepEqual([...specials.forbidden].sort((a, b) => a - b), expected);

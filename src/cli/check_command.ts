@@ -155,7 +155,10 @@ async function _node(url: string, config: EnvConfig): Promise<string[]> {
 /** Redis accepts a connection and a command. */
 async function _redis(url: string): Promise<string[]> {
   try {
-    const store = await RedisStore.connect(url, { timeoutMs: PROBE_TIMEOUT_MS });
+    const store = await RedisStore.connect(url, {
+      timeoutMs: PROBE_TIMEOUT_MS,
+      connectTimeoutMs: PROBE_TIMEOUT_MS,
+    });
     await store.close();
     return [];
   } catch (error) {

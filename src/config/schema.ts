@@ -105,7 +105,8 @@ export const ENV_SCHEMA = z.strictObject({
   PG_NETWORK_STREAM_SHARE_PERCENT: _int(1, 100).default(25).describe(
     "Most of the stream slots and of the queue one network may hold (%)",
   ),
-  PG_DECAPSULATIONS_PER_SECOND: _int(1, 1_000_000).default(400).describe(
+  // 200 × X-Wing's 1.2 ms decapsulation (docs/benchmarks.md) is a quarter of one core at most.
+  PG_DECAPSULATIONS_PER_SECOND: _int(1, 1_000_000).default(200).describe(
     "Global budget of HPKE decapsulations per second (each costs an X25519)",
   ),
   PG_DECAPSULATION_RESERVED_PERCENT: _int(0, 90).default(25).describe(
@@ -123,24 +124,22 @@ export const ENV_SCHEMA = z.strictObject({
     "Require a device proof (default: production yes, development no)",
   ),
   PG_AUTH: z.enum(["device", "token"]).default("device").describe(
-    "Chat authorization: `device` (a device key in every request) or `token` (unlinkable Privacy Pass " +
-      "tokens, issued at POST /api/tokens; recommended in production)",
+    "`device` (a device key in every request) or `token` (unlinkable tokens; for production)",
   ),
   PG_TOKEN_KEYS_FILE: _path.optional().describe(
-    "Token mode: issuer keys file (0600, created if missing, shared by instances with PG_REDIS_URL); " +
-      "otherwise keys live in memory (development)",
+    "Token issuer keys file (0600, made if missing; sharing needs PG_REDIS_URL); else in memory",
   ),
   PG_TOKEN_KEY_LIFETIME_SECONDS: _int(3600, 31_536_000).default(604_800).describe(
-    "Token mode: how long one issuer key is redeemable (default 7 days)",
+    "How long one token issuer key is redeemable (default 7 days)",
   ),
   PG_TOKEN_KEY_OVERLAP_SECONDS: _int(600, 15_768_000).default(86_400).describe(
-    "Token mode: last part of a key's life in which it only redeems, while the next one issues (default 1 day)",
+    "End of a token key's life in which it only redeems while the next one issues (default 1 day)",
   ),
   PG_TOKENS_PER_DEVICE_PER_DAY: _int(1, 1_000_000).default(200).describe(
-    "Token mode: tokens one device may obtain per day (default 200)",
+    "Tokens one device may obtain per day (default 200)",
   ),
   PG_TOKEN_BATCH_SIZE: _int(1, 100).default(20).describe(
-    "Token mode: most tokens one issuance request may ask for (default 20)",
+    "Most tokens one issuance request may ask for (default 20)",
   ),
   PG_IP_RATE_PER_MINUTE: _int(1, 1_000_000).optional().describe(
     "Requests per network per minute (dev 600, prod 120)",

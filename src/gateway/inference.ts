@@ -8,8 +8,8 @@ import {
   type Backend,
   ChatTemplateGenerator,
   DEFAULT_TIMING,
+  demoModelFile,
   EchoGenerator,
-  generateTinyModel,
   type Generator,
   HarmonyGenerator,
   LlamaClient,
@@ -55,11 +55,14 @@ export async function startLocalLlama(
   let model = config.PG_MODEL_PATH;
   let demo = false;
   if (!model) {
-    model = `${config.PG_RUNTIME_DIR}/demo-model.gguf`;
-    await Deno.writeFile(model, generateTinyModel(), { mode: 0o600 });
+    const started = performance.now();
+    const file = await demoModelFile(config.PG_RUNTIME_DIR);
+    model = file.path;
     demo = true;
     logger.log("warn", "gateway.demo_model", {
-      reason: "DEMO MODEL: no PG_MODEL_PATH set, serving a generated tiny model that answers random text",
+      reason: "DEMO MODEL: no PG_MODEL_PATH set, serving a generated tiny gpt-oss model (real vocabulary, " +
+        `random weights) that answers random text${file.generated ? " (generated now)" : ""}`,
+      duration_ms: Math.round(performance.now() - started),
     });
   }
   const socketPath = `${config.PG_RUNTIME_DIR}/llama.sock`;
@@ -158,8 +161,27 @@ export async function buildInference(
       maxTokensCap: config.PG_MAX_TOKENS_CAP,
       prefillFinal: demo || config.PG_DEMO_MODEL,
       contextTokens: Math.floor(config.PG_LLAMA_CTX / config.PG_LLAMA_PARALLEL),
+      logger,
       today: () => new Date().toISOString().slice(0, 10),
     });
+  if (generator instanceof HarmonyGenerator) {
+    // Special ids and the tokenizer check run while no request waits, for each backend once it is up.
+    for (const backend of backends) {
+      _whenHealthy(backend, stopProbes.signal).then(() => generator.warm(backend.client));
+    }
+  }
   const owned = started.move();
   return { generator, supervisor, router, stop: () => owned.disposeAsync() };
+}
+
+/** Resolves when `backend` is first healthy (checked every 250 ms); never, if `signal` aborts first. */
+function _whenHealthy(backend: Backend, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (signal.aborted) return;
+      if (backend.healthy()) return resolve();
+      setTimeout(check, 250);
+    };
+    check();
+  });
 }

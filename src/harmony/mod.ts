@@ -7,6 +7,7 @@ export {
   renderConversation,
   renderMessage,
   type RenderOptions,
+  type ResponseFormat,
   type SystemContent,
 } from "./render.ts";
 export {
@@ -19,6 +20,7 @@ export {
 export {
   InjectionDetectedError,
   piecesToTokenIds,
+  piecesToTokenIdsLocal,
   type SpecialTokenIds,
   splitUntrustedText,
   TrustedTokenCache,
@@ -31,3 +33,4 @@ export {
   VERBOSITY_TEMPLATES,
 } from "./chat_policy.ts";
 export { AnswerFilter } from "./answer_filter.ts";
+export { chunkPieces } from "./chunk_pieces.ts";

@@ -13,6 +13,10 @@
  * - `<|start|>` inside content ends the open message; `<|message|>`, `<|channel|>`, `<|constrain|>`
  *   inside content are dropped, so structure never turns into text;
  * - end of stream inside content ends the message (`end: "eos"`), inside a header drops it.
+ *
+ * Strict mode (the reference's `ParseOptions { strict: true }`, its default) instead rejects a header that
+ * never reaches `<|message|>`: a stop token inside a header, or the end of the stream inside one, yields one
+ * `malformed` event and the parser ignores everything after it (the reference raises an error there).
  */
 import { type Piece, SPECIAL_TOKENS } from "./pieces.ts";
 
@@ -37,25 +41,30 @@ export interface ParsedMessage extends MessageHeader {
 export type ParserEvent =
   | { type: "message_start"; header: MessageHeader }
   | { type: "content"; delta: string; header: MessageHeader }
-  | { type: "message_end"; message: ParsedMessage; end: "end" | "return" | "call" | "eos" };
+  | { type: "message_end"; message: ParsedMessage; end: "end" | "return" | "call" | "eos" }
+  | { type: "malformed"; reason: "header_without_message" };
 
 type _State =
   | { kind: "expect_start" }
   | { kind: "header"; text: string }
-  | { kind: "content"; header: MessageHeader; content: string };
+  | { kind: "content"; header: MessageHeader; content: string }
+  | { kind: "failed" };
 
 /** Parses one completion. Create one per response. */
 export class HarmonyParser {
   #state: _State;
   #nextRole: string | null;
+  #strict: boolean;
   readonly messages: ParsedMessage[] = [];
 
   /**
    * `role`: the role whose header the stream starts in (the prompt ended with `<|start|>assistant`).
    * `header`: start directly inside a message's content (the prompt ended with `<|message|>`).
+   * `strict`: reject a header that never reaches `<|message|>` (see the module comment).
    */
-  constructor(options: { role?: string | null; header?: MessageHeader } = {}) {
+  constructor(options: { role?: string | null; header?: MessageHeader; strict?: boolean } = {}) {
     this.#nextRole = options.role ?? null;
+    this.#strict = options.strict ?? false;
     this.#state = options.header
       ? { kind: "content", header: options.header, content: "" }
       : options.role
@@ -67,6 +76,7 @@ export class HarmonyParser {
   push(piece: Piece): ParserEvent[] {
     const events: ParserEvent[] = [];
     const state = this.#state;
+    if (state.kind === "failed") return events;
     if ("text" in piece) {
       if (piece.text === "") return events;
       if (state.kind === "header") state.text += piece.text;
@@ -103,6 +113,7 @@ export class HarmonyParser {
       case "return":
       case "call":
         if (state.kind === "content") events.push(this.#finish(state, piece.special));
+        else if (state.kind === "header" && this.#strict) return this.#fail();
         else if (state.kind === "header") {
           const malformed = this.#headerOnlyMessage(state.text);
           if (malformed) {
@@ -123,8 +134,15 @@ export class HarmonyParser {
   end(): ParserEvent[] {
     const state = this.#state;
     if (state.kind === "content") return [this.#finish(state, "eos")];
+    if (state.kind === "header" && this.#strict) return this.#fail();
+    if (state.kind === "failed") return [];
     this.#state = { kind: "expect_start" };
     return [];
+  }
+
+  #fail(): ParserEvent[] {
+    this.#state = { kind: "failed" };
+    return [{ type: "malformed", reason: "header_without_message" }];
   }
 
   #finish(

@@ -31,8 +31,21 @@ export interface FunctionTool {
 export interface DeveloperContent {
   instructions?: string | null;
   function_tools?: FunctionTool[] | null;
+  /**
+   * Structured output (OpenAI's Harmony guide, "Structured output"): JSON Schemas the answer should
+   * follow, rendered as a `# Response Formats` section at the end of the developer message. Rendering
+   * only steers the model; it does not enforce the schema (that needs a grammar during sampling).
+   */
+  response_formats?: ResponseFormat[] | null;
   /** Not in the reference model: the gateway wrote all of it (no app text), so its tokens may be cached. */
   gateway_authored?: boolean;
+}
+
+/** One named response format: a JSON Schema and an optional description. */
+export interface ResponseFormat {
+  name: string;
+  description?: string | null;
+  schema: Record<string, unknown>;
 }
 
 /** One message of the reference data model. */
@@ -156,6 +169,15 @@ function _developerText(developer: DeveloperContent): string {
     }
     lines.push("} // namespace functions");
     sections.push(["# Tools", lines.join("\n")].join("\n\n"));
+  }
+  const formats = developer.response_formats ?? [];
+  if (formats.length > 0) {
+    // The guide's layout: `# Response Formats`, then per format `## {name}`, `// {description}`, schema.
+    sections.push("# Response Formats");
+    for (const format of formats) {
+      const comment = format.description ? `// ${format.description}\n` : "";
+      sections.push(`## ${format.name}`, `${comment}${JSON.stringify(format.schema)}`);
+    }
   }
   return sections.join("\n\n");
 }

@@ -9,6 +9,9 @@
  * text is cut between `<` and `|` wherever `<|` occurs; no segment can then contain a special token's text,
  * and the model sees those characters as ordinary text tokens, as the reference `encode_ordinary` does.
  * The ids are then checked against every special id: if any appears, the request fails closed.
+ *
+ * With an in-process tokenizer (tokenizer/, `encode_ordinary`: no special token is ever matched) the text
+ * needs no split and no round trip: {@link piecesToTokenIdsLocal}. The forbidden-id check stays.
  */
 import type { Piece, SpecialName } from "./pieces.ts";
 
@@ -76,4 +79,34 @@ export async function piecesToTokenIds(
     return ids;
   }));
   return parts.flat();
+}
+
+/**
+ * {@link piecesToTokenIds} with an in-process `encode_ordinary` tokenizer: synchronous, no `<|` split
+ * (the encoder never matches a special token, as the reference renders text), the same forbidden-id check,
+ * and renderer-written text served from `cache`.
+ */
+export function piecesToTokenIdsLocal(
+  pieces: readonly Piece[],
+  specials: SpecialTokenIds,
+  encodeOrdinary: (text: string) => number[],
+  cache?: TrustedTokenCache,
+): number[] {
+  const ids: number[] = [];
+  for (const piece of pieces) {
+    if ("special" in piece) {
+      const id = specials.byName.get(piece.special);
+      if (id === undefined) throw new Error(`The model has no ${piece.special} token`);
+      ids.push(id);
+      continue;
+    }
+    let part = piece.trusted ? cache?.get(piece.text) : undefined;
+    if (!part) {
+      part = encodeOrdinary(piece.text);
+      for (const id of part) if (specials.forbidden.has(id)) throw new InjectionDetectedError();
+      if (piece.trusted) cache?.set(piece.text, part);
+    }
+    for (const id of part) ids.push(id);
+  }
+  return ids;
 }

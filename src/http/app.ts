@@ -29,6 +29,8 @@ export interface AppDeps {
 /** Per-connection values the listener passes in (never logged). */
 export interface ConnectionInfo {
   peer: string;
+  /** Aborted when the client connection ends (from the edge). */
+  closed?: AbortSignal;
 }
 
 /** Builds the gateway's HTTP application. */
@@ -56,7 +58,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: ConnectionInfo }> {
   });
 
   app.post("/api/chat", (c) =>
-    handleChat(c.req.raw, c.env?.peer ?? "", {
+    handleChat(c.req.raw, c.env?.peer ?? "", c.env?.closed ?? c.req.raw.signal, {
       ...deps.chat,
       onFinished: ({ status, code, durationMs }) =>
         deps.logger.log("info", "request.finished", {

@@ -101,7 +101,12 @@ const _GARBAGE: ReadonlySet<ErrorCode> = new Set([
 ]);
 
 /** Handles one chat request. Throws GatewayError only before decapsulation (answered in the clear). */
-export async function handleChat(request: Request, peer: string, deps: ChatHandlerDeps): Promise<Response> {
+export async function handleChat(
+  request: Request,
+  peer: string,
+  clientGone: AbortSignal,
+  deps: ChatHandlerDeps,
+): Promise<Response> {
   const address = clientAddress(peer, request.headers.get("x-forwarded-for"), deps.trustedProxies);
   const network = await deps.hasher.hash("net", networkOf(address));
   await deps.guard.checkNetwork(network);
@@ -125,13 +130,15 @@ export async function handleChat(request: Request, peer: string, deps: ChatHandl
     if (error instanceof GatewayError && _GARBAGE.has(error.code)) await deps.guard.recordFailure(network);
     throw error;
   }
-  return await _answerOpened(opened, network, deps);
+  return await _answerOpened(opened, network, deps, clientGone);
 }
 
 async function _answerOpened(
   opened: OpenedRequest,
   network: string,
   deps: ChatHandlerDeps,
+  /** Aborted when the client connection ends (the edge knows; hyper does not before the answer starts). */
+  clientGone: AbortSignal,
 ): Promise<Response> {
   const { responseNonce, cipher } = await responseCipher(opened);
   const started = performance.now();
@@ -181,6 +188,8 @@ async function _answerOpened(
     const disconnected = new AbortController();
     const signal = AbortSignal.any([
       disconnected.signal,
+      // The edge reports a client that leaves before its answer starts (queued, or a non-streamed answer).
+      clientGone,
       deps.shutdown,
       AbortSignal.timeout(deps.requestTimeoutMs),
     ]);

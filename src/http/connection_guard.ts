@@ -41,6 +41,9 @@ export interface ConnectionHooks {
   /** Takes `bytes` from the process-wide budget of bodies being collected; false when it is spent. */
   reserveBody?: (bytes: number) => boolean;
   releaseBody?: (bytes: number) => void;
+  /** This connection's id, passed to the application in the head; `onClose` runs once when it ends. */
+  connectionId?: string;
+  onClose?: () => void;
 }
 
 /** Why the edge ended a connection early (metrics label). */
@@ -108,6 +111,7 @@ export async function guardConnection(
     if (closed) return;
     closed = true;
     timer.dispose();
+    hooks.onClose?.();
     hooks.force?.removeEventListener("abort", closeAll);
     if (reserved > 0) hooks.releaseBody?.(reserved);
     reserved = 0;
@@ -175,7 +179,7 @@ export async function guardConnection(
     phase = "sent";
     timer.arm(limits.responseStartMs);
     upstream = await Deno.connect({ transport: "unix", path: upstreamPath });
-    await _writeAll(upstream, parsed.forward(peer));
+    await _writeAll(upstream, parsed.forward(peer, hooks.connectionId));
     if (body.length > 0) await _writeAll(upstream, body);
     // Handed over: the body's memory now belongs to the application (which has its own bound).
     if (reserved > 0) hooks.releaseBody?.(reserved);

@@ -21,7 +21,14 @@ import tls from "node:tls";
 import { type ConnectionLimits, type EdgeOutcome, guardConnection } from "./connection_guard.ts";
 import { type EdgeConn, NodeSocketConn } from "./node_socket_conn.ts";
 import { GatewayError } from "../protocol/mod.ts";
-import { PEER_FIELD } from "./request_head.ts";
+import { CONNECTION_FIELD, PEER_FIELD } from "./request_head.ts";
+
+/** What the application learns about the client connection of a request. */
+export interface ClientConnection {
+  peer: string;
+  /** Aborted when the client connection ends (the client left, or a deadline closed it). */
+  closed: AbortSignal;
+}
 
 /** Listener settings. */
 export interface ListenerOptions {
@@ -62,12 +69,16 @@ export interface Listener {
 /** Starts serving `handler` behind the edge. */
 export async function listen(
   options: ListenerOptions,
-  handler: (request: Request, peer: string) => Response | Promise<Response>,
+  handler: (request: Request, connection: ClientConnection) => Response | Promise<Response>,
   logger: Logger,
 ): Promise<Listener> {
+  // Client connections by id: hyper does not report a client that leaves before its answer starts, the
+  // edge does (a queued or non-streamed request then stops waiting).
+  const live = new Map<string, AbortController>();
+  let nextId = 0;
   const socketPath = `${options.socketDir}/${options.socketName}`;
   await _removeStaleSocket(socketPath);
-  const app = await _serveApp(socketPath, handler);
+  const app = await _serveApp(socketPath, handler, live);
 
   const readTls = async () =>
     options.tls
@@ -83,22 +94,33 @@ export async function listen(
   /** Counts a new connection against the caps; returns its release, or undefined when refused. */
   const admit = (peer: string): (() => void) | undefined => {
     const network = options.exemptFromNetworkCap?.(peer) ? undefined : networkOf(peer);
-    const mine = network === undefined ? 0 : perNetwork.get(network) ?? 0;
-    if (total >= options.edge.maxConnections || mine >= options.edge.maxConnectionsPerNetwork) {
+    // One subscriber often holds a whole IPv6 /56 (256 /64 networks): the /56 as a whole gets
+    // _PREFIX_SHARE times one network's cap (review of the edge).
+    const prefix = network?.endsWith("::/64") ? _prefix56(network) : undefined;
+    const keys = [network, prefix].filter((k): k is string => k !== undefined);
+    const caps = [
+      options.edge.maxConnectionsPerNetwork,
+      options.edge.maxConnectionsPerNetwork * _PREFIX_SHARE,
+    ];
+    if (
+      total >= options.edge.maxConnections ||
+      keys.some((key, i) => (perNetwork.get(key) ?? 0) >= caps[i])
+    ) {
       options.onOutcome?.("connection_limit");
       return undefined;
     }
     total++;
-    if (network !== undefined) perNetwork.set(network, mine + 1);
+    for (const key of keys) perNetwork.set(key, (perNetwork.get(key) ?? 0) + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       total--;
-      if (network === undefined) return;
-      const left = (perNetwork.get(network) ?? 1) - 1;
-      if (left === 0) perNetwork.delete(network);
-      else perNetwork.set(network, left);
+      for (const key of keys) {
+        const left = (perNetwork.get(key) ?? 1) - 1;
+        if (left === 0) perNetwork.delete(key);
+        else perNetwork.set(key, left);
+      }
     };
   };
   // Bodies being collected hold memory until complete: one process-wide budget bounds their sum.
@@ -117,7 +139,19 @@ export async function listen(
     },
   };
   const guard = (conn: EdgeConn, peer: string, release: () => void, elapsedMs = 0) => {
-    const done = guardConnection(conn, peer, socketPath, options.edge, { ...hooks, elapsedMs })
+    const connectionId = String(++nextId);
+    const closed = new AbortController();
+    live.set(connectionId, closed);
+    const onClose = () => {
+      live.delete(connectionId);
+      closed.abort();
+    };
+    const done = guardConnection(conn, peer, socketPath, options.edge, {
+      ...hooks,
+      elapsedMs,
+      connectionId,
+      onClose,
+    })
       .finally(() => {
         release();
         open.delete(done);
@@ -279,23 +313,36 @@ async function _serveTls(
 
 async function _serveApp(
   path: string,
-  handler: (request: Request, peer: string) => Response | Promise<Response>,
+  handler: (request: Request, connection: ClientConnection) => Response | Promise<Response>,
+  live: ReadonlyMap<string, AbortController>,
 ): Promise<Deno.HttpServer> {
   const bound = Promise.withResolvers<void>();
   const server = Deno.serve(
     { path, onListen: () => bound.resolve() },
     (request) => {
-      // The edge writes exactly one address; anything else means a field got past it: refuse.
+      // The edge writes exactly one address and a live connection id; anything else means a field got
+      // past it: refuse.
       const peer = request.headers.get(PEER_FIELD) ?? "";
-      if (!/^[0-9A-Fa-f.:]{2,45}$/.test(peer)) {
+      const closed = live.get(request.headers.get(CONNECTION_FIELD) ?? "")?.signal;
+      if (!/^[0-9A-Fa-f.:]{2,45}$/.test(peer) || !closed) {
         return Response.json(new GatewayError("malformed_request").toBody(), { status: 400 });
       }
-      return handler(request, peer);
+      return handler(request, { peer, closed });
     },
   );
   await bound.promise;
   await Deno.chmod(path, 0o600);
   return server;
+}
+
+/** How many networks' worth of connections one IPv6 /56 may hold. */
+const _PREFIX_SHARE = 4;
+
+/** The /56 of a /64 network key (`a:b:c:d::/64` → `a:b:c:d00::/56`-style key, only used for counting). */
+function _prefix56(network: string): string {
+  const groups = network.slice(0, -"::/64".length).split(":");
+  const fourth = parseInt(groups[3] ?? "0", 16) & 0xff00;
+  return `${groups.slice(0, 3).join(":")}:${fourth.toString(16)}::/56`;
 }
 
 /** Removes a leftover socket file, and only a socket: never a regular file someone placed there. */

@@ -16,6 +16,8 @@ import type { ErrorCode, GatewayError } from "../protocol/mod.ts";
 
 /** The connection-info field the edge adds for the application behind it. */
 export const PEER_FIELD = "x-pg-peer";
+/** The edge's id of the client connection, so the application learns when the client leaves. */
+export const CONNECTION_FIELD = "x-pg-connection";
 
 /** A request head the edge accepted. */
 export interface RequestHead {
@@ -25,8 +27,8 @@ export interface RequestHead {
   contentLength: number;
   /** The client waits for `100 Continue` before sending its body (RFC 9110 §10.1.1). */
   expectsContinue: boolean;
-  /** The head rewritten for the application: the peer field and `connection: close` added. */
-  forward(peer: string): Uint8Array;
+  /** The head rewritten for the application: the peer and connection fields and `connection: close` added. */
+  forward(peer: string, connection?: string): Uint8Array;
 }
 
 /** Why a head was refused: the HTTP status the edge answers with, then closes. */
@@ -52,6 +54,7 @@ export function headEnd(bytes: Uint8Array, length: number, from = 0): number {
  * lets a recipient accept it) but not to a CRLF splitter, so `X-A: b\nx-pg-peer: 6.6.6.6` once hid a
  * spoofed peer field, and `X: a\nContent-Length: 1` a body, from the edge (review of issue #10's edge).
  */
+// deno-lint-ignore no-control-regex -- matching control bytes is the point here
 const _CONTROL = /[\x00-\x08\x0A-\x1F\x7F]/;
 const _TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
@@ -76,7 +79,7 @@ export function parseHead(bytes: Uint8Array, maxBodyBytes: number): RequestHead 
     // NBSP and NEL, which hyper keeps.
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
     if (name === "transfer-encoding") return 411;
-    if (name === PEER_FIELD) return 400;
+    if (name === PEER_FIELD || name === CONNECTION_FIELD) return 400;
     // The edge answers `Expect: 100-continue` itself (it collects the body before the application sees
     // the request), so the field is not passed on; any other expectation cannot be met (RFC 9110 §10.1.1).
     if (name === "expect") {
@@ -97,10 +100,15 @@ export function parseHead(bytes: Uint8Array, maxBodyBytes: number): RequestHead 
     length: bytes.length,
     contentLength: declared,
     expectsContinue,
-    forward(peer: string): Uint8Array {
+    forward(peer: string, connection?: string): Uint8Array {
       // The request line, then the edge's fields, then the client's fields unchanged (but Expect). hyper
       // closes the connection after the response when any Connection field carries "close" (RFC 9112 §9.6).
-      const fields = [`${PEER_FIELD}: ${peer}`, "connection: close", ...kept];
+      const fields = [
+        `${PEER_FIELD}: ${peer}`,
+        ...(connection ? [`${CONNECTION_FIELD}: ${connection}`] : []),
+        "connection: close",
+        ...kept,
+      ];
       // Back to bytes as latin1, the way they were read: obs-text bytes pass through unchanged.
       const head = `${lines[0]}\r\n${fields.map((f) => `${f}\r\n`).join("")}\r\n`;
       return Uint8Array.from(head, (c) => c.charCodeAt(0));

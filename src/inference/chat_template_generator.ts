@@ -62,6 +62,10 @@ export class ChatTemplateGenerator implements Generator {
     let finish: FinishReason = "stop";
     let usage = { prompt_tokens: 0, completion_tokens: 0 };
     for await (const chunk of client.chatCompletion(body, signal, this.#options.deadlines)) {
+      // llama-server reports a failure mid-stream as an `error` event (e.g. its gpt-oss parser refusing
+      // output that is not Harmony); it must end the answer as an error, never as an empty clean "done".
+      // It depends on this request's content, so it must not count against the backend's circuit.
+      if (chunk.error !== undefined) throw new GatewayError("upstream_rejected");
       const choice = (chunk.choices as { delta?: _Delta; finish_reason?: string | null }[] | undefined)?.[0];
       const delta = choice?.delta;
       if (delta?.content) yield { type: "text", delta: delta.content };

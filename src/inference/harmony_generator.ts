@@ -6,27 +6,40 @@
  *
  * Before the first event reaches the client a failed backend is retried on another (capped backoff with
  * jitter); after that, a failure becomes an error event: generated text is never duplicated.
+ *
+ * Tokenization happens in process when the backend serves gpt-oss's vocabulary (tokenizer/: o200k_harmony,
+ * checked against the backend's own /tokenize once, at its first request); any other vocabulary falls back
+ * to /tokenize round trips, with a warning. Either way renderer-written text is tokenized once and cached.
  */
 import {
   AnswerFilter,
+  chunkPieces,
   conversationFor,
   HarmonyParser,
   type HarmonyPolicy,
   InjectionDetectedError,
   type Piece,
   piecesToTokenIds,
+  piecesToTokenIdsLocal,
   renderConversation,
-  SPECIAL_TOKENS,
   type SpecialName,
   type SpecialTokenIds,
   TrustedTokenCache,
   VERBOSITY_MAX_TOKENS,
 } from "../harmony/mod.ts";
+import type { Logger } from "../observability/mod.ts";
 import { type ChatEvent, type ChatRequest, GatewayError } from "../protocol/mod.ts";
+import {
+  checkAgainstServer,
+  loadO200kHarmony,
+  type LocalTokenizer,
+  O200K_HARMONY_SIZE,
+  o200kHarmonySpecials,
+} from "../tokenizer/mod.ts";
 import type { Generator } from "./generator.ts";
 import type { CompletionChunk, Deadlines, LlamaClient } from "./llama_client.ts";
 import { failover } from "./failover.ts";
-import { discoverSpecialTokenIds } from "./special_tokens.ts";
+import { discoverSpecialTokenIds, knownO200kSpecialTokenIds } from "./special_tokens.ts";
 import type { Router } from "./router.ts";
 import { clampSampling } from "./sampling.ts";
 
@@ -45,6 +58,26 @@ export interface HarmonyGeneratorOptions {
   today: () => string;
   /** Context of one llama-server slot (-c / -np): the prompt and the answer must fit in it. */
   contextTokens: number;
+  logger?: Logger;
+  /**
+   * Reject output whose header never reaches `<|message|>` (the reference's strict parsing) with an
+   * `upstream_error` instead of recovering its words as a channel-less message. Off by default: a stream
+   * cut by `max_tokens` inside a header would fail rather than end with `length`.
+   */
+  strictParsing?: boolean;
+  /** The in-process tokenizer to try (default: o200k_harmony); `null` always uses /tokenize. */
+  localTokenizer?: (() => Promise<LocalTokenizer>) | null;
+}
+
+/** What one backend needs to turn pieces into ids and chunks into pieces; built once per backend. */
+interface _Backend {
+  specials: SpecialTokenIds;
+  names: ReadonlyMap<number, SpecialName>;
+  /** Set when the in-process tokenizer matched the backend's. */
+  local?: LocalTokenizer;
+  trusted: TrustedTokenCache;
+  /** Demo model only: the logit bias that keeps its answer readable. */
+  demoBias?: [number, false][];
 }
 
 /**
@@ -57,9 +90,8 @@ const _MAX_CHARS_PER_TOKEN = 32;
 export class HarmonyGenerator implements Generator {
   #router: Router;
   #options: HarmonyGeneratorOptions;
-  #specials = new Map<string, Promise<SpecialTokenIds>>();
   /** Per backend: nodes may serve different vocabularies in a mixed fleet. */
-  #trusted = new Map<string, TrustedTokenCache>();
+  #backends = new Map<string, Promise<_Backend>>();
 
   constructor(router: Router, options: HarmonyGeneratorOptions) {
     this.#router = router;
@@ -68,6 +100,15 @@ export class HarmonyGenerator implements Generator {
 
   ready(): boolean {
     return this.#router.ready();
+  }
+
+  /**
+   * Prepares a backend ahead of its first request (special ids and the tokenizer check: ~35 small
+   * requests on gpt-oss's vocabulary, ~3 s of llama-server time to classify any other of that size): called
+   * once the backend is up. A failure is not cached; the first request then tries again.
+   */
+  async warm(client: LlamaClient): Promise<void> {
+    await this.#backend(client, this.#options.deadlines.firstTokenMs).catch(() => {});
   }
 
   async *generate(request: ChatRequest, signal: AbortSignal): AsyncIterable<ChatEvent> {
@@ -99,14 +140,18 @@ export class HarmonyGenerator implements Generator {
   ): AsyncIterable<ChatEvent> {
     // Preparing the prompt counts against the first-token deadline: a hung backend fails over quickly.
     const timeoutMs = this.#options.deadlines.firstTokenMs;
-    const specials = await this.#specialIds(client, timeoutMs);
+    const backend = await this.#backend(client, timeoutMs);
+    const { specials } = backend;
     let prompt: number[];
     try {
-      prompt = await piecesToTokenIds(
-        pieces,
-        specials,
-        (text) => client.tokenize(text, false, signal, timeoutMs),
-      );
+      prompt = backend.local
+        ? piecesToTokenIdsLocal(pieces, specials, backend.local.encodeOrdinary, backend.trusted)
+        : await piecesToTokenIds(
+          pieces,
+          specials,
+          (text) => client.tokenize(text, false, signal, timeoutMs),
+          backend.trusted,
+        );
     } catch (error) {
       if (error instanceof InjectionDetectedError) {
         throw new GatewayError("invalid_request", { detail: "messages: control token" });
@@ -127,26 +172,36 @@ export class HarmonyGenerator implements Generator {
       ...clampSampling(request),
       cache_prompt: false,
       return_tokens: true,
-      ...(this.#options.prefillFinal ? { logit_bias: _demoLogitBias(specials) } : {}),
+      ...(backend.demoBias ? { logit_bias: backend.demoBias, samplers: DEMO_SAMPLERS } : {}),
     };
     const parser = new HarmonyParser(
       this.#options.prefillFinal
-        ? { header: { role: "assistant", name: null, channel: "final", recipient: null, content_type: null } }
-        : { role: "assistant" },
+        ? {
+          header: { role: "assistant", name: null, channel: "final", recipient: null, content_type: null },
+          strict: this.#options.strictParsing,
+        }
+        : { role: "assistant", strict: this.#options.strictParsing },
     );
     const filter = new AnswerFilter({
       includeReasoning: request.include_reasoning && this.#options.allowReasoning,
     });
-    const names = new Map<number, SpecialName>([...specials.byName].map(([name, id]) => [id, name]));
+    const { names } = backend;
     let last: CompletionChunk = {};
     for await (const chunk of client.completion(body, signal, this.#options.deadlines)) {
+      if (chunk.error !== undefined) throw new GatewayError("upstream_rejected");
       last = chunk;
-      for (const piece of _chunkPieces(chunk, names)) {
-        for (const parsed of parser.push(piece)) yield* filter.accept(parsed);
+      for (const piece of chunkPieces(chunk.content, chunk.tokens, names)) {
+        for (const parsed of parser.push(piece)) {
+          if (parsed.type === "malformed") throw new GatewayError("upstream_error");
+          yield* filter.accept(parsed);
+        }
       }
       if (chunk.stop) break;
     }
-    for (const parsed of parser.end()) yield* filter.accept(parsed);
+    for (const parsed of parser.end()) {
+      if (parsed.type === "malformed") throw new GatewayError("upstream_error");
+      yield* filter.accept(parsed);
+    }
     yield {
       type: "done",
       finish_reason: filter.finishReason(last.stop_type === "limit"),
@@ -158,50 +213,84 @@ export class HarmonyGenerator implements Generator {
   }
 
   /**
-   * Discovers the model's special token ids once per backend (special_tokens.ts: every control and
-   * user-defined id of the vocabulary); a model without the Harmony markers is refused.
+   * Prepares a backend once: its special ids (special_tokens.ts: every control and user-defined id of the
+   * vocabulary; a model without the Harmony markers is refused), then the in-process tokenizer if the
+   * backend's specials are o200k_harmony's and its /tokenize agrees on every probe text. A failure is not
+   * cached, so the next request tries again.
    */
-  #specialIds(client: LlamaClient, timeoutMs: number): Promise<SpecialTokenIds> {
-    let found = this.#specials.get(client.name);
+  #backend(client: LlamaClient, timeoutMs: number): Promise<_Backend> {
+    let found = this.#backends.get(client.name);
     if (!found) {
-      found = discoverSpecialTokenIds(client, timeoutMs);
-      found.catch(() => this.#specials.delete(client.name));
-      this.#specials.set(client.name, found);
+      found = this.#prepare(client, timeoutMs);
+      found.catch(() => this.#backends.delete(client.name));
+      this.#backends.set(client.name, found);
     }
     return found;
   }
+
+  async #prepare(client: LlamaClient, timeoutMs: number): Promise<_Backend> {
+    // gpt-oss's vocabulary is recognised with a few small requests; any other is measured in full.
+    const known = this.#options.localTokenizer === null
+      ? undefined
+      : await knownO200kSpecialTokenIds(client, o200kHarmonySpecials(), O200K_HARMONY_SIZE, timeoutMs);
+    const specials = known ?? await discoverSpecialTokenIds(client, timeoutMs);
+    const names = new Map<number, SpecialName>([...specials.byName].map(([name, id]) => [id, name]));
+    const local = await this.#localTokenizer(client, specials, timeoutMs);
+    const backend: _Backend = { specials, names, local, trusted: new TrustedTokenCache() };
+    if (this.#options.prefillFinal) backend.demoBias = _demoLogitBias(specials, local !== undefined);
+    return backend;
+  }
+
+  async #localTokenizer(
+    client: LlamaClient,
+    specials: SpecialTokenIds,
+    timeoutMs: number,
+  ): Promise<LocalTokenizer | undefined> {
+    const load = this.#options.localTokenizer === undefined ? loadO200kHarmony : this.#options.localTokenizer;
+    if (!load) return undefined;
+    const logger = this.#options.logger;
+    const fallback = (reason: string) => {
+      // Loud: every request of this backend now pays /tokenize round trips.
+      logger?.log("warn", "inference.tokenizer_fallback", { backend: client.name, reason });
+      return undefined;
+    };
+    const expected = o200kHarmonySpecials();
+    for (const [name, id] of specials.byName) {
+      if (expected.get(id) !== `<|${name}|>`) {
+        return fallback(`the model's special ids are not o200k_harmony's (<|${name}|> is ${id})`);
+      }
+    }
+    const tokenizer = await load();
+    const check = await checkAgainstServer(
+      tokenizer,
+      (text) => client.tokenize(text, false, undefined, timeoutMs),
+    );
+    if (!check.ok) return fallback(`probe text ${check.probe} tokenizes differently`);
+    logger?.log("info", "inference.tokenizer_local", { backend: client.name, reason: tokenizer.name });
+    return tokenizer;
+  }
 }
 
 /**
- * A stream chunk as pieces. Token ids decide what is structure: a special id is a special piece, and text
- * never is, even if it spells a marker. Chunks normally carry one token; a rare multi-token chunk with a
- * special id is split as text (markers removed) followed by its specials.
+ * Demo model only: llama.cpp's sampler chain without the stages that scan all 201,088 candidates per token
+ * (repetition penalties, DRY): 730 → 1,300 tokens/s on the generated gpt-oss model (measured with
+ * llama-server -t 2), closer to the byte-vocabulary model the timing-sensitive tests were written against.
+ * The load tool sends the same to llama-server directly. Real models keep llama-server's default chain.
  */
-function _chunkPieces(chunk: CompletionChunk, names: ReadonlyMap<number, SpecialName>): Piece[] {
-  const tokens = chunk.tokens ?? [];
-  const specials = tokens.filter((id) => names.has(id)).map((id) => ({ special: names.get(id)! }));
-  if (specials.length === 0) return chunk.content ? [{ text: chunk.content }] : [];
-  if (tokens.length === 1) return specials;
-  let text = chunk.content ?? "";
-  for (const marker of Object.values(SPECIAL_TOKENS)) text = text.replaceAll(marker, "");
-  return [...(text ? [{ text }] : []), ...specials];
-}
+export const DEMO_SAMPLERS: readonly string[] = ["top_k", "top_p", "min_p", "temperature"];
 
 /**
- * Demo model only (its token ids 0–255 are bytes): ban non-printable bytes and every special token, so
- * its random answer is readable ASCII that runs to `max_tokens` (tests rely on that length).
+ * Demo model only: ban every special token so its random answer runs to `max_tokens` (tests rely on that
+ * length). The gpt-oss demo model's weights already make it write printable ASCII (gpt_oss_model.ts); the
+ * byte-vocabulary test model (ids 0–255 are bytes) also needs its non-printable bytes banned.
  */
-const _demoBias = new WeakMap<SpecialTokenIds, [number, false][]>();
-
-function _demoLogitBias(specials: SpecialTokenIds): [number, false][] {
-  // Computed once per backend's special ids (they are cached objects), not per request.
-  const cached = _demoBias.get(specials);
-  if (cached) return cached;
+function _demoLogitBias(specials: SpecialTokenIds, realVocabulary: boolean): [number, false][] {
   const banned: [number, false][] = [];
-  for (let byte = 0; byte < 256; byte++) {
-    if ((byte < 32 && byte !== 10) || byte > 126) banned.push([byte, false]);
+  if (!realVocabulary) {
+    for (let byte = 0; byte < 256; byte++) {
+      if ((byte < 32 && byte !== 10) || byte > 126) banned.push([byte, false]);
+    }
   }
   for (const id of specials.forbidden) banned.push([id, false]);
-  _demoBias.set(specials, banned);
   return banned;
 }

@@ -17,7 +17,7 @@ export {
   probedBackend,
   Router,
 } from "./router.ts";
-export { HarmonyGenerator, type HarmonyGeneratorOptions } from "./harmony_generator.ts";
+export { DEMO_SAMPLERS, HarmonyGenerator, type HarmonyGeneratorOptions } from "./harmony_generator.ts";
 export { clampSampling } from "./sampling.ts";
 export {
   generateTinyModel,
@@ -35,5 +35,11 @@ export {
 } from "./node_server.ts";
 export { ChatTemplateGenerator, type ChatTemplateGeneratorOptions } from "./chat_template_generator.ts";
 export { failover, type FailoverOptions } from "./failover.ts";
-export { discoverSpecialTokenIds, MAX_VOCABULARY_SIZE, vocabularySize } from "./special_tokens.ts";
+export {
+  discoverSpecialTokenIds,
+  knownO200kSpecialTokenIds,
+  MAX_VOCABULARY_SIZE,
+  vocabularySize,
+} from "./special_tokens.ts";
+export { DEMO_MODEL_FILE, demoModelFile } from "./demo_model.ts";
 export { lockRuntimeDir, RUNTIME_LOCK_FILE, type RuntimeLock } from "./runtime_lock.ts";

@@ -6,6 +6,9 @@
  */
 import { createClient } from "redis";
 
+/** How long start-up waits for Redis before giving up with the cause. */
+const _CONNECT_TIMEOUT_MS = 5_000;
+
 /** The client type `createClient` returns with our options. */
 type _Client = ReturnType<typeof _create>;
 function _create(url: string, timeoutMs: number) {
@@ -92,15 +95,18 @@ export class RedisStore implements LimitStore {
    */
   static async connect(
     url: string,
-    options: { prefix?: string; timeoutMs?: number } = {},
+    options: { prefix?: string; timeoutMs?: number; connectTimeoutMs?: number } = {},
   ): Promise<RedisStore> {
+    // Commands must be quick (a request waits on them); connecting happens once, at start, and a busy
+    // machine took more than 500 ms for it in CI (the rehearsal's router).
     const timeoutMs = options.timeoutMs ?? 500;
-    const client = _create(url, timeoutMs);
+    const connectTimeoutMs = options.connectTimeoutMs ?? _CONNECT_TIMEOUT_MS;
+    const client = _create(url, connectTimeoutMs);
     const failed = Promise.withResolvers<never>();
     const onConnectError = (error: Error) => failed.reject(error);
     client.on("error", onConnectError);
     try {
-      await _withTimeout(Promise.race([client.connect(), failed.promise]), timeoutMs);
+      await _withTimeout(Promise.race([client.connect(), failed.promise]), connectTimeoutMs);
     } catch (error) {
       client.destroy();
       const cause = error instanceof Error ? `${error.name}: ${error.message}` : String(error);

@@ -32,6 +32,8 @@ export type LogEvent =
   | "supervisor.unhealthy"
   | "backend.circuit_opened"
   | "backend.circuit_closed"
+  | "inference.tokenizer_local"
+  | "inference.tokenizer_fallback"
   | "node.listening"
   | "node.client_refused";
 

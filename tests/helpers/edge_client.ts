@@ -21,7 +21,7 @@ export interface RawConnection {
 /** Opens a raw TCP connection from `localAddress` (default 127.0.0.1) to the gateway URL. */
 export function rawConnect(url: string, localAddress = "127.0.0.1", read = true): Promise<RawConnection> {
   const { hostname, port } = new URL(url);
-  const socket = net.connect({ host: hostname, port: Number(port), localAddress });
+  const socket = net.connect({ host: hostname.replace(/^\[|\]$/g, ""), port: Number(port), localAddress });
   socket.setNoDelay(true);
   let text = "";
   const started = performance.now();

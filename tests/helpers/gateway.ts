@@ -5,6 +5,7 @@
 import { loadConfig } from "../../src/config/mod.ts";
 import { run, type RunDeps, type RunningGateway } from "../../src/main.ts";
 import { type Logger, type LogLevel } from "../../src/observability/mod.ts";
+import { provideDemoModel } from "./models.ts";
 
 /** A gateway under test. */
 export interface TestGateway extends RunningGateway {
@@ -23,6 +24,13 @@ export async function startGateway(
     (p) => Deno.readTextFileSync(p),
   );
   if (!loaded.ok) throw new Error(`Test config invalid: ${loaded.problems.join("; ")}`);
+  const { config } = loaded;
+  if (
+    config.PG_BACKEND !== "echo" && config.PG_LOCAL_LLAMA && !config.PG_MODEL_PATH && config.PG_RUNTIME_DIR
+  ) {
+    // The demo default: served from the shared generated copy instead of generated per test.
+    await provideDemoModel(config.PG_RUNTIME_DIR);
+  }
   const logs: string[] = [];
   const logger: Logger = {
     log(level: LogLevel, event, fields = {}) {

@@ -259,3 +259,70 @@ Deno.test({
     }
   },
 });
+
+/** The reference's strict-mode examples (openai/harmony tests/test_harmony.py and src/tests.rs). */
+const MISSING_MESSAGE_TOKEN = {
+  plain: "I must refuse<|end|><|start|>assistant<|channel|>analysis<|message|>We must refuse<|end|>" +
+    "<|start|>assistant<|channel|>final<|message|>I'm sorry, but I can't help with that.<|return|>",
+  other_initial_headers: "<|channel|>analysis I must refuse<|end|>" +
+    "<|start|>assistant<|channel|>analysis<|message|>We must refuse<|end|>" +
+    "<|start|>assistant<|channel|>final<|message|>I'm sorry, but I can't help with that.<|return|>",
+  tool_call: "... Let's use the tool.<|end|>" +
+    "<|start|>assistant to=functions.get_weather<|channel|>commentary json" +
+    '<|message|>{"location": "Tokyo"}<|call|>',
+  rust_commentary: "<|channel|>commentary Hello<|end|>",
+};
+
+for (const [name, text] of Object.entries(MISSING_MESSAGE_TOKEN)) {
+  Deno.test({
+    ...none,
+    name: `HarmonyParser in strict mode rejects a header that never reaches <|message|> (${name})`,
+    fn() {
+      const parser = new HarmonyParser({ role: "assistant", strict: true });
+      const events = [...textToPieces(text).flatMap((p) => parser.push(p)), ...parser.end()];
+      assert.deepEqual(events.filter((e) => e.type === "malformed"), [
+        { type: "malformed", reason: "header_without_message" },
+      ]);
+      // Nothing after the rejection is parsed.
+      assert.deepEqual(parser.messages, []);
+      assert.equal(events.at(-1)?.type, "malformed");
+    },
+  });
+}
+
+Deno.test({
+  ...none,
+  name: "HarmonyParser in non-strict mode recovers the reference's examples (tool call, commentary header)",
+  fn() {
+    assert.deepEqual(parse(MISSING_MESSAGE_TOKEN.tool_call), [
+      msg({ content: "... Let's use the tool." }),
+      msg({
+        channel: "commentary",
+        recipient: "functions.get_weather",
+        content_type: "json",
+        content: '{"location": "Tokyo"}',
+      }),
+    ]);
+    assert.deepEqual(parse(MISSING_MESSAGE_TOKEN.rust_commentary), [
+      msg({ channel: "commentary", content: "Hello" }),
+    ]);
+  },
+});
+
+Deno.test({
+  ...none,
+  name:
+    "HarmonyParser in strict mode rejects a stream that ends inside a header and accepts well-formed output",
+  fn() {
+    const cut = new HarmonyParser({ role: "assistant", strict: true });
+    for (const p of textToPieces("<|channel|>final")) cut.push(p);
+    assert.deepEqual(cut.end(), [{ type: "malformed", reason: "header_without_message" }]);
+    const good = new HarmonyParser({ role: "assistant", strict: true });
+    const events = [...textToPieces(REASONING).flatMap((p) => good.push(p)), ...good.end()];
+    assert.equal(events.some((e) => e.type === "malformed"), false);
+    assert.deepEqual(good.messages, [
+      msg({ channel: "analysis", content: 'User asks: "What is 2 + 2?" Simple arithmetic. Provide answer.' }),
+      msg({ channel: "final", content: "2 + 2 = 4." }),
+    ]);
+  },
+});

@@ -229,3 +229,56 @@ Deno.test({
     assert.equal(completion([system({ conversation_start_date: "2025-06-28" })]), await expected("no_tools"));
   },
 });
+
+Deno.test({
+  name:
+    "renderConversation() renders # Response Formats at the end of the developer message (structured output)",
+  permissions: perms,
+  async fn() {
+    const text = completion([
+      system({ reasoning_effort: "high" }),
+      {
+        role: "developer",
+        developer: {
+          instructions: "You are a helpful shopping assistant",
+          response_formats: [{
+            name: "shopping_list",
+            schema: {
+              properties: {
+                items: {
+                  type: "array",
+                  description: "entries on the shopping list",
+                  items: { type: "string" },
+                },
+              },
+              type: "object",
+            },
+          }],
+        },
+      },
+      { role: "user", content: "I need to buy coffee, soda and eggs" },
+    ]);
+    assert.equal(text, await expected("response_formats"));
+  },
+});
+
+Deno.test({
+  name: "renderConversation() writes a response format's description as a // comment above its schema",
+  permissions: "none",
+  fn() {
+    const text = completion([{
+      role: "developer",
+      developer: {
+        response_formats: [
+          { name: "a", description: "First format", schema: { type: "string" } },
+          { name: "b", schema: { type: "number" } },
+        ],
+      },
+    }]);
+    assert.equal(
+      text,
+      '<|start|>developer<|message|># Response Formats\n\n## a\n\n// First format\n{"type":"string"}\n\n## b\n\n' +
+        '{"type":"number"}<|end|><|start|>assistant',
+    );
+  },
+});

@@ -1,0 +1,92 @@
+/**
+ * Gateway memory per open stream (`deno run -A bench/rss_bench.ts [streams]`): the gateway runs as its own
+ * process (`src/main.ts serve`, demo model, llama-server with one slot per stream), this process opens N
+ * streams through the SDK (one device each) and keeps reading them slowly; the gateway's RSS is read from
+ * /proc when idle, with all streams open, and after they are cancelled and a few seconds have passed.
+ */
+import { GatewayClient } from "../src/client/mod.ts";
+import { demoModelFile } from "../src/inference/mod.ts";
+
+const STREAMS = Number(Deno.args[0] ?? 256);
+const bin = Deno.env.get("PG_TEST_LLAMA_SERVER_BIN") ??
+  `${Deno.env.get("HOME")}/.cache/privacy-gateway/llama-server-node-llama-cpp-3.22.1-cpu/bin/llama-server`;
+const dir = await Deno.makeTempDir({ prefix: "pg-rss-" });
+await Deno.chmod(dir, 0o700);
+// Generated here, not in the gateway: a production gateway loads a model file, it never generates one.
+await demoModelFile(dir);
+const port = 20_000 + Math.floor(Math.random() * 20_000);
+const big = "1000000";
+const child = new Deno.Command(Deno.execPath(), {
+  args: ["run", "-A", new URL("../src/main.ts", import.meta.url).pathname, "serve"],
+  env: {
+    PG_RUNTIME_DIR: dir,
+    PG_LLAMA_SERVER_BIN: bin,
+    PG_PORT: String(port),
+    PG_LOG_LEVEL: "error",
+    PG_LLAMA_PARALLEL: String(STREAMS),
+    PG_LLAMA_CTX: String(STREAMS * 512),
+    PG_MAX_CONCURRENT_STREAMS: String(STREAMS),
+    PG_MAX_TOKENS_CAP: "100000",
+    PG_NETWORK_STREAM_SHARE_PERCENT: "100",
+    PG_MAX_CONNECTIONS_PER_NETWORK: big,
+    PG_IP_RATE_PER_MINUTE: big,
+    PG_IP_BURST: "100000",
+    PG_DEVICE_RATE_PER_MINUTE: big,
+    PG_DEVICE_BURST: "100000",
+    PG_NEW_DEVICES_PER_NETWORK_PER_HOUR: big,
+    PG_DECAPSULATIONS_PER_SECOND: big,
+    PG_POW_LOAD_PERCENT: "1000",
+  },
+  stdout: "null",
+  stderr: "null",
+}).spawn();
+const rssKiB = () => {
+  const out = new Deno.Command("cat", { args: [`/proc/${child.pid}/status`] }).outputSync();
+  return Number(/VmRSS:\s+(\d+)/.exec(new TextDecoder().decode(out.stdout))![1]);
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+try {
+  const base = `http://127.0.0.1:${port}`;
+  while (!(await fetch(`${base}/ready`).then((r) => (r.body?.cancel(), r.ok), () => false))) await sleep(50);
+  const clients = Array.from(
+    { length: STREAMS },
+    () => new GatewayClient({ baseUrl: base, maxAttempts: 1, allowUnpinned: true }),
+  );
+  // One warm request, so that lazily loaded parts (tokenizer, backend preparation) are in the idle figure.
+  for await (const _ of clients[0].chat({ messages: [{ role: "user", content: "warm" }], max_tokens: 4 }));
+  await sleep(1000);
+  const idle = rssKiB();
+  const controller = new AbortController();
+  let open = 0;
+  const streams = clients.map(async (client) => {
+    let first = true;
+    try {
+      const input = { messages: [{ role: "user" as const, content: "long" }], max_tokens: 50_000 };
+      for await (const _ of client.chat(input, controller.signal)) {
+        if (first) open++;
+        first = false;
+      }
+    } catch { /* cancelled */ }
+  });
+  // Every stream has delivered its first event: all are open at the gateway.
+  const started = Date.now();
+  while (open < STREAMS && Date.now() - started < 120_000) await sleep(200);
+  await sleep(3000);
+  const loaded = rssKiB();
+  controller.abort();
+  await Promise.all(streams);
+  await sleep(5000);
+  const after = rssKiB();
+  console.log(
+    `Gateway RSS (${open} of ${STREAMS} streams opened): idle ${
+      (idle / 1024).toFixed(0)
+    } MiB, ${STREAMS} open streams ${(loaded / 1024).toFixed(0)} MiB ` +
+      `(${((loaded - idle) / STREAMS).toFixed(0)} KiB per stream), 5 s after they end ${
+        (after / 1024).toFixed(0)
+      } MiB`,
+  );
+} finally {
+  child.kill("SIGTERM");
+  await child.status;
+  await Deno.remove(dir, { recursive: true });
+}

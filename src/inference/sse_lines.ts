@@ -1,0 +1,58 @@
+/**
+ * Server-sent events (WHATWG HTML §9.2.6, "Interpreting an event stream"), reduced to what llama-server
+ * sends: the `data` of each event. Lines end in LF, CRLF or CR; `data:` drops one leading space; several
+ * `data` lines join with LF; a blank line dispatches; comments and other fields are ignored; an event cut
+ * off by the end of the stream is discarded, as the spec says.
+ *
+ * It reads the body directly (one reader, one streaming TextDecoder) instead of through TransformStreams:
+ * llama-server sends one event per token, so every per-chunk promise and allocation counts
+ * (bench/llama_stream_bench.ts).
+ */
+
+/** The `data` of each event of `body`, in order. Stopping early cancels the body. */
+export async function* parseServerSentEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let data: string | undefined;
+  let skipLf = false;
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true });
+      let start = 0;
+      while (start < buffer.length) {
+        if (skipLf) {
+          skipLf = false;
+          if (buffer.charCodeAt(start) === 10) {
+            start++;
+            continue;
+          }
+        }
+        let end = start;
+        let code = 0;
+        for (; end < buffer.length; end++) {
+          code = buffer.charCodeAt(end);
+          if (code === 10 || code === 13) break;
+        }
+        if (end === buffer.length) break; // an incomplete line waits for more bytes
+        const line = buffer.slice(start, end);
+        start = end + 1;
+        // CR LF is one line ending; the LF may arrive in the next read.
+        if (code === 13) skipLf = true;
+        if (line === "") {
+          if (data !== undefined) yield data;
+          data = undefined;
+        } else if (line.startsWith("data:")) {
+          const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
+          data = data === undefined ? value : `${data}\n${value}`;
+        }
+      }
+      buffer = start === 0 ? buffer : buffer.slice(start);
+    }
+  } finally {
+    // Cancelling tells the server the client is gone (a no-op once the stream has ended).
+    await reader.cancel().catch(() => {});
+  }
+}
