@@ -9,6 +9,7 @@ import { edgeLimitsFor, ENV_SCHEMA, type EnvConfig, limitsFor } from "./config/m
 import type { Identity, KeyRing } from "./crypto/mod.ts";
 import {
   buildInference,
+  buildTokens,
   deriveLimitSecrets,
   type Inference,
   loadGatewayIdentity,
@@ -96,7 +97,6 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   const identity = deps.identity ?? await loadGatewayIdentity(config, logger);
   const ring = deps.keyRing ?? await loadKeyRing(config, nowSeconds());
   logger.log("info", "keys.loaded", { keys: ring.keys.length, fingerprint: identity.fingerprint });
-  const publisher = new KeyPublisher(ring, identity, nowSeconds);
 
   const inference: Inference = deps.generator
     ? { generator: deps.generator, stop: () => Promise.resolve() }
@@ -145,6 +145,27 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     challengeIssued: () => metrics.challengeIssued(),
     challengeSolved: () => metrics.challengeSolved(),
   });
+  // Token mode (docs/privacy-pass.md): issuance carries identity and limits; redemption is anonymous.
+  const tokens = config.PG_AUTH === "token"
+    ? await buildTokens(config, {
+      identity,
+      store,
+      hasher,
+      pow,
+      load: () => queue.load,
+      limits,
+      logger,
+      observeIssuance: (outcome, count) => metrics.tokensIssued(outcome, count),
+      observeRedemption: (outcome) => metrics.tokenRedeemed(outcome),
+      nowMs: () => nowSeconds() * 1000,
+    })
+    : undefined;
+  const publisher = new KeyPublisher(
+    ring,
+    identity,
+    nowSeconds,
+    tokens && { issuerName: tokens.issuerName, publicKeys: (nowMs) => tokens.keys.publicKeys(nowMs) },
+  );
   resources.defer(await installTracing(config.PG_OTLP_ENDPOINT));
   const schema = chatRequestSchema({
     maxMessages: config.PG_MAX_MESSAGES,
@@ -176,6 +197,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
       queueWaitMs: config.PG_QUEUE_WAIT_SECONDS * 1000,
       trustedProxies,
       requireDevice: limits.requireDevice,
+      redeemer: tokens?.redeemer,
       maxBodyBytes: config.PG_MAX_BODY_BYTES,
       tickMs: config.PG_STREAM_TICK_MS,
       chunkSize: config.PG_CHUNK_SIZE,
@@ -184,6 +206,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
       shutdown: shutdown.signal,
     },
     publisher,
+    issuer: tokens?.issuer,
     logger,
     ready: () => ring.keys.length > 0 && generator.ready(),
     metrics: config.PG_METRICS_LISTEN ? undefined : metrics,
@@ -211,6 +234,8 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
       rotationSeconds: config.PG_KEY_ROTATION_SECONDS,
       nowSeconds,
       logger,
+      // Token keys rotate on the same timer; the publisher re-signs when their public part changes.
+      onCheck: tokens && (() => tokens.check().then(() => {})),
     }),
   );
 

@@ -26,7 +26,8 @@ async function cli(args: string[], stdin = "", flags = ["--allow-net", "--allow-
 
 Deno.test("privacy-gateway chat prints the decrypted answer, pinned or (on loopback) unpinned", async () => {
   await using gateway = await startGateway();
-  const pinned = await cli(["chat", "--url", gateway.url, "--pin", gateway.fingerprint, "hello", "world"]);
+  // `--pin=…`: a fingerprint is base64url and may start with "-", which a separate argument would not allow.
+  const pinned = await cli(["chat", "--url", gateway.url, `--pin=${gateway.fingerprint}`, "hello", "world"]);
   assert.equal(pinned.code, 0, pinned.stderr);
   assert.equal(pinned.stdout, "echo: hello world\n");
   const fromStdin = await cli(["chat", "--url", gateway.url, "--json"], "from stdin\n");
@@ -42,7 +43,15 @@ Deno.test("privacy-gateway chat prints the decrypted answer, pinned or (on loopb
 Deno.test("privacy-gateway chat --relay sends the request through an Oblivious HTTP relay", async () => {
   await using gateway = await startGateway();
   await using relay = startRelay(`${gateway.url}/api/chat`);
-  const args = ["chat", "--url", gateway.url, "--pin", gateway.fingerprint, "--relay", relay.url, "relayed"];
+  const args = [
+    "chat",
+    "--url",
+    gateway.url,
+    `--pin=${gateway.fingerprint}`,
+    "--relay",
+    relay.url,
+    "relayed",
+  ];
   const result = await cli(args);
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stdout, "echo: relayed\n");

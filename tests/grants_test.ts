@@ -289,3 +289,33 @@ Deno.test(
     assert.equal(grants.some((g) => g.kind === "run" || g.kind === "write"), false);
   },
 );
+
+Deno.test(
+  "requiredGrants() in token mode reads and writes the issuer keys file and its temporary file, nothing else",
+  { permissions: "none" },
+  () => {
+    const base = {
+      PG_REDIS_URL: "redis://10.0.0.5",
+      PG_BACKEND: "echo",
+      PG_TOKEN_KEYS_FILE: "/etc/pg/tokens.json",
+    };
+    const token = loadConfig({ ...base, PG_AUTH: "token" }, () => "");
+    assert.ok(token.ok);
+    const files = requiredGrants(token.config, "gateway")
+      .filter((g) => g.kind === "read" || g.kind === "write")
+      .map((g) => `${g.kind} ${g.value}`);
+    assert.deepEqual(files, [
+      "read /etc/pg/tokens.json",
+      "write /etc/pg/tokens.json",
+      "read /etc/pg/tokens.json.tmp",
+      "write /etc/pg/tokens.json.tmp",
+    ]);
+    // Device mode never touches the file, even when it is named.
+    const device = loadConfig(base, () => "");
+    assert.ok(device.ok);
+    assert.equal(
+      requiredGrants(device.config, "gateway").some((g) => g.value.includes("tokens.json")),
+      false,
+    );
+  },
+);

@@ -27,6 +27,8 @@ export async function chatCommand(
     baseUrl: options.url,
     pin: options.pin,
     allowUnpinned: unpinned,
+    // Token mode when the gateway's signed key set lists token keys (PG_AUTH=token).
+    auth: "auto",
     ...(options.relay ? { relayUrl: options.relay } : {}),
   });
   try {
@@ -34,6 +36,15 @@ export async function chatCommand(
     if (unpinned) {
       io.error(`warning: identity not pinned (development only); fingerprint ${client.fingerprint}\n`);
     }
+    const tokens = client.tokenMode;
+    // Refill ahead of the request (a one-shot CLI has no quieter moment; an app does this at start).
+    if (tokens) await client.prefetchTokens();
+    const reportTokens = async () => {
+      if (!tokens) return;
+      const left = await client.tokensLeft();
+      if (options.json) io.write(JSON.stringify({ tokens_left: left }) + "\n");
+      else io.error(`tokens left: ${left}\n`);
+    };
     for await (
       const event of client.chat({
         messages: [{ role: "user", content: options.prompt }],
@@ -46,9 +57,11 @@ export async function chatCommand(
       else if (event.type === "done") io.write("\n");
       else if (event.type === "error") {
         io.error(`error: ${event.code}: ${event.message}\n`);
+        await reportTokens();
         return 1;
       }
     }
+    await reportTokens();
     return 0;
   } catch (error) {
     if (

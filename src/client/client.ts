@@ -30,8 +30,10 @@ import {
   sealRequest,
   solveChallenge,
 } from "../protocol/mod.ts";
+import { MemoryTokenStore, type TokenStore, TokenWallet } from "../tokens/mod.ts";
 import { GatewayRequestError, readAnswer } from "./answer.ts";
 import { type UsableKey, verifyPubkeyDocument } from "./keys.ts";
+import { deviceKeyIssuance } from "./token_issuance.ts";
 
 export { GatewayRequestError };
 
@@ -92,6 +94,17 @@ export interface GatewayClientOptions {
    * one, the client makes an ephemeral key, which looks like a new device to the gateway's limits.
    */
   deviceKey?: CryptoKeyPair;
+  /**
+   * `token` for a gateway in token mode (docs/privacy-pass.md): each request carries one Privacy Pass
+   * token and no device key; the device key only proves the device at issuance. `auto`: token mode
+   * when the signed key set lists token keys (the CLI). Default `device`.
+   */
+  auth?: "device" | "token" | "auto";
+  /** Token mode: where unspent tokens persist (app storage; default in memory). */
+  tokenStore?: TokenStore;
+  /** Token mode: tokens fetched per refill, and the stock below which a background refill is scheduled. */
+  tokenBatchSize?: number;
+  tokenLowWater?: number;
 }
 
 /**
@@ -109,7 +122,14 @@ export const MAX_CLOCK_CORRECTION_SECONDS = 300;
 export const CLOCK_CORRECTION_TTL_SECONDS = 600;
 
 /** Failures retried at most once per call (RFC 9458 §6.5: a stale date; a rotated key). */
-const _ONCE: ReadonlySet<string> = new Set(["stale_request", "unknown_key_id"]);
+const _ONCE: ReadonlySet<string> = new Set([
+  "stale_request",
+  "unknown_key_id",
+  // A refused token is dropped (it was removed from the wallet when taken) and another spent, once.
+  "token_invalid",
+  "token_spent",
+  "token_key_retired",
+]);
 
 const _RETRYABLE: ReadonlySet<string> = new Set([
   "challenge_required",
@@ -120,18 +140,40 @@ const _RETRYABLE: ReadonlySet<string> = new Set([
   "stale_request",
   "unknown_key_id",
   "upstream_error",
+  "token_invalid",
+  "token_spent",
+  "token_key_retired",
 ]);
 
 /** Client for one gateway. Keeps the verified keys; holds no conversation state. */
 export class GatewayClient {
-  #options: Required<Omit<GatewayClientOptions, "pin" | "deviceKey" | "relayUrl" | "keysUrl" | "kems">> & {
-    pin?: string;
-    relayUrl?: string;
-    keysUrl?: string;
-    kems?: readonly number[];
-  };
+  #options:
+    & Required<
+      Omit<
+        GatewayClientOptions,
+        | "pin"
+        | "deviceKey"
+        | "relayUrl"
+        | "keysUrl"
+        | "kems"
+        | "tokenStore"
+        | "tokenBatchSize"
+        | "tokenLowWater"
+      >
+    >
+    & {
+      pin?: string;
+      relayUrl?: string;
+      keysUrl?: string;
+      kems?: readonly number[];
+    };
   #device: Promise<{ pair: CryptoKeyPair; publicKey: string }>;
   #keys?: Promise<UsableKey[]>;
+  /** Token mode: the token keys and issuer name from the last verified signed key set. */
+  #tokenKeys?: { issuerName: string; keys: { tokenKeyId: string; spki: string; notAfter: number }[] };
+  #wallet?: TokenWallet;
+  #tokenStore: TokenStore;
+  #tokenBatch: { batchSize?: number; lowWater?: number };
   /** A correction learnt from a signed key set, applied until `until` (client clock, seconds). */
   #clock?: { offset: number; until: number };
   /** The newest `issued_at` accepted: older key sets are refused as rollbacks. In memory only. */
@@ -149,9 +191,12 @@ export class GatewayClient {
       maxAttempts: 4,
       maxBackoffMs: 4000,
       allowUnpinned: false,
+      auth: "device",
       ...options,
       baseUrl: options.baseUrl.replace(/\/+$/, ""),
     };
+    this.#tokenStore = options.tokenStore ?? new MemoryTokenStore();
+    this.#tokenBatch = { batchSize: options.tokenBatchSize, lowWater: options.tokenLowWater };
     this.#device = (async () => {
       const pair = options.deviceKey ??
         await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]) as CryptoKeyPair;
@@ -167,6 +212,53 @@ export class GatewayClient {
       this.#keys.catch(() => (this.#keys = undefined));
     }
     return this.#keys;
+  }
+
+  /** Whether this client spends tokens (known once the key set was fetched when `auth` is `auto`). */
+  get tokenMode(): boolean {
+    return this.#tokenMode();
+  }
+
+  /** Token mode: how many unspent tokens the wallet holds (the CLI shows it). */
+  async tokensLeft(): Promise<number> {
+    return await (await this.#tokenWallet()).count();
+  }
+
+  /**
+   * Token mode: fetches a batch now if the wallet is below its low-water mark. Call it at quiet times
+   * (start, resume): a request then never waits for, nor follows right after, an issuance.
+   */
+  async prefetchTokens(): Promise<number> {
+    const wallet = await this.#tokenWallet();
+    return await wallet.count() < (this.#tokenBatch.lowWater ?? 5) ? await wallet.refill() : 0;
+  }
+
+  /** Whether requests carry tokens: `token`, or `auto` with a signed key set that lists token keys. */
+  #tokenMode(): boolean {
+    return this.#options.auth === "token" || (this.#options.auth === "auto" && this.#tokenKeys !== undefined);
+  }
+
+  /** The wallet, made once the signed key set has named the issuer. */
+  async #tokenWallet(): Promise<TokenWallet> {
+    if (this.#wallet) return this.#wallet;
+    await this.keys();
+    if (!this.#tokenMode()) throw new Error("Use token methods with a gateway in token mode");
+    // Token mode asked for, but the signed key set lists no token keys: the gateway is in device mode.
+    if (!this.#tokenKeys) throw new GatewayRequestError("token_key_retired", 0);
+    this.#wallet ??= new TokenWallet({
+      store: this.#tokenStore,
+      issuerName: this.#tokenKeys.issuerName,
+      // Always the last verified signed key set: tokens of a key it no longer lists are dropped.
+      keys: () => this.#tokenKeys?.keys ?? [],
+      issue: deviceKeyIssuance({
+        url: `${this.#options.baseUrl}/api/tokens`,
+        fetch: this.#options.fetch,
+        device: () => this.#device,
+      }),
+      ...(this.#tokenBatch.batchSize ? { batchSize: this.#tokenBatch.batchSize } : {}),
+      ...(this.#tokenBatch.lowWater !== undefined ? { lowWater: this.#tokenBatch.lowWater } : {}),
+    });
+    return this.#wallet;
   }
 
   /** Streams the answer's events. Throws GatewayRequestError or ResponseIntegrityError. */
@@ -215,7 +307,9 @@ export class GatewayClient {
     retry: _Retry,
   ): AsyncIterable<ChatEvent> {
     const [key] = await this.keys();
-    const device = await this.#device;
+    // Token mode: one token per attempt, taken (and removed from the store) before sealing.
+    const token = this.#tokenMode() ? await (await this.#tokenWallet()).take() : undefined;
+    const device = token ? undefined : await this.#device;
     // Streaming uses chunked OHTTP; a whole answer uses plain RFC 9458 (the gateway answers in kind).
     const chunked = input.stream;
     // A one-retry correction replaces (never adds to) the key set's: the total stays within the cap.
@@ -223,12 +317,18 @@ export class GatewayClient {
       ? this.#now()
       : this.#options.now() + retry.clockOffset;
     const sealed = await sealRequest(key, async ({ hdr, enc }) => {
-      const signature = new Uint8Array(
-        await crypto.subtle.sign("Ed25519", device.pair.privateKey, deviceProofMessage(hdr, enc)),
-      );
+      let authorization: Record<string, unknown>;
+      if (device) {
+        const signature = new Uint8Array(
+          await crypto.subtle.sign("Ed25519", device.pair.privateKey, deviceProofMessage(hdr, enc)),
+        );
+        authorization = { device: { public_key: device.publicKey, signature: toBase64Url(signature) } };
+      } else {
+        authorization = { token: toBase64Url(token!) };
+      }
       const body = jsonBody({
         ...input,
-        device: { public_key: device.publicKey, signature: toBase64Url(signature) },
+        ...authorization,
         ...(retry.pow ? { pow: retry.pow } : {}),
       });
       const requestId = toBase64Url(crypto.getRandomValues(new Uint8Array(16)));
@@ -267,10 +367,11 @@ export class GatewayClient {
       if (spent.has(error.code)) return false;
       spent.add(error.code);
     }
-    if (error.code === "unknown_key_id") {
+    if (error.code === "unknown_key_id" || error.code === "token_key_retired") {
       await this.keys(true);
       return {};
     }
+    if (error.code === "token_invalid" || error.code === "token_spent") return {};
     if (error.code === "stale_request") {
       if (error.encapsulated && error.serverDate !== undefined) {
         // Authenticated (it came encapsulated to this request): corrects this one retry, bounded.
@@ -352,6 +453,8 @@ export class GatewayClient {
       },
     );
     this.#newestIssuedAt = verified.keySet.issuedAt;
+    this.#tokenKeys = verified.tokenKeys &&
+      { issuerName: verified.tokenKeys.issuerName, keys: verified.tokenKeys.keys };
     this.fingerprint = verified.fingerprint;
     return verified.usable;
   }

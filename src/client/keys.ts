@@ -12,8 +12,10 @@ import {
   type KeySet,
   KEYSET_MAX_AGE_SECONDS,
   KEYSET_REISSUE_SECONDS,
+  type TokenKeySet,
   utf8,
   verifyKeySet,
+  verifyTokenKeySet,
 } from "../crypto/mod.ts";
 
 /** A key the client may seal to, with the AEAD it will use (the most preferred one the key offers). */
@@ -66,7 +68,7 @@ export async function verifyPubkeyDocument(
   pin: string | undefined,
   nowSeconds: number,
   options: KeySetCheckOptions = {},
-): Promise<{ keySet: KeySet; fingerprint: string; usable: UsableKey[] }> {
+): Promise<{ keySet: KeySet; fingerprint: string; usable: UsableKey[]; tokenKeys?: TokenKeySet }> {
   const doc = document as Record<string, unknown> | null;
   if (typeof doc !== "object" || doc === null) throw new KeyVerificationError("malformed");
   const identity = typeof doc.identity_key === "string" ? fromBase64Url(doc.identity_key) : undefined;
@@ -107,5 +109,25 @@ export async function verifyPubkeyDocument(
       notAfter: e.notAfter,
     }));
   if (usable.length === 0) throw new KeyVerificationError("no_valid_key");
-  return { keySet, fingerprint, usable };
+  return { keySet, fingerprint, usable, tokenKeys: await _tokenKeys(doc.token_keys, identity, keySet) };
+}
+
+/**
+ * Token mode: the token keys signed by the same identity, with the same `issued_at` as the HPKE key set
+ * (one signing moment, so an old token key set cannot be paired with a fresh HPKE one). The SDK takes
+ * token keys from here only, never from unsigned JSON.
+ */
+async function _tokenKeys(
+  field: unknown,
+  identity: Uint8Array<ArrayBuffer>,
+  keySet: KeySet,
+): Promise<TokenKeySet | undefined> {
+  if (field === undefined) return undefined;
+  const f = field as Record<string, unknown> | null;
+  const bytes = typeof f?.keyset === "string" ? fromBase64Url(f.keyset) : undefined;
+  const signature = typeof f?.signature === "string" ? fromBase64Url(f.signature) : undefined;
+  if (!bytes || !signature) throw new KeyVerificationError("malformed");
+  const tokenKeys = await verifyTokenKeySet(identity, bytes, signature);
+  if (!tokenKeys || tokenKeys.issuedAt !== keySet.issuedAt) throw new KeyVerificationError("bad_signature");
+  return tokenKeys;
 }

@@ -79,6 +79,14 @@ export function requiredGrants(config: EnvConfig, role: Role): Grant[] {
     add("read", keysTemporary, "PG_HPKE_KEYS_FILE (keys rotate)");
     add("write", config.PG_HPKE_KEYS_FILE, "PG_HPKE_KEYS_FILE (keys rotate)");
     add("write", keysTemporary, "PG_HPKE_KEYS_FILE (keys rotate)");
+    // Token mode: the gateway creates the issuer keys file when missing and rewrites it (through a
+    // temporary file beside it) when it rotates a key (gateway/tokens.ts).
+    const tokenKeys = config.PG_AUTH === "token" ? config.PG_TOKEN_KEYS_FILE : undefined;
+    const tokenTemporary = tokenKeys && `${tokenKeys}.tmp`;
+    add("read", tokenKeys, "PG_TOKEN_KEYS_FILE");
+    add("write", tokenKeys, "PG_TOKEN_KEYS_FILE");
+    add("read", tokenTemporary, "PG_TOKEN_KEYS_FILE (rotation)");
+    add("write", tokenTemporary, "PG_TOKEN_KEYS_FILE (rotation)");
     add("read", config.PG_TLS_CERT_FILE, "PG_TLS_CERT_FILE");
     add("read", config.PG_TLS_KEY_FILE, "PG_TLS_KEY_FILE");
   }

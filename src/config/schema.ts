@@ -123,6 +123,24 @@ export const ENV_SCHEMA = z.strictObject({
   PG_REQUIRE_DEVICE: _bool.optional().describe(
     "Require a device proof (default: production yes, development no)",
   ),
+  PG_AUTH: z.enum(["device", "token"]).default("device").describe(
+    "`device` (a device key in every request) or `token` (unlinkable tokens; for production)",
+  ),
+  PG_TOKEN_KEYS_FILE: _path.optional().describe(
+    "Token issuer keys file (0600, made if missing; sharing needs PG_REDIS_URL); else in memory",
+  ),
+  PG_TOKEN_KEY_LIFETIME_SECONDS: _int(3600, 31_536_000).default(604_800).describe(
+    "How long one token issuer key is redeemable (default 7 days)",
+  ),
+  PG_TOKEN_KEY_OVERLAP_SECONDS: _int(600, 15_768_000).default(86_400).describe(
+    "End of a token key's life in which it only redeems while the next one issues (default 1 day)",
+  ),
+  PG_TOKENS_PER_DEVICE_PER_DAY: _int(1, 1_000_000).default(200).describe(
+    "Tokens one device may obtain per day (default 200)",
+  ),
+  PG_TOKEN_BATCH_SIZE: _int(1, 100).default(20).describe(
+    "Most tokens one issuance request may ask for (default 20)",
+  ),
   PG_IP_RATE_PER_MINUTE: _int(1, 1_000_000).optional().describe(
     "Requests per network per minute (dev 600, prod 120)",
   ),
@@ -203,6 +221,13 @@ function _rules(c: EnvConfig, ctx: z.RefinementCtx): void {
       "a shared keys file needs a shared replay store: set PG_REDIS_URL (one instance needs no keys file)",
     );
   }
+  if (c.PG_TOKEN_KEYS_FILE && !c.PG_REDIS_URL) {
+    // Instances sharing issuer keys without a shared spent set would each accept the same token.
+    problem("PG_TOKEN_KEYS_FILE", "a shared token keys file needs a shared spent set: set PG_REDIS_URL");
+  }
+  if (c.PG_TOKEN_KEY_LIFETIME_SECONDS <= 2 * c.PG_TOKEN_KEY_OVERLAP_SECONDS) {
+    problem("PG_TOKEN_KEY_OVERLAP_SECONDS", "the token key lifetime must exceed twice the overlap");
+  }
   if (c.PG_NODES && c.PG_MODEL_FORMAT === "chat") {
     // Issue 12, finding 13: nodes forward only /completion, /tokenize and /health (node_server.ts); the
     // chat-template path needs /v1/chat/completions.
@@ -231,6 +256,10 @@ function _rules(c: EnvConfig, ctx: z.RefinementCtx): void {
   if (c.PG_BACKEND === "echo") problem("PG_BACKEND", "the echo backend is for development only");
   if (!c.PG_RUNTIME_DIR) {
     problem("PG_RUNTIME_DIR", "production needs a runtime directory (systemd RuntimeDirectory)");
+  }
+  if (c.PG_AUTH === "token" && !c.PG_TOKEN_KEYS_FILE) {
+    // In-memory issuer keys die with the process: every token in every wallet would stop working.
+    problem("PG_TOKEN_KEYS_FILE", "production token mode needs an issuer keys file");
   }
   if (c.PG_DEMO_MODEL) problem("PG_DEMO_MODEL", "the demo model is for development only");
   if (c.PG_LOCAL_LLAMA && c.PG_BACKEND === "llama") {

@@ -5,5 +5,6 @@ export * from "./key_config.ts";
 export * from "./identity.ts";
 export * from "./ed25519_key.ts";
 export * from "./keyset.ts";
+export * from "./token_keyset.ts";
 export * from "./key_ring.ts";
 export * from "./chunk_cipher.ts";

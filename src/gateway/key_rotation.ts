@@ -33,6 +33,8 @@ export interface KeyRotationOptions {
   rotationSeconds: number;
   nowSeconds: () => number;
   logger: Logger;
+  /** Also run on every check (token mode's issuer keys); a failure is logged, never thrown. */
+  onCheck?: () => Promise<void>;
 }
 
 /** A running rotation timer. */
@@ -64,6 +66,9 @@ export async function startKeyRotation(options: KeyRotationOptions): Promise<Key
     if (await ring.rotateIfDue(Math.floor(nowSeconds()), rotationSeconds)) {
       logger.log("info", "keys.rotated", { keys: ring.keys.length });
     }
+    await options.onCheck?.().catch(() => {
+      logger.log("error", "token_keys.reload_failed", { problem: "token key rotation failed; retrying" });
+    });
   };
   const timer = setInterval(
     check,

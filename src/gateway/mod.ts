@@ -16,3 +16,4 @@ export { deriveLimitSecrets, type LimitSecrets } from "./limit_secrets.ts";
 export { startMetricsListener } from "./metrics_listener.ts";
 export { buildInference, type Inference, type LocalLlama, startLocalLlama } from "./inference.ts";
 export { type NodeDeps, type RunningNode, startNode } from "./node.ts";
+export { buildTokens, type TokenDeps, type Tokens } from "./tokens.ts";

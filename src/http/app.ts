@@ -7,6 +7,8 @@ import type { Logger, Metrics } from "../observability/mod.ts";
 import { GatewayError, OHTTP_KEYS_TYPE, toGatewayError } from "../protocol/mod.ts";
 import { type ChatHandlerDeps, handleChat } from "./chat_handler.ts";
 import type { KeyPublisher } from "./key_publisher.ts";
+import { clientAddress, networkOf } from "../limits/mod.ts";
+import { issuanceHandler, type Issuer } from "../tokens/mod.ts";
 
 /** RFC 9458 §9.5: the problem type of a key configuration problem. */
 export const OHTTP_KEY_PROBLEM_TYPE = "https://iana.org/assignments/http-problem-types#ohttp-key";
@@ -20,6 +22,8 @@ export interface AppDeps {
   ready: () => boolean;
   /** Served at /metrics here unless metrics have their own listener. */
   metrics?: Metrics;
+  /** Token mode: the issuer behind `POST /api/tokens` (docs/privacy-pass.md). */
+  issuer?: Issuer;
 }
 
 /** Per-connection values the listener passes in (never logged). */
@@ -66,6 +70,32 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: ConnectionInfo }> {
         }),
     }));
 
+  const issuer = deps.issuer;
+  if (issuer) {
+    // Issuance is not anonymous (the device proves itself); it is limited per device and per network.
+    const issue = issuanceHandler({
+      issuer,
+      network: (c) => {
+        const peer = (c.env as ConnectionInfo | undefined)?.peer ?? "";
+        const address = clientAddress(
+          peer,
+          c.req.header("x-forwarded-for") ?? null,
+          deps.chat.trustedProxies,
+        );
+        return deps.chat.hasher.hash("net", networkOf(address));
+      },
+    });
+    app.post("/api/tokens", async (c) => {
+      const response = await issue(c);
+      deps.logger.log("info", "request.finished", {
+        route: "tokens",
+        status: response.status,
+        outcome: response.status === 200 ? "ok" : "refused",
+      });
+      return response;
+    });
+  }
+
   app.get("/health", (c) => c.json({ status: "ok" }));
   const metrics = deps.metrics;
   if (metrics) {
@@ -79,6 +109,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: ConnectionInfo }> {
   app.notFound((c) => {
     const known = ["/api/chat", "/api/pubkey", "/.well-known/ohttp-gateway", "/health", "/ready"];
     if (metrics) known.push("/metrics");
+    if (issuer) known.push("/api/tokens");
     const error = new GatewayError(known.includes(c.req.path) ? "method_not_allowed" : "not_found");
     return c.json(error.toBody(), error.status as 404);
   });

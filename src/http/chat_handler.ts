@@ -5,6 +5,10 @@
  *   → decapsulation budget → open (HPKE) → record enc → Binary HTTP request → Date window → parse request
  *   → device proof → device limits / proof of work → admission → generate → coalesce → seal → stream
  *
+ * In token mode (`PG_AUTH=token`, docs/privacy-pass.md) the request carries one Privacy Pass token and no
+ * device key: "device proof → device limits" becomes "redeem the token" (valid, unspent, for a published
+ * key). Per-network limits, the decapsulation budget and the admission queue's per-network share stay.
+ *
  * Before decapsulation, errors are the few generic clear-text answers RFC 9458 allows (400, 415, 422 for a
  * key problem, and the edge's 408/411/413/429), and garbage or replays draw on the network's error budget.
  * From the moment the request is opened, every answer is `200` with an encapsulated Binary HTTP response
@@ -51,6 +55,7 @@ import {
   toGatewayError,
   verifyDeviceProof,
 } from "../protocol/mod.ts";
+import { fromBase64Url as tokenFromBase64Url, type Redeemer, TokenError } from "../tokens/mod.ts";
 import { readBodyLimited } from "./read_body.ts";
 import { stallGuarded } from "./stall_buffer.ts";
 
@@ -77,6 +82,8 @@ export interface ChatHandlerDeps {
   /** Peers whose X-Forwarded-For is believed; undefined when no proxy is trusted. */
   trustedProxies?: TrustedProxies;
   requireDevice: boolean;
+  /** Token mode: redeems the request's Privacy Pass token instead of admitting a device. */
+  redeemer?: Redeemer;
   /** Aborted when the gateway shuts down past its drain deadline. */
   shutdown: AbortSignal;
   /** Called once per request with the outcome, for logs (never content). */
@@ -170,8 +177,12 @@ async function _answerOpened(
     deps.replay.checkDate(inner.date, deps.nowSeconds());
     const chat = parseChatRequest(inner.content, deps.schema);
     opened.plaintext.fill(0);
-    const device = await _device(chat, opened, network, deps);
-    releases.push(await deps.guard.admitDevice(device, network, chat.pow));
+    if (deps.redeemer) {
+      await _redeem(chat, deps.redeemer);
+    } else {
+      const device = await _device(chat, opened, network, deps);
+      releases.push(await deps.guard.admitDevice(device, network, chat.pow));
+    }
     // Deno's request.signal also fires when a response completes, so a client disconnect is detected
     // from the response stream's cancellation instead (see _cancellable).
     const disconnected = new AbortController();
@@ -269,6 +280,28 @@ async function _device(
     throw new GatewayError("device_proof_invalid");
   }
   return await deps.hasher.hash("dev", chat.device.public_key);
+}
+
+/**
+ * Token mode: the request must carry a token and no device key (RFC 9458 §6.1: nothing that identifies
+ * the client inside the encapsulated request). A token refusal keeps its code, inside the encryption.
+ */
+async function _redeem(chat: ChatRequest, redeemer: Redeemer): Promise<void> {
+  if (chat.device) throw new GatewayError("invalid_request", { detail: "device: not accepted with tokens" });
+  const token = chat.token ? tokenFromBase64Url(chat.token) : undefined;
+  if (!token) throw new GatewayError("invalid_request", { detail: "token: required" });
+  try {
+    await redeemer.redeem(token);
+  } catch (error) {
+    if (!(error instanceof TokenError)) throw error;
+    throw new GatewayError(
+      error.code,
+      error.retryAfterSeconds ? { retryAfterSeconds: error.retryAfterSeconds } : {},
+    );
+  } finally {
+    token.fill(0);
+    delete chat.token;
+  }
 }
 
 /** A stream over `source` whose cancellation (the client went away) aborts `onCancel` at once. */

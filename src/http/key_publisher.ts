@@ -7,12 +7,22 @@
 import {
   encodeKeySet,
   encodeOhttpKeys,
+  encodeTokenKeySet,
   type Identity,
   type KeyRing,
   KEYSET_REISSUE_SECONDS,
   signKeySet,
+  signTokenKeySet,
   toBase64Url,
+  type TokenKeySet,
 } from "../crypto/mod.ts";
+
+/** Token mode: where the publisher takes the issuer's public keys from. */
+export interface TokenKeySource {
+  issuerName: string;
+  /** The redeemable token keys at `nowMs`, issuing key first. */
+  publicKeys(nowMs: number): TokenKeySet["keys"];
+}
 
 /** JSON body of `GET /api/pubkey` (docs/protocol.md §2). */
 export interface PubkeyDocument {
@@ -22,6 +32,8 @@ export interface PubkeyDocument {
   keyset: string;
   signature: string;
   keys: { key_id: number; not_before: number; not_after: number; config: string }[];
+  /** Token mode: the signed token key set (crypto/token_keyset.ts), both base64url. */
+  token_keys?: { keyset: string; signature: string };
 }
 
 /** Caches what is published for the current ring version. */
@@ -29,14 +41,17 @@ export class KeyPublisher {
   #ring: KeyRing;
   #identity: Identity;
   #now: () => number;
+  #tokens?: TokenKeySource;
   #cached?: {
     version: number;
+    tokenKeys: string;
     issuedAt: number;
     document: PubkeyDocument;
     ohttpKeys: Uint8Array<ArrayBuffer>;
   };
 
-  constructor(ring: KeyRing, identity: Identity, nowSeconds: () => number) {
+  constructor(ring: KeyRing, identity: Identity, nowSeconds: () => number, tokens?: TokenKeySource) {
+    this.#tokens = tokens;
     this.#ring = ring;
     this.#identity = identity;
     this.#now = nowSeconds;
@@ -45,7 +60,11 @@ export class KeyPublisher {
   /** The signed document and the ohttp-keys bytes for the current keys. */
   async current(): Promise<{ document: PubkeyDocument; ohttpKeys: Uint8Array<ArrayBuffer> }> {
     const issuedAt = Math.floor(this.#now() / KEYSET_REISSUE_SECONDS) * KEYSET_REISSUE_SECONDS;
-    if (this.#cached?.version === this.#ring.version && this.#cached.issuedAt === issuedAt) {
+    const tokenKeys = this.#tokens ? JSON.stringify(this.#tokens.publicKeys(this.#now() * 1000)) : "";
+    if (
+      this.#cached?.version === this.#ring.version && this.#cached.issuedAt === issuedAt &&
+      this.#cached.tokenKeys === tokenKeys
+    ) {
       return this.#cached;
     }
     const version = this.#ring.version;
@@ -65,7 +84,22 @@ export class KeyPublisher {
         config: toBase64Url(k.config),
       })),
     };
-    this.#cached = { version, issuedAt, document, ohttpKeys: encodeOhttpKeys(entries.map((e) => e.config)) };
+    if (this.#tokens) {
+      const bytes = encodeTokenKeySet({
+        issuedAt,
+        issuerName: this.#tokens.issuerName,
+        keys: JSON.parse(tokenKeys),
+      });
+      const tokenSignature = await signTokenKeySet(this.#identity, bytes);
+      document.token_keys = { keyset: toBase64Url(bytes), signature: toBase64Url(tokenSignature) };
+    }
+    this.#cached = {
+      version,
+      tokenKeys,
+      issuedAt,
+      document,
+      ohttpKeys: encodeOhttpKeys(entries.map((e) => e.config)),
+    };
     return this.#cached;
   }
 

@@ -16,6 +16,8 @@ export type LogEvent =
   | "keys.loaded"
   | "keys.rotated"
   | "keys.reload_failed"
+  | "token_keys.rotated"
+  | "token_keys.reload_failed"
   | "store.eviction_unchecked"
   | "tls.reloaded"
   | "tls.reload_failed"
@@ -37,7 +39,7 @@ export type LogEvent =
 
 /** The fields a log line may carry; nothing else exists. */
 export interface LogFields {
-  route?: "chat" | "pubkey" | "ohttp_keys" | "health" | "ready" | "metrics" | "other";
+  route?: "chat" | "pubkey" | "ohttp_keys" | "tokens" | "health" | "ready" | "metrics" | "other";
   outcome?: string;
   code?: string;
   status?: number;

@@ -28,6 +28,9 @@ export class Metrics {
   #challengesIssued: client.Counter;
   #challengesSolved: client.Counter;
   #edgeClosed: client.Counter<"reason">;
+  #redemptions: client.Counter<"outcome">;
+  #issuances: client.Counter<"outcome">;
+  #issued: client.Counter;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -81,6 +84,24 @@ export class Metrics {
     this.#challengesSolved = new client.Counter({
       name: "privacy_gateway_challenges_solved_total",
       help: "Proof-of-work solutions accepted",
+      registers,
+    });
+    // Privacy Pass: closed outcome vocabularies (tokens/redeemer.ts, tokens/issuer.ts), never an identifier.
+    this.#redemptions = new client.Counter({
+      name: "privacy_gateway_token_redemptions_total",
+      help: "Chat tokens checked, by outcome (ok, invalid, key_retired, spent, store_unavailable)",
+      labelNames: ["outcome"],
+      registers,
+    });
+    this.#issuances = new client.Counter({
+      name: "privacy_gateway_token_issuances_total",
+      help: "Token issuance requests, by outcome",
+      labelNames: ["outcome"],
+      registers,
+    });
+    this.#issued = new client.Counter({
+      name: "privacy_gateway_tokens_issued_total",
+      help: "Privacy Pass tokens blind-signed",
       registers,
     });
     this.#edgeClosed = new client.Counter({
@@ -151,6 +172,17 @@ export class Metrics {
   /** A limit refused a request. */
   limitRejected(limit: string): void {
     this.#rejections.inc({ limit });
+  }
+
+  /** One chat token checked. */
+  tokenRedeemed(outcome: string): void {
+    this.#redemptions.inc({ outcome });
+  }
+
+  /** One issuance request answered, with the number of tokens signed. */
+  tokensIssued(outcome: string, tokens: number): void {
+    this.#issuances.inc({ outcome });
+    if (tokens > 0) this.#issued.inc(tokens);
   }
 
   challengeIssued(): void {

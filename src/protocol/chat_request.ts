@@ -62,6 +62,8 @@ export function chatRequestSchema(limits: ChatRequestLimits) {
       public_key: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
       signature: z.string().regex(/^[A-Za-z0-9_-]{86}$/),
     }).optional(),
+    /** A Privacy Pass token (RFC 9577 §2.2, 354 bytes, base64url) in token mode, instead of `device`. */
+    token: z.string().regex(/^[A-Za-z0-9_-]{472}$/).optional(),
     pow: z.strictObject({
       challenge: z.string().max(200),
       solution: z.string().regex(/^\d{1,12}$/),

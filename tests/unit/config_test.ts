@@ -189,3 +189,42 @@ Deno.test({
     assert.equal(shared.ok, true);
   },
 });
+
+Deno.test({
+  ...none,
+  name:
+    "loadConfig() token mode: device by default; a shared keys file needs Redis; production needs the keys file",
+  fn() {
+    const defaults = loadConfig({}, noFile);
+    assert.ok(defaults.ok);
+    assert.equal(defaults.config.PG_AUTH, "device");
+    assert.equal(defaults.config.PG_TOKENS_PER_DEVICE_PER_DAY, 200);
+    assert.equal(defaults.config.PG_TOKEN_BATCH_SIZE, 20);
+    const unshared = loadConfig({ PG_AUTH: "token", PG_TOKEN_KEYS_FILE: "/etc/pg/tokens.json" }, noFile);
+    assert.equal(unshared.ok, false);
+    if (!unshared.ok) assert.match(unshared.problems.join("\n"), /^PG_TOKEN_KEYS_FILE: .*PG_REDIS_URL/m);
+    const overlap = loadConfig({
+      PG_TOKEN_KEY_LIFETIME_SECONDS: "7200",
+      PG_TOKEN_KEY_OVERLAP_SECONDS: "3600",
+    }, noFile);
+    assert.equal(overlap.ok, false);
+    const production = {
+      PG_PROFILE: "production",
+      PG_IDENTITY_KEY_FILE: "/etc/pg/id.json",
+      PG_MODEL_PATH: "/m.gguf",
+      PG_LLAMA_SERVER_BIN: "/bin/llama-server",
+      PG_RUNTIME_DIR: "/run/pg",
+      PG_AUTH: "token",
+    };
+    const missing = loadConfig(production, noFile);
+    assert.equal(missing.ok, false);
+    if (!missing.ok) assert.match(missing.problems.join("\n"), /^PG_TOKEN_KEYS_FILE: production token mode/m);
+    assert.ok(
+      loadConfig({
+        ...production,
+        PG_TOKEN_KEYS_FILE: "/etc/pg/tokens.json",
+        PG_REDIS_URL: "redis://127.0.0.1:6379",
+      }, noFile).ok,
+    );
+  },
+});

@@ -1,0 +1,238 @@
+/**
+ * Token mode (issue 14, PG_AUTH=token) through the whole gateway: a chat needs one valid unspent Privacy
+ * Pass token and carries no device key; a captured token is spent once (memory, and Redis across two
+ * gateways); issuance limits hold per device; a token of another issuer key is refused; and through the
+ * relay, the gateway's whole state links no two requests of one user.
+ */
+import assert from "node:assert/strict";
+import { type ChatEvent, GatewayClient, GatewayRequestError } from "../src/client/mod.ts";
+import { chatCommand } from "../src/cli/chat_command.ts";
+import { main } from "../src/main.ts";
+import { MemoryTokenStore, type StoredToken } from "../src/tokens/mod.ts";
+import { privateTempDir, startGateway } from "./helpers/gateway.ts";
+import { spawnGateway } from "./helpers/gateway_process.ts";
+import { chat, post, readAnswer, sealFor } from "./helpers/raw_client.ts";
+import { startRedis } from "./helpers/redis.ts";
+import { startRelay } from "./helpers/relay.ts";
+
+const TOKEN_ENV = { PG_AUTH: "token" };
+
+async function outcome(client: GatewayClient, content = "hello"): Promise<string> {
+  try {
+    const events: ChatEvent[] = [];
+    for await (const event of client.chat({ messages: [{ role: "user", content }] })) events.push(event);
+    const text = events.map((e) => e.type === "text" ? e.delta : "").join("");
+    return `${events.at(-1)?.type} ${text}`;
+  } catch (error) {
+    return error instanceof GatewayRequestError ? `${error.status} ${error.code}` : String(error);
+  }
+}
+
+function tokenClient(url: string, fingerprint: string, extra: Record<string, unknown> = {}): GatewayClient {
+  return new GatewayClient({ baseUrl: url, pin: fingerprint, auth: "token", ...extra });
+}
+
+/** A client whose wallet holds exactly `token` (a captured token, replayed by an attacker). */
+function holding(url: string, fingerprint: string, token: StoredToken): GatewayClient {
+  const store = new MemoryTokenStore();
+  store.save([token]);
+  // maxAttempts 1: a refused token is not retried with another (there is none anyway).
+  return tokenClient(url, fingerprint, { tokenStore: store, maxAttempts: 1 });
+}
+
+/** A private temporary directory removed when the test ends, whether it passes or not. */
+async function tempDir(prefix: string): Promise<{ path: string } & AsyncDisposable> {
+  const path = await privateTempDir(prefix);
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
+async function oneToken(url: string, fingerprint: string): Promise<StoredToken> {
+  const store = new MemoryTokenStore();
+  const client = tokenClient(url, fingerprint, { tokenStore: store, tokenBatchSize: 2, tokenLowWater: 1 });
+  assert.equal(await client.prefetchTokens(), 2);
+  return (await store.load())[0];
+}
+
+Deno.test("Token mode: a chat through the relay spends one token and carries no device key", async () => {
+  await using gateway = await startGateway(TOKEN_ENV);
+  await using relay = startRelay(`${gateway.url}/api/chat`);
+  const store = new MemoryTokenStore();
+  const client = tokenClient(gateway.url, gateway.fingerprint, {
+    relayUrl: relay.url,
+    tokenStore: store,
+    tokenBatchSize: 10,
+    tokenLowWater: 3,
+  });
+  assert.equal(await client.prefetchTokens(), 10);
+  assert.equal(await outcome(client, "via relay"), "done echo: via relay");
+  assert.equal(await client.tokensLeft(), 9);
+  // A device-mode client (device key, no token) is refused inside the encryption.
+  const device = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
+  assert.equal(await outcome(device), "422 invalid_request");
+  const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+  assert.match(metrics, /privacy_gateway_token_redemptions_total\{outcome="ok"\} 1/);
+  assert.match(metrics, /privacy_gateway_tokens_issued_total 10/);
+});
+
+Deno.test("Token mode under the product's permission flags: issuance and a chat work, keys file 0600", async () => {
+  const dir = await privateTempDir("pg-tok-");
+  const run = await privateTempDir("pg-tok-run-");
+  const redis = await startRedis();
+  const gateway = await spawnGateway({
+    PG_BACKEND: "echo",
+    PG_RUNTIME_DIR: run,
+    PG_AUTH: "token",
+    PG_REDIS_URL: redis.url,
+    PG_TOKEN_KEYS_FILE: `${dir}/token-keys.json`,
+    PG_STREAM_TICK_MS: "0",
+  });
+  try {
+    const client = tokenClient(gateway.url, gateway.fingerprint, { tokenBatchSize: 5, tokenLowWater: 1 });
+    assert.equal(await outcome(client, "permitted"), "done echo: permitted");
+    assert.equal(await client.tokensLeft(), 4);
+    assert.equal((await Deno.stat(`${dir}/token-keys.json`)).mode! & 0o777, 0o600);
+  } finally {
+    await gateway.stop();
+    await redis.stop();
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(run, { recursive: true });
+  }
+});
+
+Deno.test("Double spend: of 50 parallel chats with one captured token exactly one succeeds (memory)", async () => {
+  // 50 connections from one address: above the edge's default per-network cap of 32.
+  await using gateway = await startGateway({ ...TOKEN_ENV, PG_MAX_CONNECTIONS_PER_NETWORK: "128" });
+  const token = await oneToken(gateway.url, gateway.fingerprint);
+  const results = await Promise.all(
+    Array.from({ length: 50 }, () => outcome(holding(gateway.url, gateway.fingerprint, token))),
+  );
+  assert.equal(results.filter((r) => r.startsWith("done")).length, 1, results.join("\n"));
+  assert.equal(results.filter((r) => r === "401 token_spent").length, 49, results.join("\n"));
+});
+
+Deno.test("Double spend: two gateways sharing Redis and the issuer keys file accept a token once", async () => {
+  await using redis = await startRedis();
+  await using temp = await tempDir("pg-tok2-");
+  const dir = temp.path;
+  await main(["keys", "init", "--out", `${dir}/id.json`]);
+  const env = {
+    ...TOKEN_ENV,
+    PG_IDENTITY_KEY_FILE: `${dir}/id.json`,
+    PG_TOKEN_KEYS_FILE: `${dir}/token-keys.json`,
+    PG_REDIS_URL: redis.url,
+  };
+  await using a = await startGateway(env);
+  await using b = await startGateway(env);
+  const token = await oneToken(a.url, a.fingerprint);
+  const results = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => {
+      const g = i % 2 === 0 ? a : b;
+      return outcome(holding(g.url, g.fingerprint, token));
+    }),
+  );
+  assert.equal(results.filter((r) => r.startsWith("done")).length, 1, results.join("\n"));
+  assert.equal(results.filter((r) => r === "401 token_spent").length, 49, results.join("\n"));
+  // A fresh token from gateway A is good on gateway B: one issuer key set.
+  assert.equal(
+    await outcome(holding(b.url, b.fingerprint, await oneToken(a.url, a.fingerprint))),
+    "done echo: hello",
+  );
+});
+
+Deno.test("Issuance limits hold per device: PG_TOKENS_PER_DEVICE_PER_DAY, then rate_limited", async () => {
+  await using gateway = await startGateway({
+    ...TOKEN_ENV,
+    PG_TOKENS_PER_DEVICE_PER_DAY: "30",
+    PG_TOKEN_BATCH_SIZE: "20",
+  });
+  const deviceKey = await crypto.subtle.generateKey("Ed25519", false, ["sign", "verify"]) as CryptoKeyPair;
+  const client = tokenClient(gateway.url, gateway.fingerprint, { deviceKey, tokenBatchSize: 20 });
+  assert.equal(await client.prefetchTokens(), 20);
+  const again = tokenClient(gateway.url, gateway.fingerprint, { deviceKey, tokenBatchSize: 20 });
+  assert.equal(await again.prefetchTokens(), 10, "the quota cuts the batch");
+  const third = tokenClient(gateway.url, gateway.fingerprint, { deviceKey, tokenBatchSize: 20 });
+  await assert.rejects(
+    third.prefetchTokens(),
+    (e) => e instanceof GatewayRequestError && e.code === "rate_limited",
+  );
+  const other = tokenClient(gateway.url, gateway.fingerprint, { tokenBatchSize: 20 });
+  assert.equal(await other.prefetchTokens(), 20, "another device has its own quota");
+  // A batch above PG_TOKEN_BATCH_SIZE is refused whole.
+  const greedy = tokenClient(gateway.url, gateway.fingerprint, { tokenBatchSize: 21 });
+  await assert.rejects(
+    greedy.prefetchTokens(),
+    (e) => e instanceof GatewayRequestError && e.code === "invalid_token_request",
+  );
+});
+
+Deno.test("A token from another issuer key (same identity and issuer name, other keys) is refused", async () => {
+  await using temp = await tempDir("pg-tok3-");
+  const dir = temp.path;
+  await main(["keys", "init", "--out", `${dir}/id.json`]);
+  await using a = await startGateway({ ...TOKEN_ENV, PG_IDENTITY_KEY_FILE: `${dir}/id.json` });
+  await using b = await startGateway({ ...TOKEN_ENV, PG_IDENTITY_KEY_FILE: `${dir}/id.json` });
+  const foreign = await oneToken(b.url, b.fingerprint);
+  const own = await oneToken(a.url, a.fingerprint);
+  assert.notEqual(foreign.tokenKeyId, own.tokenKeyId);
+  // Labelled with A's key id so that the wallet hands it out; the token's own bytes name B's key.
+  const relabelled = { ...foreign, tokenKeyId: own.tokenKeyId };
+  assert.equal(await outcome(holding(a.url, a.fingerprint, relabelled)), "401 token_key_retired");
+  assert.equal(await outcome(holding(a.url, a.fingerprint, own)), "done echo: hello");
+});
+
+Deno.test("Token mode refuses a request that names a device next to its token, and one without a token", async () => {
+  await using gateway = await startGateway(TOKEN_ENV);
+  const token = await oneToken(gateway.url, gateway.fingerprint);
+  const device = { public_key: "A".repeat(43), signature: "A".repeat(86) };
+  // Both are invalid_request (details "device: not accepted with tokens", "token: required").
+  for (const json of [chat("hi", { token: token.token, device }), chat("hi")]) {
+    const sealed = await sealFor(gateway.keyRing, { json });
+    const response = await post(gateway.url, sealed.body);
+    assert.equal(response.status, 200, "refused inside the encryption");
+    const { head, events } = await readAnswer(sealed, new Uint8Array(await response.arrayBuffer()));
+    assert.equal(head.status, 422);
+    assert.deepEqual(events.map((e) => e.type === "error" ? e.code : e.type), ["invalid_request"]);
+    assert.ok(!gateway.logs.some((l) => l.includes(token.token)));
+  }
+  // The token was not spent by the refused request: it still works alone.
+  assert.equal(await outcome(holding(gateway.url, gateway.fingerprint, token)), "done echo: hello");
+});
+
+Deno.test("CLI chat in token mode (detected from the signed key set) prints the tokens left", async () => {
+  await using gateway = await startGateway(TOKEN_ENV);
+  const out: string[] = [];
+  const err: string[] = [];
+  const io = { write: (t: string) => out.push(t), error: (t: string) => err.push(t) };
+  const code = await chatCommand(
+    { url: gateway.url, pin: gateway.fingerprint, json: false, prompt: "cli" },
+    io,
+  );
+  assert.equal(code, 0, err.join(""));
+  assert.equal(out.join(""), "echo: cli\n");
+  assert.match(err.join(""), /^tokens left: \d+\n$/m);
+  const json: string[] = [];
+  await chatCommand({ url: gateway.url, pin: gateway.fingerprint, json: true, prompt: "cli" }, {
+    write: (t) => json.push(t),
+    error: () => {},
+  });
+  assert.match(json.at(-1)!, /^\{"tokens_left":\d+\}\n$/);
+});
+
+Deno.test("GatewayClient drops a refused token and retries once with another", async () => {
+  await using gateway = await startGateway(TOKEN_ENV);
+  const spent = await oneToken(gateway.url, gateway.fingerprint);
+  assert.equal(await outcome(holding(gateway.url, gateway.fingerprint, spent)), "done echo: hello");
+  // The wallet holds only the spent token: the gateway refuses it, the client drops it, refills
+  // (the wallet is empty) and succeeds on its one retry.
+  const store = new MemoryTokenStore();
+  await store.save([spent]);
+  const client = tokenClient(gateway.url, gateway.fingerprint, {
+    tokenStore: store,
+    tokenBatchSize: 3,
+    tokenLowWater: 1,
+  });
+  assert.equal(await outcome(client, "retried"), "done echo: retried");
+  assert.equal(await client.tokensLeft(), 2);
+  const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+  assert.match(metrics, /privacy_gateway_token_redemptions_total\{outcome="spent"\} 1/);
+});
