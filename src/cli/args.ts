@@ -20,8 +20,17 @@ export interface CommandLine {
 
 /** Splits argv into a subcommand and its options; throws a sentence-case Error on bad usage. */
 export function parseCommandLine(argv: string[]): CommandLine {
+  // A base64url fingerprint may begin with "-", which parseArgs would take for an option: `--pin -x…`
+  // is read as `--pin=-x…` (about 1 start in 64 printed such a fingerprint).
+  const args = argv.flatMap((arg, i) =>
+    arg === "--pin" && argv[i + 1]?.startsWith("-")
+      ? []
+      : i > 0 && argv[i - 1] === "--pin" && arg.startsWith("-")
+      ? [`--pin=${arg}`]
+      : [arg]
+  );
   const { values, positionals } = parseArgs({
-    args: argv,
+    args,
     allowPositionals: true,
     strict: true,
     options: {

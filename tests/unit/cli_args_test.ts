@@ -37,3 +37,13 @@ Deno.test({
     assert.equal(line.flags["max-tokens"], "5");
   },
 });
+
+Deno.test({
+  name: "parseCommandLine() takes a fingerprint that begins with '-' as the value of --pin",
+  permissions: "none",
+  fn() {
+    const line = parseCommandLine(["chat", "--pin", "-abc_DEF", "hello"]);
+    assert.equal(line.flags.pin, "-abc_DEF");
+    assert.deepEqual(line.positionals, ["hello"]);
+  },
+});
