@@ -16,7 +16,7 @@ import { O200K_MERGE_SPLITS } from "../src/inference/o200k_merge_splits.ts";
 import { silentLogger } from "../src/observability/mod.ts";
 import { o200kHarmonySpecials } from "../src/tokenizer/mod.ts";
 import { llamaServerBin, privateTempDir } from "./helpers/gateway.ts";
-import { provideDemoModel } from "./helpers/models.ts";
+import { provideDemoModel, withLlamaServer } from "./helpers/models.ts";
 
 Deno.test({
   name: "The stored merge split points equal a fresh derivation from the ranks",
@@ -49,30 +49,11 @@ Deno.test({
 });
 
 Deno.test("llama-server loads the gpt-oss model: 201,088 ids, and the forbidden set is exactly the specials", async () => {
-  const dir = await privateTempDir("pg-gptoss-");
-  const model = await provideDemoModel(dir);
-  const supervisor = new Supervisor(
-    {
-      binary: llamaServerBin(),
-      model,
-      socketPath: `${dir}/llama.sock`,
-      contextSize: 2048,
-      threads: 1,
-      parallel: 1,
-    },
-    DEFAULT_TIMING,
-    silentLogger,
-  );
-  supervisor.start();
-  try {
-    await supervisor.ensureReady(AbortSignal.timeout(20_000));
+  await withLlamaServer(provideDemoModel, async (supervisor) => {
     assert.equal(await vocabularySize(supervisor.client, 10_000), 201_088);
     const specials = await discoverSpecialTokenIds(supervisor.client, 60_000);
     assert.deepEqual([...specials.forbidden].sort((a, b) => a - b), [...o200kHarmonySpecials().keys()]);
-  } finally {
-    await supervisor.stop();
-    await Deno.remove(dir, { recursive: true });
-  }
+  }, { prefix: "pg-gptoss-" });
 });
 
 Deno.test("knownO200kSpecialTokenIds() finds what the full measurement finds on the gpt-oss model, and nothing on another", async () => {

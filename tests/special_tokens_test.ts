@@ -4,42 +4,26 @@
  * a reserved id as control tokens.
  */
 import assert from "node:assert/strict";
+import { withLlamaServer } from "./helpers/models.ts";
 import {
-  DEFAULT_TIMING,
   discoverSpecialTokenIds,
   generateTinyModel,
   Supervisor,
   tinyModelVocabulary,
   vocabularySize,
 } from "../src/inference/mod.ts";
-import { silentLogger } from "../src/observability/mod.ts";
-import { llamaServerBin, privateTempDir } from "./helpers/gateway.ts";
 
 const TIMEOUT_MS = 10_000;
 
-async function withLlama(fn: (s: Supervisor) => Promise<void>) {
-  const dir = await privateTempDir("pg-special-");
-  await Deno.writeFile(`${dir}/tiny.gguf`, generateTinyModel());
-  const supervisor = new Supervisor(
-    {
-      binary: llamaServerBin(),
-      model: `${dir}/tiny.gguf`,
-      socketPath: `${dir}/llama.sock`,
-      contextSize: 512,
-      threads: 1,
-      parallel: 1,
+function withLlama(fn: (s: Supervisor) => Promise<void>) {
+  return withLlamaServer(
+    async (dir) => {
+      await Deno.writeFile(`${dir}/tiny.gguf`, generateTinyModel());
+      return `${dir}/tiny.gguf`;
     },
-    DEFAULT_TIMING,
-    silentLogger,
+    fn,
+    { contextSize: 512, prefix: "pg-special-" },
   );
-  supervisor.start();
-  try {
-    await supervisor.ensureReady(AbortSignal.timeout(20_000));
-    await fn(supervisor);
-  } finally {
-    await supervisor.stop();
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /** GGUF token types (llama.cpp): 1 normal, 3 control, 4 user-defined, 6 byte. */

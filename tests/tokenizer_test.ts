@@ -5,40 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { type ChatEvent, GatewayClient } from "../src/client/mod.ts";
-import { DEFAULT_TIMING, generateTinyModel, LlamaClient, Supervisor } from "../src/inference/mod.ts";
-import { silentLogger } from "../src/observability/mod.ts";
+import { generateTinyModel, LlamaClient } from "../src/inference/mod.ts";
 import { checkAgainstServer, loadO200kHarmony, PROBE_TEXTS } from "../src/tokenizer/mod.ts";
 import { llamaServerBin, privateTempDir, startGateway } from "./helpers/gateway.ts";
-import { provideDemoModel } from "./helpers/models.ts";
+import { provideDemoModel, withLlamaServer } from "./helpers/models.ts";
 
-async function withLlama(kind: "gpt-oss" | "byte", fn: (client: LlamaClient) => Promise<void>) {
-  const dir = await privateTempDir("pg-tok-");
-  let model: string;
-  if (kind === "gpt-oss") model = await provideDemoModel(dir);
-  else {
-    model = `${dir}/byte.gguf`;
-    await Deno.writeFile(model, generateTinyModel());
-  }
-  const supervisor = new Supervisor(
-    {
-      binary: llamaServerBin(),
-      model,
-      socketPath: `${dir}/llama.sock`,
-      contextSize: 2048,
-      threads: 1,
-      parallel: 1,
-    },
-    DEFAULT_TIMING,
-    silentLogger,
-  );
-  supervisor.start();
-  try {
-    await supervisor.ensureReady(AbortSignal.timeout(20_000));
-    await fn(supervisor.client);
-  } finally {
-    await supervisor.stop();
-    await Deno.remove(dir, { recursive: true });
-  }
+function withLlama(kind: "gpt-oss" | "byte", fn: (client: LlamaClient) => Promise<void>) {
+  const model = kind === "gpt-oss" ? provideDemoModel : async (dir: string) => {
+    await Deno.writeFile(`${dir}/byte.gguf`, generateTinyModel());
+    return `${dir}/byte.gguf`;
+  };
+  return withLlamaServer(model, (supervisor) => fn(supervisor.client), { prefix: "pg-tok-" });
 }
 
 Deno.test("checkAgainstServer() finds the local ids equal to llama-server's on the real-vocabulary model", async () => {

@@ -3,7 +3,8 @@
  * shared temporary cache and hard-linked (or copied) into each test's private directory, so a test pays
  * llama-server's ~0.8 s load but not the ~1.7 s generation.
  */
-import { DEMO_MODEL_FILE, demoModelFile } from "../../src/inference/mod.ts";
+import { DEFAULT_TIMING, DEMO_MODEL_FILE, demoModelFile, Supervisor } from "../../src/inference/mod.ts";
+import { llamaServerBin, privateTempDir } from "./gateway.ts";
 
 let _shared: Promise<string> | undefined;
 
@@ -33,4 +34,37 @@ export async function provideDemoModel(runtimeDir: string): Promise<string> {
     await Deno.copyFile(source, target);
   }
   return target;
+}
+
+/**
+ * Runs `fn` against a real llama-server (supervised, on a UNIX socket in a fresh private directory) serving
+ * the model that `model(dir)` places there; stops it and removes the directory however `fn` ends.
+ */
+export async function withLlamaServer(
+  model: (dir: string) => Promise<string>,
+  fn: (supervisor: Supervisor, socketPath: string) => Promise<void>,
+  options: { contextSize?: number; threads?: number; prefix?: string } = {},
+): Promise<void> {
+  const dir = await privateTempDir(options.prefix ?? "pg-llama-");
+  const socketPath = `${dir}/llama.sock`;
+  const supervisor = new Supervisor(
+    {
+      binary: llamaServerBin(),
+      model: await model(dir),
+      socketPath,
+      contextSize: options.contextSize ?? 2048,
+      threads: options.threads ?? 1,
+      parallel: 1,
+    },
+    DEFAULT_TIMING,
+    { log() {} },
+  );
+  supervisor.start();
+  try {
+    await supervisor.ensureReady(AbortSignal.timeout(20_000));
+    await fn(supervisor, socketPath);
+  } finally {
+    await supervisor.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
 }
