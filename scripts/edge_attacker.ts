@@ -22,7 +22,10 @@ function sustain(count: number, source: (i: number) => string, drive: (socket: n
     socket.setNoDelay(true);
     socket.on("error", () => {});
     socket.on("connect", () => drive(socket));
-    socket.on("close", () => setTimeout(() => open(i), 50));
+    // Reopen what the gateway closes: at once after a deadline, after a second when refused at accept
+    // (an attacker retrying; a flood of new connections is a different attack, for the firewall).
+    const opened = performance.now();
+    socket.on("close", () => setTimeout(() => open(i), performance.now() - opened < 100 ? 1000 : 50));
   };
   for (let i = 0; i < count; i++) open(i);
 }

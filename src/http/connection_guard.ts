@@ -64,13 +64,16 @@ const _BODY_GRACE_MS = 2_000;
 /** Bytes a client may send after its request before the connection is closed (a stray CRLF is fine). */
 const _TRAILING_LIMIT = 64 * 1024;
 /**
- * A read this small before the request is complete waits `_SMALL_READ_PAUSE_MS` before the next, so a
- * client sending one byte per segment costs at most ~100 reads a second and its bytes gather in the
- * kernel instead. Each read has a fixed cost in the runtime: 100 clients × 4 KiB in one-byte segments
- * grew a bare Deno read loop by 28 MiB; paced, by 15 MiB. A real client's body arrives in large reads.
+ * A read this small before the request is complete is followed by a pause before the next one, doubling
+ * from `_SMALL_READ_FIRST_PAUSE_MS` with every further small read up to `_SMALL_READ_MAX_PAUSE_MS`, so a
+ * client sending one byte per segment costs ~5 reads a second and its bytes gather in the kernel instead.
+ * Each read has a fixed cost in the runtime: 100 clients × 4 KiB in one-byte segments grew a bare Deno read
+ * loop by 28 MiB, paced by 15 MiB; at a fixed 50 ms pause the same attack still took ~20 % of a core
+ * (docs/benchmarks.md, "Edge attacks"). A real client's head and body arrive in one or two large reads.
  */
 const _SMALL_READ_BYTES = 512;
-const _SMALL_READ_PAUSE_MS = 50;
+const _SMALL_READ_FIRST_PAUSE_MS = 10;
+const _SMALL_READ_MAX_PAUSE_MS = 200;
 /** How long a refused client gets to read its answer before the connection is closed. */
 const _LINGER_MS = 1_000;
 const _encoder = new TextEncoder();
@@ -127,6 +130,7 @@ export async function guardConnection(
   if (hooks.force?.aborted) return closeAll();
   hooks.force?.addEventListener("abort", closeAll, { once: true });
   try {
+    const pace = _smallReadPacer();
     // Head: read until CRLFCRLF, within the deadline and the size bound.
     timer.arm(limits.headTimeoutMs - (hooks.elapsedMs ?? 0));
     const head = new Uint8Array(limits.maxHeadBytes);
@@ -138,7 +142,7 @@ export async function guardConnection(
       if (n === null) return closeAll();
       end = headEnd(head, filled + n, filled);
       filled += n;
-      if (end < 0) await _paceSmallRead(n);
+      if (end < 0) await pace(n);
     }
     const parsed = parseHead(head.subarray(0, end), limits.maxBodyBytes);
     if (typeof parsed === "number") return await _refuse(client, parsed, onOutcome, timer);
@@ -176,7 +180,7 @@ export async function guardConnection(
       const n = await client.read(body.subarray(received));
       if (n === null) return closeAll();
       received += n;
-      if (received < body.length) await _paceSmallRead(n);
+      if (received < body.length) await pace(n);
     }
     phase = "sent";
     hooks.onRequest?.();
@@ -269,10 +273,14 @@ async function _answerAndClose(conn: EdgeConn, bytes: Uint8Array, drain = true):
   }
 }
 
-function _paceSmallRead(n: number): Promise<void> | undefined {
-  return n < _SMALL_READ_BYTES
-    ? new Promise((resolve) => setTimeout(resolve, _SMALL_READ_PAUSE_MS))
-    : undefined;
+/** A pacer for one connection's small reads (see _SMALL_READ_BYTES). */
+function _smallReadPacer(): (n: number) => Promise<void> | undefined {
+  let small = 0;
+  return (n) => {
+    if (n >= _SMALL_READ_BYTES) return undefined;
+    const pause = Math.min(_SMALL_READ_MAX_PAUSE_MS, _SMALL_READ_FIRST_PAUSE_MS * 2 ** small++);
+    return new Promise((resolve) => setTimeout(resolve, pause));
+  };
 }
 
 async function _writeAll(conn: EdgeConn, bytes: Uint8Array): Promise<void> {
