@@ -86,6 +86,23 @@ for (const role of ["router", "node"]) {
   });
 }
 
+Deno.test("deploy/nftables/router.nft limits new HTTPS connections per source address, not globally", async () => {
+  const result = await inNetns(`nft -f ${ROOT}deploy/nftables/router.nft && nft -j list ruleset`);
+  assert.equal(result.code, 0, result.stderr);
+  const https = rules(result.stdout, "privacy_gateway").filter((r) =>
+    JSON.stringify(r.expr).includes('"right":443') && JSON.stringify(r.expr).includes('"protocol":"tcp"')
+  );
+  const updates = https.flatMap((r) => r.expr.filter((e) => "set" in e)).map((e) =>
+    e.set as Record<string, unknown>
+  );
+  assert.deepEqual(updates.map((u) => [u.op, u.set]), [["update", "@https_v4"], ["update", "@https_v6"]]);
+  for (const rule of https) {
+    assert.ok(!rule.expr.some((e) => "limit" in e), `a global limit: ${JSON.stringify(rule.expr)}`);
+  }
+  // And the accept for everything under the limit is still there.
+  assert.ok(https.some((r) => JSON.stringify(r.expr).includes('"accept"')));
+});
+
 Deno.test("firewall.sh without --yes shows and checks the rules, and installs and loads nothing", async () => {
   await using tmp = await tempDir("pg-fw-");
   const result = await inNetnsWithPrivateEtc(
