@@ -30,11 +30,11 @@ import {
 import {
   AbuseGuard,
   AdmissionQueue,
+  connectRedisStore,
   DecapsulationBudget,
   type LimitStore,
   LOOPBACK_PROXIES,
   MemoryStore,
-  RedisStore,
   TrustedProxies,
 } from "./limits/mod.ts";
 import {
@@ -111,10 +111,10 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   const shutdown = new AbortController();
   // Limits, the replay set and spent challenges share one store: Redis when configured.
   const store: LimitStore = config.PG_REDIS_URL
-    ? await RedisStore.connect(config.PG_REDIS_URL)
+    ? await connectRedisStore(config.PG_REDIS_URL)
     : new MemoryStore();
   resources.defer(() => store.close());
-  if (store instanceof RedisStore && store.eviction === "unknown") {
+  if ("eviction" in store && store.eviction === "unknown") {
     logger.log("warn", "store.eviction_unchecked", {
       reason: "Redis refused CONFIG GET maxmemory-policy; make sure it is noeviction or replays may pass",
     });

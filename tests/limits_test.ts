@@ -6,13 +6,13 @@ import assert from "node:assert/strict";
 import {
   AbuseGuard,
   AdmissionQueue,
+  connectRedisStore,
   gcraStep,
   type LimitsConfig,
   type LimitStore,
   MemoryStore,
   networkOf,
   ProofOfWork,
-  RedisStore,
 } from "../src/limits/mod.ts";
 import { GatewayError, ReplayGuard, solveChallenge } from "../src/protocol/mod.ts";
 import { startRedis } from "./helpers/redis.ts";
@@ -54,7 +54,7 @@ Deno.test({
 async function withStoreOf(kind: "memory" | "redis", fn: (store: LimitStore) => Promise<void>) {
   if (kind === "memory") return await fn(new MemoryStore());
   await using redis = await startRedis();
-  const store = await RedisStore.connect(redis.url, { prefix: `t${crypto.randomUUID()}:` });
+  const store = await connectRedisStore(redis.url, { prefix: `t${crypto.randomUUID()}:` });
   try {
     await fn(store);
   } finally {

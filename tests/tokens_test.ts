@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { MemoryStore, RedisStore } from "../src/limits/mod.ts";
+import { connectRedisStore, MemoryStore, type RedisStore } from "../src/limits/mod.ts";
 import {
   blindTokenRequest,
   DeviceKeyAttester,
@@ -31,7 +31,7 @@ function redeemerOn(spent: RedisStore | MemoryStore) {
 
 Deno.test("Redeemer.redeem() on two gateways sharing Redis lets exactly one of 50 parallel spends through", async () => {
   await using redis = await startRedis(["--maxmemory-policy", "noeviction"]);
-  const [a, b] = await Promise.all([RedisStore.connect(redis.url), RedisStore.connect(redis.url)]);
+  const [a, b] = await Promise.all([connectRedisStore(redis.url), connectRedisStore(redis.url)]);
   try {
     const [token] = await tokens(keys, await issuer(keys, new MemoryStore(() => T0)), T0, 1);
     const gateways = [redeemerOn(a), redeemerOn(b)];
@@ -54,7 +54,7 @@ Deno.test("Redeemer.redeem() on two gateways sharing Redis lets exactly one of 5
 
 Deno.test("Redeemer.redeem() fails closed when Redis goes away", async () => {
   const redis = await startRedis(["--maxmemory-policy", "noeviction"]);
-  const store = await RedisStore.connect(redis.url, { timeoutMs: 300 });
+  const store = await connectRedisStore(redis.url, { timeoutMs: 300 });
   try {
     const [token] = await tokens(keys, await issuer(keys, new MemoryStore(() => T0)), T0, 1);
     await redis.stop();
@@ -70,7 +70,7 @@ Deno.test("Redeemer.redeem() fails closed when Redis goes away", async () => {
 
 Deno.test("Issuer.issue() on two gateways sharing Redis holds one device quota", async () => {
   await using redis = await startRedis(["--maxmemory-policy", "noeviction"]);
-  const [a, b] = await Promise.all([RedisStore.connect(redis.url), RedisStore.connect(redis.url)]);
+  const [a, b] = await Promise.all([connectRedisStore(redis.url), connectRedisStore(redis.url)]);
   try {
     const limits = { tokensPerWindow: 6, windowSeconds: 3600 };
     const [one, two] = [await issuer(keys, a, { limits }), await issuer(keys, b, { limits })];

@@ -15,7 +15,7 @@ import {
   usesLocalLlama,
 } from "../config/mod.ts";
 import { LlamaClient } from "../inference/mod.ts";
-import { RedisStore } from "../limits/mod.ts";
+import { connectRedisStore } from "../limits/mod.ts";
 import type { CliHost } from "./dispatch.ts";
 import { denoPermissionQuery } from "./grant_gate.ts";
 
@@ -155,7 +155,7 @@ async function _node(url: string, config: EnvConfig): Promise<string[]> {
 /** Redis accepts a connection and a command. */
 async function _redis(url: string): Promise<string[]> {
   try {
-    const store = await RedisStore.connect(url, {
+    const store = await connectRedisStore(url, {
       timeoutMs: PROBE_TIMEOUT_MS,
       connectTimeoutMs: PROBE_TIMEOUT_MS,
     });
