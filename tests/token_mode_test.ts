@@ -236,3 +236,37 @@ Deno.test("GatewayClient drops a refused token and retries once with another", a
   const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
   assert.match(metrics, /privacy_gateway_token_redemptions_total\{outcome="spent"\} 1/);
 });
+
+Deno.test("auth auto never falls back to the device key when a later key set comes without token keys", async () => {
+  await using gateway = await startGateway(TOKEN_ENV);
+  let chats = 0;
+  // A hostile middle (relay, CDN, TLS terminator): a forged clear-text key problem makes the client refetch
+  // its keys, and the key set it then serves is genuine but has its (unsigned) token_keys removed.
+  const middle = (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = new URL(String(input));
+    if (url.pathname === "/api/chat" && chats++ === 0) {
+      return new Response(
+        JSON.stringify({ type: "https://iana.org/assignments/http-problem-types#ohttp-key" }),
+        {
+          status: 422,
+          headers: { "content-type": "application/problem+json" },
+        },
+      );
+    }
+    const response = await fetch(input, init);
+    if (url.pathname !== "/api/pubkey" || chats === 0) return response;
+    const document = await response.json();
+    delete document.token_keys;
+    return Response.json(document);
+  }) as typeof fetch;
+  const client = new GatewayClient({
+    baseUrl: gateway.url,
+    pin: gateway.fingerprint,
+    auth: "auto",
+    fetch: middle,
+  });
+  assert.equal(await client.prefetchTokens(), 20);
+  // Had the client fallen back, it would send its device key, which the gateway refuses (422).
+  assert.equal(await outcome(client, "still anonymous"), "done echo: still anonymous");
+  assert.equal(chats, 2);
+});

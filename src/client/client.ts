@@ -171,6 +171,7 @@ export class GatewayClient {
   #keys?: Promise<UsableKey[]>;
   /** Token mode: the token keys and issuer name from the last verified signed key set. */
   #tokenKeys?: { issuerName: string; keys: { tokenKeyId: string; spki: string; notAfter: number }[] };
+  #sawTokenKeys = false;
   #wallet?: TokenWallet;
   #tokenStore: TokenStore;
   #tokenBatch: { batchSize?: number; lowWater?: number };
@@ -233,9 +234,14 @@ export class GatewayClient {
     return await wallet.count() < (this.#tokenBatch.lowWater ?? 5) ? await wallet.refill() : 0;
   }
 
-  /** Whether requests carry tokens: `token`, or `auto` with a signed key set that lists token keys. */
+  /**
+   * Whether requests carry tokens: `token`, or `auto` once a signed key set has listed token keys. In
+   * `auto` that is sticky: the presence of token keys is not itself signed, so a key set served without
+   * them (by a CDN, a TLS terminator or a relay's key proxy) must not switch the client back to sending
+   * its device key, which would link its requests to its issuance (review of protocol v2).
+   */
   #tokenMode(): boolean {
-    return this.#options.auth === "token" || (this.#options.auth === "auto" && this.#tokenKeys !== undefined);
+    return this.#options.auth === "token" || (this.#options.auth === "auto" && this.#sawTokenKeys);
   }
 
   /** The wallet, made once the signed key set has named the issuer. */
@@ -453,8 +459,11 @@ export class GatewayClient {
       },
     );
     this.#newestIssuedAt = verified.keySet.issuedAt;
-    this.#tokenKeys = verified.tokenKeys &&
-      { issuerName: verified.tokenKeys.issuerName, keys: verified.tokenKeys.keys };
+    // Once seen, token keys are never dropped by a later key set without them (see #tokenMode).
+    if (verified.tokenKeys) {
+      this.#tokenKeys = { issuerName: verified.tokenKeys.issuerName, keys: verified.tokenKeys.keys };
+      this.#sawTokenKeys = true;
+    }
     this.fingerprint = verified.fingerprint;
     return verified.usable;
   }

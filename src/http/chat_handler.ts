@@ -12,8 +12,8 @@
  * Before decapsulation, errors are the few generic clear-text answers RFC 9458 allows (400, 415, 422 for a
  * key problem, and the edge's 408/411/413/429), and garbage or replays draw on the network's error budget.
  * From the moment the request is opened, every answer is `200` with an encapsulated Binary HTTP response
- * whose own status says what happened (RFC 9458 §5.2): a relay or TLS terminator cannot tell a refused
- * request from an answered one. Metrics and logs still record the real outcome. Once the stream has
+ * whose own status says what happened (RFC 9458 §5.2): a relay or TLS terminator sees no status (only that
+ * a refusal is one quick chunk and an answer several over time). Metrics and logs record the real outcome. Once the stream has
  * started, a failure becomes an `error` event in the final chunk: the client never sees a silent stop.
  */
 import { fromBase64Url, type KeyRing } from "../crypto/mod.ts";

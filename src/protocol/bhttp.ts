@@ -234,7 +234,13 @@ class _Reader {
   }
 
   varint(): number {
-    const decoded = decodeVarint(this.#bytes, this.#offset);
+    let decoded: ReturnType<typeof decodeVarint>;
+    try {
+      decoded = decodeVarint(this.#bytes, this.#offset);
+    } catch {
+      // A value past 2^53 − 1 (eight 0xff bytes): malformed input, not a gateway fault (review of v2).
+      throw _invalid();
+    }
     if (!decoded) throw _invalid();
     this.#offset = decoded.next;
     return decoded.value;

@@ -144,6 +144,12 @@ export class ResponseReader {
   #message = new BhttpResponseDecoder();
   #events = new EventDecoder();
   #finished = false;
+  /**
+   * A terminal event (done or error) and anything after it, held until the final chunk authenticates:
+   * the gateway's framing can leave the final chunk with padding only, and `done` must never reach the
+   * app from a stream whose end was cut (review of protocol v2).
+   */
+  #held: ChatEvent[] = [];
 
   constructor(nonceLength: number, cipherFor: (nonce: Uint8Array) => Promise<ChunkCipher>) {
     this.#opener = new ChunkedResponseOpener(nonceLength, cipherFor);
@@ -162,13 +168,18 @@ export class ResponseReader {
   /** Feeds received bytes; returns the events they complete. */
   async push(bytes: Uint8Array): Promise<ChatEvent[]> {
     const events: ChatEvent[] = [];
-    for (const plaintext of await this.#opener.push(bytes)) events.push(...this.#feed(plaintext));
+    for (const plaintext of await this.#opener.push(bytes)) {
+      for (const event of this.#feed(plaintext)) {
+        if (this.#held.length > 0 || event.type === "done" || event.type === "error") this.#held.push(event);
+        else events.push(event);
+      }
+    }
     return events;
   }
 
   /** Call at the end of the transport: opens the final chunk and checks the message ended there. */
   async end(): Promise<ChatEvent[]> {
-    const events = this.#feed(await this.#opener.end());
+    const events = [...this.#held.splice(0), ...this.#feed(await this.#opener.end())];
     for (const content of this.#message.end()) events.push(...this.#events.push(content));
     events.push(...this.#events.push(new Uint8Array(0), true));
     this.#finished = true;

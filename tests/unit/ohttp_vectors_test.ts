@@ -23,6 +23,7 @@ import {
   encodeRequestHeader,
   encodeResponse,
   frameChunk,
+  GatewayError,
   MAX_REQUEST_CHUNKS,
   openRequest,
   readWholeResponse,
@@ -259,4 +260,15 @@ test("openRequest() opens up to MAX_REQUEST_CHUNKS chunks and refuses more as de
     openRequest(ring, splitRequest(beyond.body, true), Date.now() / 1000),
     (e) => (e as { code?: string }).code === "decryption_failed",
   );
+});
+
+Deno.test({
+  name: "decodeRequest() refuses a varint past 2^53 - 1 as invalid_message, not an internal error",
+  permissions: "none",
+  fn() {
+    assert.throws(
+      () => decodeRequest(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])),
+      (e) => e instanceof GatewayError && e.code === "invalid_message",
+    );
+  },
 });

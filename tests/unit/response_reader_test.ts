@@ -140,3 +140,24 @@ Deno.test({
     assert.equal(opener.finished, false);
   },
 });
+
+Deno.test({
+  ...none,
+  name: "ResponseReader never delivers a terminal event before end(), whatever chunk it lands in",
+  async fn() {
+    // For some lengths the terminal event fills a non-final chunk and the final chunk is only padding
+    // (review of protocol v2): `done` must still wait for the final chunk.
+    for (let k = 0; k < 3 * CHUNK; k++) {
+      const { reader, sealer, nonce } = await _pair();
+      const parts = await _sealed(sealer, nonce, [[{ type: "text", delta: "x".repeat(k) }, {
+        type: "done",
+        finish_reason: "stop",
+        usage: { prompt_tokens: 1, completion_tokens: 1 },
+      }]]);
+      const early: ChatEvent[] = [];
+      for (const part of parts) early.push(...await reader.push(part));
+      assert.ok(early.every((e) => e.type === "text"), `length ${k}: ${early.map((e) => e.type)}`);
+      assert.deepEqual((await reader.end()).map((e) => e.type).at(-1), "done", `length ${k}`);
+    }
+  },
+});
