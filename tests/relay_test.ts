@@ -4,19 +4,12 @@
  * relay's address, never the app's: its per-network limits then apply per relay (docs/protocol.md §6).
  */
 import assert from "node:assert/strict";
-import { type ChatEvent, GatewayClient, GatewayRequestError } from "../src/client/mod.ts";
+import { type ChatEvent, GatewayClient } from "../src/client/mod.ts";
 import { startGateway } from "./helpers/gateway.ts";
-import { startRelay } from "./helpers/relay.ts";
+import { chatOutcome, startRelay } from "./helpers/relay.ts";
 
-async function outcome(client: GatewayClient, content = "via relay"): Promise<string> {
-  try {
-    const events: ChatEvent[] = [];
-    for await (const event of client.chat({ messages: [{ role: "user", content }] })) events.push(event);
-    const text = events.map((e) => e.type === "text" ? e.delta : "").join("");
-    return `${events.at(-1)?.type} ${text}`;
-  } catch (error) {
-    return error instanceof GatewayRequestError ? `${error.status} ${error.code}` : String(error);
-  }
+function outcome(client: GatewayClient, content = "via relay"): Promise<string> {
+  return chatOutcome(client, content);
 }
 
 Deno.test("GatewayClient chats over X-Wing through an OHTTP relay that forwards only the media type", async () => {

@@ -5,7 +5,7 @@
  * relay, the gateway's whole state links no two requests of one user.
  */
 import assert from "node:assert/strict";
-import { type ChatEvent, GatewayClient, GatewayRequestError } from "../src/client/mod.ts";
+import { GatewayClient, GatewayRequestError } from "../src/client/mod.ts";
 import { chatCommand } from "../src/cli/chat_command.ts";
 import { main } from "../src/main.ts";
 import { MemoryTokenStore, type StoredToken } from "../src/tokens/mod.ts";
@@ -13,19 +13,12 @@ import { privateTempDir, startGateway } from "./helpers/gateway.ts";
 import { spawnGateway } from "./helpers/gateway_process.ts";
 import { chat, post, readAnswer, sealFor } from "./helpers/raw_client.ts";
 import { startRedis } from "./helpers/redis.ts";
-import { startRelay } from "./helpers/relay.ts";
+import { chatOutcome, startRelay } from "./helpers/relay.ts";
 
 const TOKEN_ENV = { PG_AUTH: "token" };
 
-async function outcome(client: GatewayClient, content = "hello"): Promise<string> {
-  try {
-    const events: ChatEvent[] = [];
-    for await (const event of client.chat({ messages: [{ role: "user", content }] })) events.push(event);
-    const text = events.map((e) => e.type === "text" ? e.delta : "").join("");
-    return `${events.at(-1)?.type} ${text}`;
-  } catch (error) {
-    return error instanceof GatewayRequestError ? `${error.status} ${error.code}` : String(error);
-  }
+function outcome(client: GatewayClient, content = "hello"): Promise<string> {
+  return chatOutcome(client, content);
 }
 
 function tokenClient(url: string, fingerprint: string, extra: Record<string, unknown> = {}): GatewayClient {

@@ -100,10 +100,7 @@ export async function guardConnection(
         : "response_timeout",
     );
     if (phase === "sent") return closeAll();
-    try {
-      upstream?.close();
-    } catch { /* already closed */ }
-    // The request loop may be inside a read of its own: answer, but do not drain.
+    // (Before "sent" there is no upstream connection yet.) The request loop may be inside a read of its own: answer, but do not drain.
     _answerAndClose(client, edgeAnswer(new GatewayError("request_timeout")), false).finally(closeAll);
   });
   let phase: "head" | "body" | "sent" = "head";
@@ -219,15 +216,14 @@ async function _relayResponse(
   client: EdgeConn,
   stallTimeoutMs: number,
   timer: _Deadline,
+  /** Called on every read from the application (idempotent: marks the answer as started). */
   onFirstByte: () => void,
 ): Promise<void> {
   const buffer = new Uint8Array(_BUFFER_BYTES);
-  let first = true;
   while (true) {
     const n = await upstream.read(buffer);
     if (n === null) return;
-    if (first) onFirstByte();
-    first = false;
+    onFirstByte();
     timer.arm(stallTimeoutMs);
     await _writeAll(client, buffer.subarray(0, n));
     timer.clear();

@@ -57,8 +57,6 @@ export interface EdgeLimits extends ConnectionLimits {
 /** A running listener. */
 export interface Listener {
   url: string;
-  /** Open client connections (metrics). */
-  connections(): number;
   /**
    * Stops accepting and resolves when in-flight requests have finished, or `drainMs` has passed: then
    * every remaining connection is closed (a request still being read must not hold shutdown).
@@ -130,7 +128,6 @@ export async function listen(
   const force = new AbortController();
   const hooks = {
     onOutcome: (o: EdgeOutcome) => options.onOutcome?.(o),
-    force: force.signal,
     reserveBody: (n: number) => {
       if (bodyBytes + n > options.edge.maxBodyBytesInFlight) return false;
       bodyBytes += n;
@@ -195,7 +192,6 @@ export async function listen(
 
   return {
     url,
-    connections: () => total,
     shutdown: async (drainMs = 30_000) => {
       if (timer !== undefined) clearInterval(timer);
       await server.close();

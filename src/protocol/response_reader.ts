@@ -12,7 +12,7 @@
  * delivered only once the whole response has authenticated and nothing can follow it.
  */
 import { createParser, type EventSourceMessage } from "eventsource-parser";
-import type { ChunkCipher } from "../crypto/mod.ts";
+import { type ChunkCipher, concat } from "../crypto/mod.ts";
 import { decodeResponse } from "./bhttp.ts";
 import { BhttpResponseDecoder } from "./bhttp_stream.ts";
 import { ResponseIntegrityError } from "./response_integrity_error.ts";
@@ -49,7 +49,7 @@ export class ChunkedResponseOpener {
         this.#final.push(bytes.slice());
         return [];
       }
-      this.#buffer = _join(this.#buffer, bytes);
+      this.#buffer = concat(this.#buffer, bytes);
       const out: Uint8Array[] = [];
       if (!this.#cipher) {
         if (this.#buffer.byteLength < this.#nonceLength) return out;
@@ -82,7 +82,7 @@ export class ChunkedResponseOpener {
   async end(): Promise<Uint8Array> {
     return await this.#guard(async () => {
       if (!this.#final || !this.#cipher) throw new ResponseIntegrityError("truncated");
-      const sealed = _join(new Uint8Array(0), ...this.#final);
+      const sealed = concat(new Uint8Array(0), ...this.#final);
       this.#final = undefined;
       return await this.#open(sealed, true);
     });
@@ -213,16 +213,4 @@ export async function readWholeResponse(
   }
   const events = new EventDecoder().push(decoded.message.content, true);
   return { head: { status: decoded.message.status, fields: decoded.message.fields }, events };
-}
-
-function _join(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.byteLength;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.byteLength;
-  }
-  return out;
 }

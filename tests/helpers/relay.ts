@@ -6,6 +6,7 @@
  */
 import http from "node:http";
 import { Readable } from "node:stream";
+import { type ChatEvent, type GatewayClient, GatewayRequestError } from "../../src/client/mod.ts";
 
 const _FORWARDED_TYPES = new Set(["message/ohttp-req", "message/ohttp-chunked-req"]);
 
@@ -51,4 +52,16 @@ export function startRelay(gatewayChatUrl: string, localAddress = "127.0.0.2"): 
     forwarded,
     [Symbol.asyncDispose]: () => server.shutdown(),
   };
+}
+
+/** A chat's outcome as one line: "<last event type> <text>", or "<status> <code>" when refused. */
+export async function chatOutcome(client: GatewayClient, content: string): Promise<string> {
+  try {
+    const events: ChatEvent[] = [];
+    for await (const event of client.chat({ messages: [{ role: "user", content }] })) events.push(event);
+    const text = events.map((e) => e.type === "text" ? e.delta : "").join("");
+    return `${events.at(-1)?.type} ${text}`;
+  } catch (error) {
+    return error instanceof GatewayRequestError ? `${error.status} ${error.code}` : String(error);
+  }
 }
