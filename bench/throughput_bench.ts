@@ -23,7 +23,7 @@ import {
   AEAD_AES_128_GCM,
   AEAD_CHACHA20_POLY1305,
   ChunkCipher,
-  createSuite,
+  createRecipientSuite,
   KEM_X25519,
   KEM_XWING,
   KeyRing,
@@ -107,7 +107,7 @@ for (const suite of SUITES) {
       return 1;
     }),
   );
-  const hpke = createSuite({ kemId: suite.kemId, kdfId: 1, aeadId: suite.aeadId });
+  const hpke = createRecipientSuite({ kemId: suite.kemId, kdfId: 1, aeadId: suite.aeadId });
   const encs = bodies.map((b) => splitRequest(b, true).enc);
   row(
     `  of which createRecipientContext (decapsulation + key schedule)`,

@@ -14,6 +14,8 @@
 import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from "@hpke/core";
 import { Chacha20Poly1305 } from "@hpke/chacha20poly1305";
 import { XWing } from "@hpke/hybridkem-x-wing";
+import { SyncHkdfSha256 } from "./hpke_kdf.ts";
+import { XWingRecipient } from "./xwing_recipient.ts";
 
 /** RFC 9180 §7.1: DHKEM(X25519, HKDF-SHA256). */
 export const KEM_X25519 = 0x0020;
@@ -107,6 +109,28 @@ export function createSuite(ids: SuiteIds): CipherSuite {
       aead: createAead(ids.aeadId),
     });
     _suites.set(name, suite);
+  }
+  return suite;
+}
+
+const _recipientSuites = new Map<string, CipherSuite>();
+
+/**
+ * The suite the gateway opens requests with: {@link createSuite}'s, computing the same results faster:
+ * the key schedule and exporter on synchronous HMAC (hpke_kdf.ts), and X-Wing decapsulation with each key's
+ * expansion kept and WebCrypto's X25519 (xwing_recipient.ts).
+ */
+export function createRecipientSuite(ids: SuiteIds): CipherSuite {
+  const name = `${ids.kemId}/${ids.kdfId}/${ids.aeadId}`;
+  let suite = _recipientSuites.get(name);
+  if (!suite) {
+    createSuite(ids); // validates the identifiers
+    suite = new CipherSuite({
+      kem: ids.kemId === KEM_XWING ? new XWingRecipient() : new DhkemX25519HkdfSha256(),
+      kdf: new SyncHkdfSha256(),
+      aead: createAead(ids.aeadId),
+    });
+    _recipientSuites.set(name, suite);
   }
   return suite;
 }

@@ -20,6 +20,7 @@ import {
   ChunkCipher,
   CHUNKED_RESPONSE_LABEL,
   concat,
+  createRecipientSuite,
   createSuite,
   isSupportedSuite,
   KDF_HKDF_SHA256,
@@ -140,7 +141,7 @@ export async function openRequest(
   const key = ring.lookup(split.header.keyId, nowSeconds);
   if (!key || key.kemId !== split.header.kemId) throw new GatewayError("unknown_key_id");
   try {
-    const context = await createSuite(split.header).createRecipientContext({
+    const context = await createRecipientSuite(split.header).createRecipientContext({
       recipientKey: key.pair,
       enc: split.enc.buffer,
       info: requestInfo(split.chunked, split.hdr).buffer,

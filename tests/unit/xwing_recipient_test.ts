@@ -1,0 +1,61 @@
+/**
+ * The gateway's X-Wing decapsulation (src/crypto/xwing_recipient.ts: cached key expansion, WebCrypto
+ * X25519) must compute exactly the library's X-Wing: same shared secret for honest ciphertexts, and the same
+ * result for tampered ones (ML-KEM's implicit rejection, a changed X25519 share). No permissions.
+ */
+import assert from "node:assert/strict";
+import { XWing } from "@hpke/hybridkem-x-wing";
+import { XWingRecipient } from "../../src/crypto/xwing_recipient.ts";
+
+const none = { permissions: "none" as const };
+
+async function _case(recipient: XWingRecipient, library: XWing, pair: CryptoKeyPair, tamper?: number) {
+  const { enc } = await library.encap({ recipientPublicKey: pair.publicKey });
+  const bytes = new Uint8Array(enc);
+  if (tamper !== undefined) bytes[tamper] ^= 0x01;
+  const expected = new Uint8Array(await library.decap({ enc: bytes.slice().buffer, recipientKey: pair }));
+  const actual = new Uint8Array(await recipient.decap({ enc: bytes.slice().buffer, recipientKey: pair }));
+  assert.deepEqual(actual, expected);
+}
+
+Deno.test({
+  ...none,
+  name: "XWingRecipient.decap() equals the library's X-Wing decapsulation, key reused across requests",
+  async fn() {
+    const library = new XWing();
+    const recipient = new XWingRecipient();
+    const pairs = [await library.generateKeyPair(), await library.generateKeyPair()];
+    for (let i = 0; i < 6; i++) await _case(recipient, library, pairs[i % 2]);
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "XWingRecipient.decap() equals the library's on a flipped ML-KEM bit and on a flipped X25519 bit",
+  async fn() {
+    const library = new XWing();
+    const recipient = new XWingRecipient();
+    const pair = await library.generateKeyPair();
+    await _case(recipient, library, pair, 5); // inside ct_M: implicit rejection
+    await _case(recipient, library, pair, 1088 + 3); // inside ct_X
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "XWingRecipient.decap() follows a key rewritten in place instead of its cached expansion",
+  async fn() {
+    const library = new XWing();
+    const recipient = new XWingRecipient();
+    const a = await library.generateKeyPair();
+    const b = await library.generateKeyPair();
+    await _case(recipient, library, a);
+    // Same key object, other seed bytes (as if a key were wiped or reloaded in place).
+    const seedA = (a.privateKey as unknown as { key: Uint8Array }).key;
+    seedA.set((b.privateKey as unknown as { key: Uint8Array }).key);
+    const { enc } = await library.encap({ recipientPublicKey: b.publicKey });
+    const expected = new Uint8Array(await library.decap({ enc, recipientKey: b }));
+    const actual = new Uint8Array(await recipient.decap({ enc, recipientKey: a.privateKey }));
+    assert.deepEqual(actual, expected);
+  },
+});
