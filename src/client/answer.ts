@@ -20,14 +20,20 @@ import {
   type SealedRequest,
 } from "../protocol/mod.ts";
 
-/** A failure reported by the gateway, with its stable code. */
+/**
+ * Failures the client detects itself: `network_error` (no answer), `auth_mode_mismatch` (the signed key
+ * set's `auth` is not the one the app asked for, or a gateway once seen in token mode now says `device`).
+ */
+export type ClientErrorCode = "network_error" | "auth_mode_mismatch";
+
+/** A failure reported by the gateway (or detected by the client), with its stable code. */
 export class GatewayRequestError extends Error {
   /**
    * `status` is the encapsulated response's status when `encapsulated`, else the clear-text HTTP status.
    * `serverDate` is the gateway's `Date` (Unix seconds) from an encapsulated answer, never from clear text.
    */
   constructor(
-    readonly code: ErrorCode | "network_error",
+    readonly code: ErrorCode | ClientErrorCode,
     readonly status: number,
     readonly retryAfterSeconds?: number,
     readonly challenge?: { token: string; difficulty: number },
