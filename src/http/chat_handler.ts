@@ -32,7 +32,7 @@ import {
   type ChatEvent,
   type ChatRequest,
   type chatRequestSchema,
-  createCoalesceStream,
+  coalesceEvents,
   createSealStream,
   encodeWholeAnswer,
   type ErrorCode,
@@ -184,7 +184,7 @@ async function _answerOpened(
       releases.push(await deps.guard.admitDevice(device, network, chat.pow));
     }
     // Deno's request.signal also fires when a response completes, so a client disconnect is detected
-    // from the response stream's cancellation instead (see _cancellable).
+    // from the response stream's cancellation instead (coalesceEvents' onCancel).
     const disconnected = new AbortController();
     const signal = AbortSignal.any([
       disconnected.signal,
@@ -224,8 +224,8 @@ async function _answerOpened(
       const plaintext = encodeWholeAnswer({ status, fields: fields() }, all, deps.chunkSize);
       return _wholeResponse(await sealWholeResponse(cipher, responseNonce, plaintext));
     }
-    const stream = _cancellable(events, disconnected)
-      .pipeThrough(createCoalesceStream(deps.tickMs))
+    const onCancel = () => disconnected.abort(new DOMException("Client disconnected", "AbortError"));
+    const stream = coalesceEvents(events, { tickMs: deps.tickMs, onCancel })
       .pipeThrough(
         createSealStream(cipher, responseNonce, deps.chunkSize, { status: 200, fields: fields() }),
       );
@@ -302,22 +302,6 @@ async function _redeem(chat: ChatRequest, redeemer: Redeemer): Promise<void> {
     token.fill(0);
     delete chat.token;
   }
-}
-
-/** A stream over `source` whose cancellation (the client went away) aborts `onCancel` at once. */
-function _cancellable<T>(source: AsyncIterable<T>, onCancel: AbortController): ReadableStream<T> {
-  const iterator = source[Symbol.asyncIterator]();
-  return new ReadableStream<T>({
-    async pull(controller) {
-      const { done, value } = await iterator.next();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    async cancel() {
-      onCancel.abort(new DOMException("Client disconnected", "AbortError"));
-      await iterator.return?.();
-    },
-  }, { highWaterMark: 0 });
 }
 
 /** Turns a generator failure or abort into a terminal error event, so the stream always ends properly. */

@@ -80,6 +80,8 @@ export function createSocketFetch(socketPath: string): { fetch: SocketFetch; clo
           init.signal?.removeEventListener("abort", onAbort);
           close();
         },
+        // Read the socket only when asked (no read ahead): llama_client.ts spaces its reads so that one
+        // read carries the tokens that came meanwhile.
       });
       // A status without a body (204, 304) has none; Response refuses a body for them.
       const empty = status === 204 || status === 304;
@@ -187,28 +189,55 @@ class _ConnReader {
     }
   }
 
+  /**
+   * The body of a chunked response. Everything already buffered is handed out as one piece, however many
+   * chunks it spans (llama-server sends one chunk per token): one piece per socket read, not per chunk.
+   */
   async *chunked(): AsyncGenerator<Uint8Array> {
+    let pending: Uint8Array[] = [];
+    const flush = () => {
+      const out = pending.length === 1 ? pending[0] : _concat(pending);
+      pending = [];
+      return out;
+    };
     while (true) {
+      // About to wait for the socket: hand out what is complete first.
+      if (pending.length > 0 && this.#buffer.indexOf(10) < 0) yield flush();
       const sizeLine = await this.#line(4096);
       const digits = sizeLine.split(";")[0].trim();
       // Strictly hex (parseInt alone would read "data: …" as 0xda).
       if (!/^[0-9a-fA-F]{1,8}$/.test(digits)) throw new Error("Upstream sent a malformed chunk size");
       const size = parseInt(digits, 16);
       if (size === 0) {
+        if (pending.length > 0) yield flush();
         // Trailer fields, up to the empty line; their content is not used.
         while (await this.#line(_MAX_HEAD_BYTES) !== "");
         return;
       }
       let left = size;
       while (left > 0) {
-        if (this.#buffer.byteLength === 0 && !await this.#fill()) {
-          throw new Error("Upstream closed the connection mid-chunk");
+        if (this.#buffer.byteLength === 0) {
+          if (pending.length > 0) yield flush();
+          if (!await this.#fill()) throw new Error("Upstream closed the connection mid-chunk");
         }
         const part = this.#take(Math.min(left, this.#buffer.byteLength));
         left -= part.byteLength;
-        yield part;
+        pending.push(part);
       }
+      if (pending.length > 0 && this.#buffer.indexOf(10) < 0) yield flush();
       if (await this.#line(2) !== "") throw new Error("Upstream sent a chunk without its CRLF");
     }
   }
+}
+
+function _concat(parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.byteLength;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
 }

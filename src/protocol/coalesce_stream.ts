@@ -4,6 +4,11 @@
  * neither sizes nor timing reveal individual token lengths (Weiss et al. 2024; "Whisper Leak" 2025).
  * A terminal event (`done`/`error`) flushes at once and ends the stream. The first batch is sent at once
  * too: when the answer starts is visible anyway, and waiting a tick would only add latency.
+ *
+ * It reads its source itself (an async iterable of events) rather than being a TransformStream: events
+ * arrive one per token, and a pipe into a TransformStream cost several promise hops per event
+ * (docs/benchmarks.md, "Per-token work"); here an event costs one `next()`, and stream machinery runs once
+ * per batch. It pulls only while its reader wants a batch, so backpressure still reaches the source.
  */
 import { type ChatEvent, isTerminal } from "./events.ts";
 
@@ -18,45 +23,92 @@ const _REAL_TIMER: TickTimer = {
   clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
-/** Creates the coalescing stage; `tickMs` 0 emits each event as its own batch (tests, benchmarks). */
-export function createCoalesceStream(
-  tickMs: number,
-  clock: TickTimer = _REAL_TIMER,
-): TransformStream<ChatEvent, ChatEvent[]> {
+/** Options of {@link coalesceEvents}. */
+export interface CoalesceOptions {
+  /** Tick; 0 emits each event as its own batch (tests, benchmarks). */
+  tickMs: number;
+  clock?: TickTimer;
+  /** Called once when the reader cancels (the client went away), before the source is returned. */
+  onCancel?: () => void;
+}
+
+/** Batches the events of `source` per tick (see above); the stream ends after a terminal event. */
+export function coalesceEvents(
+  source: AsyncIterable<ChatEvent>,
+  options: CoalesceOptions,
+): ReadableStream<ChatEvent[]> {
+  const { tickMs } = options;
+  const clock = options.clock ?? _REAL_TIMER;
+  const iterator = source[Symbol.asyncIterator]();
   let pending: ChatEvent[] = [];
   let timer: unknown;
   let ended = false;
   let first = true;
-  const flush = (controller: TransformStreamDefaultController<ChatEvent[]>) => {
+  /** Set by every enqueue: a pull returns once it has produced something (or the source ended). */
+  let produced = false;
+  let controller!: ReadableStreamDefaultController<ChatEvent[]>;
+  const flush = () => {
     if (timer !== undefined) clock.clear(timer);
     timer = undefined;
-    if (pending.length > 0) controller.enqueue(pending);
+    if (pending.length === 0) return;
+    const batch = pending;
     pending = [];
+    controller.enqueue(batch);
+    produced = true;
   };
-  return new TransformStream<ChatEvent, ChatEvent[]>({
-    transform(event, controller) {
-      if (ended) return;
-      const last = pending.at(-1);
-      if (last && (last.type === "text" || last.type === "reasoning") && last.type === event.type) {
-        pending[pending.length - 1] = { type: last.type, delta: last.delta + (event as typeof last).delta };
-      } else {
-        pending.push(event);
-      }
-      if (isTerminal(event)) {
-        ended = true;
-        flush(controller);
-      } else if (tickMs <= 0 || first) {
-        first = false;
-        flush(controller);
-      } else if (timer === undefined) {
-        timer = clock.set(() => flush(controller), tickMs);
+  const push = (event: ChatEvent) => {
+    const last = pending.at(-1);
+    if (last && (last.type === "text" || last.type === "reasoning") && last.type === event.type) {
+      pending[pending.length - 1] = { type: last.type, delta: last.delta + (event as typeof last).delta };
+    } else {
+      pending.push(event);
+    }
+    if (isTerminal(event)) {
+      ended = true;
+      flush();
+    } else if (tickMs <= 0 || first) {
+      first = false;
+      flush();
+    } else if (timer === undefined) {
+      timer = clock.set(flush, tickMs);
+    }
+  };
+  return new ReadableStream<ChatEvent[]>({
+    start(c) {
+      controller = c;
+    },
+    async pull(c) {
+      produced = false;
+      while (!produced) {
+        let next: IteratorResult<ChatEvent>;
+        try {
+          next = await iterator.next();
+        } catch (error) {
+          // The stream errors: no tick may enqueue into it afterwards.
+          if (timer !== undefined) clock.clear(timer);
+          timer = undefined;
+          throw error;
+        }
+        const { done, value } = next;
+        if (done) {
+          flush();
+          c.close();
+          return;
+        }
+        push(value);
+        if (ended) {
+          // Nothing follows a terminal event: the source is finished (its cleanup runs now).
+          c.close();
+          await iterator.return?.();
+          return;
+        }
       }
     },
-    flush(controller) {
-      flush(controller);
-    },
-    cancel() {
+    async cancel() {
       if (timer !== undefined) clock.clear(timer);
+      timer = undefined;
+      options.onCancel?.();
+      await iterator.return?.();
     },
-  });
+  }, { highWaterMark: 0 });
 }

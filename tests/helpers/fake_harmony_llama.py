@@ -6,8 +6,11 @@ Vocabulary like the generated tiny model: ids 0-255 are bytes, 256 is " t", 257.
 specials. Serves /health, /tokenize (parse_special honoured; mixed content arrays; with_pieces, answering 500
 with llama.cpp's range-check message for an unknown id, as the real one does) and streaming /completion. The decoded
 prompt of the last completion is written to <model>.prompt so tests can check the rendering.
+
+For bench/cpu_bench.ts --fake: a prompt containing `BENCH-TOKENS-<n>` is answered with n final-channel tokens,
+one event per write, ~0.3 ms apart (each arrives on its own read, as a model's tokens do).
 """
-import json, os, socket, sys, threading
+import json, os, re, socket, sys, threading, time
 
 SPECIALS = ["<|endoftext|>", "<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|return|>", "<|call|>", "<|constrain|>"]
 IDS = {s: 257 + i for i, s in enumerate(SPECIALS)}
@@ -97,9 +100,14 @@ def handle(conn):
             with open(model + ".prompt", "w") as f:
                 f.write(prompt)
             script = ANSWER if "<|start|>functions.get_weather" in prompt else TOOL_CALL if "namespace functions" in prompt else ANSWER
+            bench = re.search(r"BENCH-TOKENS-(\d+)", prompt)
+            if bench:
+                script = "<|channel|>final<|message|>" + "a" * int(bench.group(1)) + "<|return|>"
             ids = tokenize(script, True)
             respond(conn, "200 OK", None, stream=True)
             for i, t in enumerate(ids):
+                if bench:
+                    time.sleep(0.0003)
                 piece = "" if t in NAMES and NAMES[t] in ("<|return|>", "<|call|>") else decode([t])
                 conn.sendall(("data: " + json.dumps({"content": piece, "tokens": [t], "stop": False}) + "\n\n").encode())
             final = {"content": "", "tokens": [], "stop": True, "stop_type": "eos", "tokens_predicted": len(ids), "tokens_evaluated": len(request["prompt"])}

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { AEAD_CHACHA20_POLY1305, ChunkCipher } from "../../src/crypto/mod.ts";
 import {
   type ChatEvent,
-  createCoalesceStream,
+  coalesceEvents,
   createSealStream,
   decodeVarint,
   framePlaintexts,
@@ -41,29 +41,63 @@ class ManualTimer implements TickTimer {
   }
 }
 
-/** Drives a coalesce stage by hand: write events, advance the clock, read what came out so far. */
+/** Drives a coalesce stage by hand: push events into its source, advance the clock, read what came out. */
 function _coalescer(tickMs: number) {
   const clock = new ManualTimer();
-  const stage = createCoalesceStream(tickMs, clock);
-  const writer = stage.writable.getWriter();
+  const queued: ChatEvent[] = [];
+  let wake: (() => void) | undefined;
+  let closed = false;
+  let returned = false;
+  async function* source(): AsyncGenerator<ChatEvent> {
+    try {
+      while (true) {
+        if (queued.length > 0) yield queued.shift()!;
+        else if (closed) return;
+        else await new Promise<void>((resolve) => wake = resolve);
+      }
+    } finally {
+      returned = true;
+    }
+  }
+  let cancelled = 0;
+  // As in the handler, where onCancel aborts the generation, which ends the source.
+  const onCancel = () => {
+    cancelled++;
+    closed = true;
+    wake?.();
+  };
+  const stream = coalesceEvents(source(), { tickMs, clock, onCancel });
   const out: ChatEvent[][] = [];
+  const reader = stream.getReader();
   const reading = (async () => {
-    for await (const batch of stage.readable) out.push(batch);
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      out.push(value);
+    }
   })();
   const settle = () => new Promise((r) => setTimeout(r, 0));
   return {
     clock,
     out,
+    returned: () => returned,
+    cancelled: () => cancelled,
     write: async (event: ChatEvent) => {
-      await writer.write(event);
+      queued.push(event);
+      wake?.();
       await settle();
     },
     advance: async (ms: number) => {
       clock.advance(ms);
       await settle();
     },
+    cancel: async () => {
+      await reader.cancel();
+      await reading;
+    },
     close: async () => {
-      await writer.close();
+      closed = true;
+      wake?.();
       await reading;
     },
   };
@@ -78,7 +112,7 @@ const done: ChatEvent = {
 
 Deno.test({
   ...none,
-  name: "createCoalesceStream() sends the first event at once, then one merged batch per tick",
+  name: "coalesceEvents() sends the first event at once, then one merged batch per tick",
   async fn() {
     const c = _coalescer(50);
     await c.write(text("a"));
@@ -99,7 +133,7 @@ Deno.test({
 
 Deno.test({
   ...none,
-  name: "createCoalesceStream() flushes at once on a terminal event and drops everything after it",
+  name: "coalesceEvents() flushes at once on a terminal event, ends, and drops everything after it",
   async fn() {
     const c = _coalescer(50);
     await c.write(text("a"));
@@ -107,6 +141,7 @@ Deno.test({
     await c.write(done);
     assert.deepEqual(c.out, [[text("a")], [text("b"), done]]);
     assert.equal(c.clock.pending, 0, "the tick timer is cleared");
+    assert.equal(c.returned(), true, "the source is finished at once (its cleanup runs)");
     await c.write(text("after"));
     await c.advance(100);
     await c.close();
@@ -116,13 +151,30 @@ Deno.test({
 
 Deno.test({
   ...none,
-  name: "createCoalesceStream() with tick 0 emits every event as its own batch",
+  name: "coalesceEvents() with tick 0 emits every event as its own batch",
   async fn() {
     const c = _coalescer(0);
     for (const d of ["a", "b", "c"]) await c.write(text(d));
     await c.close();
     assert.deepEqual(c.out, [[text("a")], [text("b")], [text("c")]]);
     assert.equal(c.clock.pending, 0);
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "coalesceEvents() on cancel clears its tick, calls onCancel once and returns the source",
+  async fn() {
+    const c = _coalescer(50);
+    await c.write(text("a"));
+    await c.write(text("b"));
+    assert.equal(c.clock.pending, 1);
+    await c.cancel();
+    assert.equal(c.clock.pending, 0, "no tick fires into a cancelled stream");
+    assert.equal(c.cancelled(), 1);
+    await c.close();
+    assert.equal(c.returned(), true);
+    assert.deepEqual(c.out, [[text("a")]]);
   },
 });
 
