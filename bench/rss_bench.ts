@@ -16,8 +16,16 @@ await Deno.chmod(dir, 0o700);
 await demoModelFile(dir);
 const port = 20_000 + Math.floor(Math.random() * 20_000);
 const big = "1000000";
+// RSS_BENCH_V8_FLAGS (e.g. --max-semi-space-size=1) is passed to the gateway's V8, to compare flags.
+const v8Flags = Deno.env.get("RSS_BENCH_V8_FLAGS");
 const child = new Deno.Command(Deno.execPath(), {
-  args: ["run", "-A", new URL("../src/main.ts", import.meta.url).pathname, "serve"],
+  args: [
+    "run",
+    "-A",
+    ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
+    new URL("../src/main.ts", import.meta.url).pathname,
+    "serve",
+  ],
   env: {
     PG_RUNTIME_DIR: dir,
     PG_LLAMA_SERVER_BIN: bin,
@@ -37,7 +45,7 @@ const child = new Deno.Command(Deno.execPath(), {
     PG_DECAPSULATIONS_PER_SECOND: big,
     PG_POW_LOAD_PERCENT: "1000",
   },
-  stdout: "null",
+  stdout: Deno.env.get("RSS_BENCH_STDOUT") ? "inherit" : "null",
   stderr: "null",
 }).spawn();
 const rssKiB = () => {

@@ -55,16 +55,28 @@ export class HarmonyParser {
   #state: _State;
   #nextRole: string | null;
   #strict: boolean;
+  #keepContent: (header: MessageHeader) => boolean;
   readonly messages: ParsedMessage[] = [];
 
   /**
    * `role`: the role whose header the stream starts in (the prompt ended with `<|start|>assistant`).
    * `header`: start directly inside a message's content (the prompt ended with `<|message|>`).
    * `strict`: reject a header that never reaches `<|message|>` (see the module comment).
+   * `keepContent`: whether a message's whole content is collected for its `message_end` (default: every
+   * message's). A message not kept ends with content "": its text went out in `content` deltas, and
+   * collecting it would hold the whole answer for the stream's lifetime (docs/benchmarks.md, "Memory").
    */
-  constructor(options: { role?: string | null; header?: MessageHeader; strict?: boolean } = {}) {
+  constructor(
+    options: {
+      role?: string | null;
+      header?: MessageHeader;
+      strict?: boolean;
+      keepContent?: (header: MessageHeader) => boolean;
+    } = {},
+  ) {
     this.#nextRole = options.role ?? null;
     this.#strict = options.strict ?? false;
+    this.#keepContent = options.keepContent ?? (() => true);
     this.#state = options.header
       ? { kind: "content", header: options.header, content: "" }
       : options.role
@@ -81,7 +93,7 @@ export class HarmonyParser {
       if (piece.text === "") return events;
       if (state.kind === "header") state.text += piece.text;
       else if (state.kind === "content") {
-        state.content += piece.text;
+        if (this.#keepContent(state.header)) state.content += piece.text;
         events.push({ type: "content", delta: piece.text, header: state.header });
       } else if (piece.text.trim() !== "") {
         // Text with no header: a channel-less message, never shown as final.

@@ -77,8 +77,14 @@ const _SMALL_READ_MAX_PAUSE_MS = 200;
 /** How long a refused client gets to read its answer before the connection is closed. */
 const _LINGER_MS = 1_000;
 const _encoder = new TextEncoder();
-/** Relay buffer: one read's worth. */
-const _BUFFER_BYTES = 16 * 1024;
+/**
+ * Relay buffer for the application's answer. Each open stream holds one for its whole life, so it is per
+ * stream memory (it was 16 KiB: docs/benchmarks.md, "Memory per open stream"); a streamed chunk is ~530
+ * bytes every tick, and a larger answer just takes more reads.
+ */
+const _BUFFER_BYTES = 4 * 1024;
+/** What the client may still send after its request is only watched for (and discarded). */
+const _WATCH_BYTES = 1024;
 
 /** Relays one connection to the application at `upstreamPath`; resolves when both sides are closed. */
 export async function guardConnection(
@@ -130,7 +136,7 @@ export async function guardConnection(
     const pace = _smallReadPacer();
     // Head: read until CRLFCRLF, within the deadline and the size bound.
     timer.arm(limits.headTimeoutMs - (hooks.elapsedMs ?? 0));
-    const head = new Uint8Array(limits.maxHeadBytes);
+    let head: Uint8Array | undefined = new Uint8Array(limits.maxHeadBytes);
     let filled = 0;
     let end = -1;
     while (end < 0) {
@@ -141,7 +147,11 @@ export async function guardConnection(
       filled += n;
       if (end < 0) await pace(n);
     }
+    // Neither the head buffer (maxHeadBytes) nor the body is kept for the connection's life: each open
+    // stream held them (docs/benchmarks.md, "Memory per open stream").
+    let early: Uint8Array | undefined = head.slice(end, filled);
     const parsed = parseHead(head.subarray(0, end), limits.maxBodyBytes);
+    head = undefined;
     if (typeof parsed === "number") return await _refuse(client, parsed, onOutcome, timer);
 
     // Body: collected whole (it is bounded by maxBodyBytes), timed, then handed over in one write, so
@@ -159,13 +169,15 @@ export async function guardConnection(
       }
       reserved = parsed.contentLength;
     }
-    if (parsed.expectsContinue && parsed.contentLength > filled - end) {
+    if (parsed.expectsContinue && parsed.contentLength > early.byteLength) {
       await _writeAll(client, _encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
     }
     const bodyStarted = Date.now();
-    const body = new Uint8Array(parsed.contentLength);
-    let received = Math.min(filled - end, parsed.contentLength);
-    body.set(head.subarray(end, end + received));
+    let body: Uint8Array | undefined = new Uint8Array(parsed.contentLength);
+    let received = Math.min(early.byteLength, parsed.contentLength);
+    body.set(early.subarray(0, received));
+    const alreadyTrailing = Math.max(0, early.byteLength - parsed.contentLength);
+    early = undefined;
     const armBody = () => {
       const byRate = _BODY_GRACE_MS + (received / limits.bodyMinBytesPerSecond) * 1000;
       const byTotal = limits.bodyTimeoutMs;
@@ -185,15 +197,17 @@ export async function guardConnection(
     upstream = await Deno.connect({ transport: "unix", path: upstreamPath });
     await _writeAll(upstream, parsed.forward(peer, hooks.connectionId));
     if (body.length > 0) await _writeAll(upstream, body);
-    // Handed over: the body's memory now belongs to the application (which has its own bound).
+    // Handed over: the body's memory now belongs to the application (which has its own bound), and this
+    // connection no longer holds it.
+    body = undefined;
     if (reserved > 0) hooks.releaseBody?.(reserved);
     reserved = 0;
     const response = _relayResponse(upstream, client, limits.stallTimeoutMs, timer, () => answered = true);
-    const buffer = new Uint8Array(_BUFFER_BYTES);
+    const buffer = new Uint8Array(_WATCH_BYTES);
 
     // After the request: watch for the client leaving (its disconnect cancels the stream behind us).
     const watch = (async () => {
-      let trailing = Math.max(0, filled - end - parsed.contentLength);
+      let trailing = alreadyTrailing;
       while (trailing <= _TRAILING_LIMIT) {
         const n = await client.read(buffer);
         if (n === null) break;

@@ -174,13 +174,17 @@ export class HarmonyGenerator implements Generator {
       return_tokens: true,
       ...(backend.demoBias ? { logit_bias: backend.demoBias, samplers: DEMO_SAMPLERS } : {}),
     };
+    // Only a function call's content is needed whole (AnswerFilter's tool_call arguments); everything
+    // else leaves as deltas, so the answer is not also collected for the stream's lifetime.
+    const keepContent = (header: { recipient: string | null }) => header.recipient !== null;
     const parser = new HarmonyParser(
       this.#options.prefillFinal
         ? {
           header: { role: "assistant", name: null, channel: "final", recipient: null, content_type: null },
           strict: this.#options.strictParsing,
+          keepContent,
         }
-        : { role: "assistant", strict: this.#options.strictParsing },
+        : { role: "assistant", strict: this.#options.strictParsing, keepContent },
     );
     const filter = new AnswerFilter({
       includeReasoning: request.include_reasoning && this.#options.allowReasoning,

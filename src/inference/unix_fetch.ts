@@ -24,16 +24,19 @@ export type SocketFetch = (
 const _MAX_HEAD_BYTES = 64 * 1024;
 /**
  * Bytes asked of the socket per read: one buffer per open connection, so it is per stream memory (a
- * token's chunk is ~200 bytes; the rare multi-megabyte /tokenize answer just takes more reads).
+ * token's chunk is ~200–300 bytes; the rare multi-megabyte /tokenize answer just takes more reads). 16 KiB
+ * before: docs/benchmarks.md, "Memory per open stream".
  */
-const _READ_BYTES = 16 * 1024;
+const _READ_BYTES = 4 * 1024;
 
 /** Creates a fetch for `socketPath`; `close` closes connections still open. */
 export function createSocketFetch(socketPath: string): { fetch: SocketFetch; close: () => void } {
   const open = new Set<Deno.UnixConn>();
   const encoder = new TextEncoder();
   const fetchOverSocket: SocketFetch = async (path, init) => {
-    init.signal?.throwIfAborted();
+    // Only the signal is kept for the response's life, not the request body (~1 KiB of prompt per stream).
+    const { signal } = init;
+    signal?.throwIfAborted();
     const conn = await Deno.connect({ transport: "unix", path: socketPath });
     open.add(conn);
     let closed = false;
@@ -46,13 +49,14 @@ export function createSocketFetch(socketPath: string): { fetch: SocketFetch; clo
       } catch { /* already closed */ }
     };
     const onAbort = () => close();
-    init.signal?.addEventListener("abort", onAbort, { once: true });
+    signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      const body = init.body === undefined ? undefined : encoder.encode(init.body);
+      let body = init.body === undefined ? undefined : encoder.encode(init.body);
       const head = `${init.method ?? "GET"} ${path} HTTP/1.1\r\nHost: llama-server\r\nConnection: close\r\n` +
         (body ? `Content-Type: application/json\r\nContent-Length: ${body.byteLength}\r\n` : "") + "\r\n";
       await _writeAll(conn, encoder.encode(head));
       if (body) await _writeAll(conn, body);
+      body = undefined;
       const reader = new _ConnReader(conn);
       const { status, headers } = await reader.head();
       const length = headers.get("content-length");
@@ -67,17 +71,17 @@ export function createSocketFetch(socketPath: string): { fetch: SocketFetch; clo
           try {
             const { value, done } = await source.next();
             if (done) {
-              init.signal?.removeEventListener("abort", onAbort);
+              signal?.removeEventListener("abort", onAbort);
               close();
               controller.close();
             } else controller.enqueue(value);
           } catch (error) {
             close();
-            controller.error(init.signal?.aborted ? init.signal.reason : error);
+            controller.error(signal?.aborted ? signal.reason : error);
           }
         },
         cancel() {
-          init.signal?.removeEventListener("abort", onAbort);
+          signal?.removeEventListener("abort", onAbort);
           close();
         },
         // Read the socket only when asked (no read ahead): llama_client.ts spaces its reads so that one
@@ -88,9 +92,9 @@ export function createSocketFetch(socketPath: string): { fetch: SocketFetch; clo
       if (empty) close();
       return new Response(empty ? null : stream, { status, headers });
     } catch (error) {
-      init.signal?.removeEventListener("abort", onAbort);
+      signal?.removeEventListener("abort", onAbort);
       close();
-      throw init.signal?.aborted ? init.signal.reason : error;
+      throw signal?.aborted ? signal.reason : error;
     }
   };
   return {

@@ -7,8 +7,9 @@ specials. Serves /health, /tokenize (parse_special honoured; mixed content array
 with llama.cpp's range-check message for an unknown id, as the real one does) and streaming /completion. The decoded
 prompt of the last completion is written to <model>.prompt so tests can check the rendering.
 
-For bench/cpu_bench.ts --fake: a prompt containing `BENCH-TOKENS-<n>` is answered with n final-channel tokens,
-one event per write, ~0.3 ms apart (each arrives on its own read, as a model's tokens do).
+For benchmarks: a prompt containing `BENCH-TOKENS-<n>` is answered with n final-channel tokens, one event per
+write, ~0.3 ms apart (each arrives on its own read, as a model's tokens do), or `<ms>` apart with
+`BENCH-TOKENS-<n>-EVERY-<ms>`.
 """
 import json, os, re, socket, sys, threading, time
 
@@ -100,14 +101,15 @@ def handle(conn):
             with open(model + ".prompt", "w") as f:
                 f.write(prompt)
             script = ANSWER if "<|start|>functions.get_weather" in prompt else TOOL_CALL if "namespace functions" in prompt else ANSWER
-            bench = re.search(r"BENCH-TOKENS-(\d+)", prompt)
+            bench = re.search(r"BENCH-TOKENS-(\d+)(?:-EVERY-(\d+))?", prompt)
+            pause = int(bench.group(2)) / 1000 if bench and bench.group(2) else 0.0003
             if bench:
                 script = "<|channel|>final<|message|>" + "a" * int(bench.group(1)) + "<|return|>"
             ids = tokenize(script, True)
             respond(conn, "200 OK", None, stream=True)
             for i, t in enumerate(ids):
                 if bench:
-                    time.sleep(0.0003)
+                    time.sleep(pause)
                 piece = "" if t in NAMES and NAMES[t] in ("<|return|>", "<|call|>") else decode([t])
                 conn.sendall(("data: " + json.dumps({"content": piece, "tokens": [t], "stop": False}) + "\n\n").encode())
             final = {"content": "", "tokens": [], "stop": True, "stop_type": "eos", "tokens_predicted": len(ids), "tokens_evaluated": len(request["prompt"])}

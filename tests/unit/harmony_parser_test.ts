@@ -94,6 +94,30 @@ for (
 
 Deno.test({
   ...none,
+  name: "HarmonyParser with keepContent collects only the kept messages' content, and emits every delta",
+  fn() {
+    const parser = new HarmonyParser({ role: "assistant", keepContent: (h) => h.recipient !== null });
+    const deltas: string[] = [];
+    for (const piece of textToPieces(REASONING)) {
+      for (const event of parser.push(piece)) if (event.type === "content") deltas.push(event.delta);
+    }
+    parser.end();
+    assert.equal(deltas.join(""), 'User asks: "What is 2 + 2?" Simple arithmetic. Provide answer.2 + 2 = 4.');
+    assert.deepEqual(parser.messages.map((m) => m.content), ["", ""], "nothing collected for them");
+    const tools = new HarmonyParser({ role: "assistant", keepContent: (h) => h.recipient !== null });
+    for (
+      const piece of textToPieces(
+        '<|channel|>commentary to=functions.f <|constrain|>json<|message|>{"a":1}<|call|>',
+      )
+    ) {
+      tools.push(piece);
+    }
+    assert.equal(tools.messages[0].content, '{"a":1}', "a function call keeps its arguments");
+  },
+});
+
+Deno.test({
+  ...none,
   name: "HarmonyParser reads a tool result header (role is the tool's name)",
   fn() {
     assert.deepEqual(

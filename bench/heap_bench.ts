@@ -1,0 +1,112 @@
+/**
+ * JavaScript heap per open stream, and what it is made of (`deno run -A --v8-flags=--expose-gc
+ * bench/heap_bench.ts [streams] [--snapshot]`): the gateway runs in this process (`run()`, the scripted fake
+ * llama-server of tests/helpers/fake_harmony_llama.py answering one token every 20 ms, so no model competes
+ * for the cores), the SDK clients run in a worker (their objects are in another heap), and the heap after a
+ * full GC is compared idle and with every stream open. With `--snapshot`, a V8 heap snapshot is taken in
+ * both states and the growth is listed by constructor (self sizes), largest first. RSS is shown too: its
+ * growth beyond the heap's is native memory (sockets' buffers in the runtime, ArrayBuffer contents).
+ */
+import v8 from "node:v8";
+import { loadConfig } from "../src/config/mod.ts";
+import { run } from "../src/main.ts";
+import { createLogger } from "../src/observability/mod.ts";
+
+const streams = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 64);
+const snapshot = Deno.args.includes("--snapshot");
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error("Run with --v8-flags=--expose-gc");
+const dir = await Deno.makeTempDir({ prefix: "pg-heap-" });
+await Deno.chmod(dir, 0o700);
+const big = "1000000";
+const loaded = loadConfig({
+  PG_PORT: "0",
+  PG_LLAMA_SERVER_BIN: new URL("../tests/helpers/fake_harmony_llama.py", import.meta.url).pathname,
+  PG_MODEL_PATH: `${dir}/fake.gguf`,
+  PG_RUNTIME_DIR: dir,
+  PG_MAX_CONCURRENT_STREAMS: String(streams * 2),
+  PG_QUEUE_SIZE: String(streams * 2),
+  PG_MAX_TOKENS_CAP: "100000",
+  PG_NETWORK_STREAM_SHARE_PERCENT: "100",
+  PG_MAX_CONNECTIONS_PER_NETWORK: big,
+  PG_MAX_CONNECTIONS: big,
+  PG_IP_RATE_PER_MINUTE: big,
+  PG_IP_BURST: "100000",
+  PG_DEVICE_RATE_PER_MINUTE: big,
+  PG_DEVICE_BURST: "100000",
+  PG_DEVICE_CONCURRENCY: "1000",
+  PG_NEW_DEVICES_PER_NETWORK_PER_HOUR: big,
+  PG_DECAPSULATIONS_PER_SECOND: big,
+  PG_POW_LOAD_PERCENT: "1000",
+}, () => "");
+if (!loaded.ok) throw new Error(loaded.problems.join("; "));
+const controller = new AbortController();
+const gateway = await run(loaded.config, { logger: createLogger("error", () => {}) }, controller.signal);
+await gateway.supervisor!.ensureReady(AbortSignal.timeout(30_000));
+
+const rssKiB = () => Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))![1]);
+const settle = async () => {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 200));
+  }
+};
+
+/** Self size by "type:constructor" in a heap snapshot file. */
+function bySize(path: string): Map<string, { size: number; count: number }> {
+  const data = JSON.parse(Deno.readTextFileSync(path));
+  const fields: string[] = data.snapshot.meta.node_fields;
+  const types: string[] = data.snapshot.meta.node_types[0];
+  const width = fields.length;
+  const [t, n, s] = ["type", "name", "self_size"].map((f) => fields.indexOf(f));
+  const out = new Map<string, { size: number; count: number }>();
+  for (let i = 0; i < data.nodes.length; i += width) {
+    const key = `${types[data.nodes[i + t]]}:${String(data.strings[data.nodes[i + n]]).slice(0, 60)}`;
+    const entry = out.get(key) ?? { size: 0, count: 0 };
+    entry.size += data.nodes[i + s];
+    entry.count++;
+    out.set(key, entry);
+  }
+  return out;
+}
+
+const worker = new Worker(new URL("./heap_worker.ts", import.meta.url).href, { type: "module" });
+const message = (data: unknown) =>
+  new Promise<unknown>((resolve) => {
+    worker.onmessage = (event) => resolve(event.data);
+    worker.postMessage(data);
+  });
+try {
+  await message({ url: gateway.url, fingerprint: gateway.fingerprint, streams: 1, warm: true });
+  await settle();
+  const idleHeap = Deno.memoryUsage().heapUsed;
+  const idleRss = rssKiB();
+  const idleSnapshot = snapshot ? v8.writeHeapSnapshot(`${dir}/idle.heapsnapshot`) : "";
+  await message({ url: gateway.url, fingerprint: gateway.fingerprint, streams, warm: false });
+  await settle();
+  const openHeap = Deno.memoryUsage().heapUsed;
+  const openRss = rssKiB();
+  const openSnapshot = snapshot ? v8.writeHeapSnapshot(`${dir}/open.heapsnapshot`) : "";
+  console.log(
+    `${streams} open streams: JS heap +${((openHeap - idleHeap) / 1024 / streams).toFixed(1)} KiB per stream, ` +
+      `RSS (whole process, clients in the worker included) +${((openRss - idleRss) / streams).toFixed(0)} KiB`,
+  );
+  if (snapshot) {
+    const before = bySize(idleSnapshot);
+    const after = bySize(openSnapshot);
+    const rows = [...after].map(([key, a]) => {
+      const b = before.get(key) ?? { size: 0, count: 0 };
+      return { key, size: a.size - b.size, count: a.count - b.count };
+    }).sort((x, y) => y.size - x.size).slice(0, 40);
+    console.log("| object (type:constructor) | bytes per stream | count per stream |\n|---|---:|---:|");
+    for (const r of rows) {
+      console.log(`| ${r.key.replaceAll("|", "\\|")} | ${(r.size / streams).toFixed(0)} | ${(r.count / streams).toFixed(1)} |`);
+    }
+  }
+  await message({ stop: true });
+} finally {
+  worker.terminate();
+  controller.abort();
+  await gateway.finished;
+  await Deno.remove(dir, { recursive: true });
+}
