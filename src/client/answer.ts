@@ -8,7 +8,7 @@ import type { ChatEvent } from "../protocol/events.ts";
 import { fieldValue, parseHttpDate } from "../protocol/inner_request.ts";
 import { ResponseIntegrityError } from "../protocol/response_integrity_error.ts";
 import { readWholeResponse, ResponseReader } from "../protocol/response_reader.ts";
-import type { ResponseHead } from "../protocol/seal_stream.ts";
+import type { ResponseHead } from "../protocol/bhttp.ts";
 import { GatewayRequestError } from "./errors.ts";
 import { responseNonceLength, responseOpener, type SealedRequest } from "./ohttp_client.ts";
 import type { ClientCrypto } from "./platform_crypto.ts";

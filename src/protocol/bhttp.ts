@@ -270,3 +270,9 @@ class _Reader {
     return rest.byteLength;
   }
 }
+
+/** The inner response's status and header fields. */
+export interface ResponseHead {
+  status: number;
+  fields: Field[];
+}

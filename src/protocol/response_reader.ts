@@ -19,7 +19,7 @@ import { ResponseIntegrityError } from "./response_integrity_error.ts";
 
 export { ResponseIntegrityError };
 import type { ChatEvent } from "./events.ts";
-import type { ResponseHead } from "./seal_stream.ts";
+import type { ResponseHead } from "./bhttp.ts";
 import { decodeVarint } from "./varint.ts";
 
 /**

@@ -16,8 +16,7 @@
  */
 import { fromBase64Url, toBase64Url } from "./base64url.ts";
 import { blindTokenRequest } from "./blinding.ts";
-import type { PublicTokenKey } from "./issuer_keys.ts";
-import { gatewayChallenge } from "./wire.ts";
+import { gatewayChallenge, type PublicTokenKey } from "./wire.ts";
 
 /** One unspent token as persisted. */
 export interface StoredToken {
@@ -77,7 +76,7 @@ export class TokenWallet {
       batchSize: options.batchSize ?? 20,
       lowWater: options.lowWater ?? 5,
       refillDelayMs: options.refillDelayMs ?? [5_000, 120_000],
-      schedule: options.schedule ?? ((run, delay) => Deno.unrefTimer(setTimeout(run, delay))),
+      schedule: options.schedule ?? _unrefTimeout,
       nowMs: options.nowMs ?? Date.now,
     };
     if (!(this.#o.batchSize >= 1 && this.#o.lowWater >= 0 && this.#o.lowWater < this.#o.batchSize)) {
@@ -188,4 +187,12 @@ function _randomIndex(n: number): number {
   const word = new Uint32Array(1);
   do crypto.getRandomValues(word); while (word[0] >= limit);
   return word[0] % n;
+}
+
+/** setTimeout that does not keep Deno or Node alive (the app SDK runs on both and in browsers and Hermes). */
+function _unrefTimeout(run: () => void, delay: number): void {
+  const timer = setTimeout(run, delay) as unknown as { unref?: () => void } | number;
+  const deno = (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno;
+  if (typeof timer === "number") deno?.unrefTimer(timer);
+  else timer.unref?.();
 }
