@@ -1,5 +1,5 @@
 // Builds the npm package from the SDK source (src/client/mod.ts, the entry the gateway's CLI uses too):
-//   dist/client.js     one ESM bundle, dependencies included, lowered to ES2019 (Metro/Babel, Hermes,
+//   dist/client.js     one ESM bundle, dependencies included, lowered to ES2017 + BigInt (Hermes compiles it as is,
 //                      older Safari), with a metafile for the import-graph test (dist/meta.json, not packed)
 //   dist/types/        declarations emitted by tsc from the same source
 // Run with `npm run build` (Node 20). Outputs are not committed; tests/sdk_package_test.ts builds them.
@@ -19,8 +19,8 @@ const result = await build({
   format: "esm",
   platform: "neutral",
   mainFields: ["module", "main"],
-  // ES2019: React Native's Metro transforms the rest; tests/sdk_hermes_test.ts measures what Hermes runs.
-  target: "es2019",
+  // ES2017 with BigInt: async generators lowered (Hermes refuses them), classes and async kept (Hermes has them).
+  target: "es2017",
   // BigInt is in Hermes, JavaScriptCore and every browser the SDK needs (WebCrypto-less engines need it for noble).
   supported: { bigint: true },
   // The SDK source lives outside this folder; its npm imports resolve from this package's node_modules.

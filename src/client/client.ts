@@ -197,7 +197,8 @@ export class GatewayClient {
       throw new Error("Pass the gateway's identity fingerprint as `pin`");
     }
     this.#options = {
-      fetch: globalThis.fetch.bind(globalThis),
+      // Looked up per call, not bound here: an engine without a global fetch (Hermes) passes its own.
+      fetch: (input, init) => globalThis.fetch(input, init),
       now: () => Date.now() / 1000,
       maxAttempts: 4,
       maxBackoffMs: 4000,
