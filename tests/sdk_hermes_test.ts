@@ -104,3 +104,31 @@ Deno.test("SDK bundle on Hermes 0.12 (noble) seals a request a live gateway answ
     if (!Deno.env.get("PG_KEEP")) await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Package bundle compiles with React Native's current Hermes compiler as published, without Babel", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pg-sdk-hermesc-" });
+  try {
+    await buildPackage();
+    // Hermes compiles scripts, not modules: the same bundle wrapped as an IIFE (syntax unchanged, es2017).
+    await run(`${PACKAGE_DIR}/node_modules/.bin/esbuild`, [
+      `${PACKAGE_DIR}/dist/client.js`,
+      "--bundle",
+      "--format=iife",
+      "--global-name=PG",
+      "--target=es2017",
+      "--supported:bigint=true",
+      `--outfile=${dir}/iife.js`,
+      "--log-level=error",
+    ], PACKAGE_DIR);
+    const hermesc = `${PACKAGE_DIR}/node_modules/hermes-compiler/hermesc/linux64-bin/hermesc`;
+    const out = await new Deno.Command(hermesc, {
+      args: ["-w", "-emit-binary", "-out", `${dir}/client.hbc`, `${dir}/iife.js`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr).slice(-1500));
+    assert.ok((await Deno.stat(`${dir}/client.hbc`)).size > 100_000);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
