@@ -50,7 +50,12 @@ export async function* readAnswer(
   let ended = false;
   try {
     for (;;) {
-      const { done, value } = await body.read();
+      const { done, value } = await body.read().catch((error) => {
+        // A connection lost mid-answer; an abort by the app stays an AbortError. The client never retries
+        // once an event was delivered (client.ts chat()).
+        if ((error as { name?: string })?.name === "AbortError") throw error;
+        throw new GatewayRequestError("network_error", 0);
+      });
       if (done) {
         ended = true;
         break;
