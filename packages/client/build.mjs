@@ -31,6 +31,10 @@ const result = await build({
 });
 writeFileSync(join(here, "dist/meta.json"), JSON.stringify(result.metafile));
 
-execFileSync(process.execPath, [join(here, "node_modules/typescript/bin/tsc"), "-p", join(here, "tsconfig.json")], {
+execFileSync(process.execPath, [
+  join(here, "node_modules/typescript/bin/tsc"),
+  "-p",
+  join(here, "tsconfig.json"),
+], {
   stdio: "inherit",
 });

@@ -16,7 +16,7 @@
  * so no chunk is ever empty (chunked-OHTTP §6) and sizes reveal only the number of chunks.
  */
 import { type ChunkCipher, concat, utf8 } from "../crypto/mod.ts";
-import { encodeFields, encodeResponse, type Field, type ResponseHead } from "./bhttp.ts";
+import { encodeFields, encodeResponse, type ResponseHead } from "./bhttp.ts";
 import { GatewayError } from "./errors.ts";
 import { type ChatEvent, isTerminal } from "./events.ts";
 import { frameChunk } from "./ohttp.ts";

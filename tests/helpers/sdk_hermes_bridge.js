@@ -1,4 +1,4 @@
-// Runs inside Hermes after the SDK bundle (global `PG`), ES5 only. Hermes has no fetch, no I/O but
+// Runs inside Hermes after the SDK bundle (global `PG`): ES2015 without classes or async (Hermes 0.12). Hermes has no fetch, no I/O but
 // `print`, no crypto.subtle: the test embeds `BRIDGE` = { keys, pin, now, random (hex), response (hex or
 // null), message } before this file. The client runs unchanged on noble with an injected fetch that serves
 // the signed key set, prints the encapsulated request (run 1), or answers it with the gateway's recorded
@@ -6,25 +6,25 @@
 /* global BRIDGE, PG, print */
 (function () {
   function fromHex(hex) {
-    var out = new Uint8Array(hex.length / 2);
-    for (var i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(2 * i, 2), 16);
+    const out = new Uint8Array(hex.length / 2);
+    for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(2 * i, 2), 16);
     return out;
   }
   function toHex(bytes) {
-    var out = "";
-    for (var i = 0; i < bytes.length; i++) out += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
+    let out = "";
+    for (let i = 0; i < bytes.length; i++) out += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
     return out;
   }
-  var random = fromHex(BRIDGE.random);
-  var used = 0;
-  var crypto = PG.nobleCrypto(function (n) {
+  const random = fromHex(BRIDGE.random);
+  let used = 0;
+  const crypto = PG.nobleCrypto(function (n) {
     if (used + n > random.length) throw new Error("Bridge randomness exhausted");
-    var out = random.slice(used, used + n);
+    const out = random.slice(used, used + n);
     used += n;
     return out;
   });
   function response(status, type, bytes, json) {
-    var sent = false;
+    let sent = false;
     return {
       status: status,
       ok: status >= 200 && status < 300,
@@ -67,7 +67,7 @@
     if (BRIDGE.response === null) return Promise.reject(new Error("bridge: request printed"));
     return Promise.resolve(response(200, "message/ohttp-chunked-res", fromHex(BRIDGE.response)));
   }
-  var client = new PG.GatewayClient({
+  const client = new PG.GatewayClient({
     baseUrl: "http://gateway.invalid",
     pin: BRIDGE.pin,
     crypto: crypto,
@@ -77,8 +77,8 @@
     },
     maxAttempts: 1,
   });
-  var text = "";
-  var iterator = client.chat({ messages: [{ role: "user", content: BRIDGE.message }] })
+  let text = "";
+  const iterator = client.chat({ messages: [{ role: "user", content: BRIDGE.message }] })
     [Symbol.asyncIterator]();
   function step() {
     return iterator.next().then(function (r) {
