@@ -98,7 +98,7 @@ Deno.bench("ChunkCipher.open(): one 512-byte chunk, ChaCha20-Poly1305", { group:
 });
 
 const { identity } = await generateIdentity();
-const keyset = encodeKeySet(now, ring.published());
+const keyset = encodeKeySet(now, ring.published(), "device");
 const document = {
   identity_key: toBase64Url(identity.publicKey),
   keyset: toBase64Url(keyset),

@@ -5,7 +5,7 @@
  * relay, the gateway's whole state links no two requests of one user.
  */
 import assert from "node:assert/strict";
-import { GatewayClient, GatewayRequestError } from "../src/client/mod.ts";
+import { GatewayClient, GatewayRequestError, KeyVerificationError } from "../src/client/mod.ts";
 import { chatCommand } from "../src/cli/chat_command.ts";
 import { main } from "../src/main.ts";
 import { MemoryTokenStore, type StoredToken } from "../src/tokens/mod.ts";
@@ -59,9 +59,10 @@ Deno.test("Token mode: a chat through the relay spends one token and carries no 
   assert.equal(await client.prefetchTokens(), 10);
   assert.equal(await outcome(client, "via relay"), "done echo: via relay");
   assert.equal(await client.tokensLeft(), 9);
-  // A device-mode client (device key, no token) is refused inside the encryption.
-  const device = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
-  assert.equal(await outcome(device), "422 invalid_request");
+  // A client set to device mode refuses to send its device key here (the signed key set says token);
+  // the gateway's own refusal of a device key is the raw-client test further down.
+  const device = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, auth: "device" });
+  assert.equal(await outcome(device), "0 auth_mode_mismatch");
   const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
   assert.match(metrics, /privacy_gateway_token_redemptions_total\{outcome="ok"\} 1/);
   assert.match(metrics, /privacy_gateway_tokens_issued_total 10/);
@@ -230,36 +231,65 @@ Deno.test("GatewayClient drops a refused token and retries once with another", a
   assert.match(metrics, /privacy_gateway_token_redemptions_total\{outcome="spent"\} 1/);
 });
 
-Deno.test("auth auto never falls back to the device key when a later key set comes without token keys", async () => {
+Deno.test("auth auto: a key set stripped of its token keys is refused, never read as device mode", async () => {
   await using gateway = await startGateway(TOKEN_ENV);
   let chats = 0;
-  // A hostile middle (relay, CDN, TLS terminator): a forged clear-text key problem makes the client refetch
-  // its keys, and the key set it then serves is genuine but has its (unsigned) token_keys removed.
-  const middle = (async (input: string | URL | Request, init?: RequestInit) => {
-    const url = new URL(String(input));
-    if (url.pathname === "/api/chat" && chats++ === 0) {
-      return new Response(
-        JSON.stringify({ type: "https://iana.org/assignments/http-problem-types#ohttp-key" }),
-        {
-          status: 422,
-          headers: { "content-type": "application/problem+json" },
-        },
-      );
-    }
+  let strip = false;
+  // A hostile middle (relay, CDN, TLS terminator) removes the token keys from the document it passes on.
+  const middle = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    if (url.pathname === "/api/chat") chats++;
     const response = await fetch(input, init);
-    if (url.pathname !== "/api/pubkey" || chats === 0) return response;
+    if (url.pathname !== "/api/pubkey" || !strip) return response;
     const document = await response.json();
     delete document.token_keys;
     return Response.json(document);
   }) as typeof fetch;
+  // A first-time client (never saw token mode): the signed `auth` byte still says token.
+  strip = true;
+  const fresh = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, fetch: middle });
+  await assert.rejects(fresh.keys(), (e) => e instanceof KeyVerificationError && e.reason === "malformed");
+  await assert.rejects(
+    fresh.complete({ messages: [{ role: "user", content: "never sent" }] }),
+    (e) => e instanceof KeyVerificationError && e.reason === "malformed",
+  );
+  assert.equal(chats, 0, "a request went out although the key set was refused");
+  // A client that already holds tokens: a stripped refresh fails too, and sends nothing.
+  strip = false;
+  const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, fetch: middle });
+  assert.equal(await client.prefetchTokens(), 20);
+  assert.equal(client.tokenMode, true);
+  strip = true;
+  await assert.rejects(
+    client.keys(true),
+    (e) => e instanceof KeyVerificationError && e.reason === "malformed",
+  );
+  assert.equal(chats, 0);
+});
+
+Deno.test("auth device refuses a gateway whose signed key set says token, before sending its device key", async () => {
+  await using gateway = await startGateway(TOKEN_ENV);
+  let chats = 0;
+  const counting = ((input: RequestInfo | URL, init?: RequestInit) => {
+    if (String(input instanceof Request ? input.url : input).endsWith("/api/chat")) chats++;
+    return fetch(input, init);
+  }) as typeof fetch;
   const client = new GatewayClient({
     baseUrl: gateway.url,
     pin: gateway.fingerprint,
-    auth: "auto",
-    fetch: middle,
+    auth: "device",
+    fetch: counting,
   });
-  assert.equal(await client.prefetchTokens(), 20);
-  // Had the client fallen back, it would send its device key, which the gateway refuses (422).
-  assert.equal(await outcome(client, "still anonymous"), "done echo: still anonymous");
-  assert.equal(chats, 2);
+  assert.equal(await outcome(client), "0 auth_mode_mismatch");
+  assert.equal(chats, 0);
+});
+
+Deno.test("auth token refuses a gateway in device mode (the signed key set says device)", async () => {
+  await using gateway = await startGateway({ PG_AUTH: "device" });
+  const client = tokenClient(gateway.url, gateway.fingerprint);
+  assert.equal(await outcome(client), "0 auth_mode_mismatch");
+  // The default, auto, follows the signed mode: device here.
+  const auto = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint });
+  assert.equal(await outcome(auto), "done echo: hello");
+  assert.equal(auto.tokenMode, false);
 });

@@ -103,9 +103,12 @@ export interface GatewayClientOptions {
    */
   deviceKey?: CryptoKeyPair | Uint8Array;
   /**
-   * `token` for a gateway in token mode (docs/privacy-pass.md): each request carries one Privacy Pass
-   * token and no device key; the device key only proves the device at issuance. `auto`: token mode
-   * when the signed key set lists token keys (the CLI). Default `device`.
+   * How requests authorise themselves. `auto` (default): as the gateway's signed key set says (its
+   * `auth`, docs/protocol.md §2.2), and once it has said `token`, never back to `device` within this
+   * client's life. `token`: Privacy Pass tokens only (docs/privacy-pass.md): each request carries one
+   * token and no device key, the device key only proves the device at issuance; refuses a gateway in
+   * device mode. `device`: a device key in each request; refuses a gateway in token mode rather than send
+   * it. Either way the device key never goes to a gateway whose signed key set says `token`.
    */
   auth?: "device" | "token" | "auto";
   /** Token mode: where unspent tokens persist (app storage; default in memory). */
@@ -181,7 +184,7 @@ export class GatewayClient {
   #keys?: Promise<UsableKey[]>;
   /** Token mode: the token keys and issuer name from the last verified signed key set. */
   #tokenKeys?: { issuerName: string; keys: { tokenKeyId: string; spki: string; notAfter: number }[] };
-  #sawTokenKeys = false;
+  #sawTokenMode = false;
   #wallet?: TokenWallet;
   #tokenStore: TokenStore;
   #tokenBatch: { batchSize?: number; lowWater?: number };
@@ -203,7 +206,7 @@ export class GatewayClient {
       maxAttempts: 4,
       maxBackoffMs: 4000,
       allowUnpinned: false,
-      auth: "device",
+      auth: "auto",
       ...options,
       baseUrl: options.baseUrl.replace(/\/+$/, ""),
     };
@@ -244,22 +247,22 @@ export class GatewayClient {
   }
 
   /**
-   * Whether requests carry tokens: `token`, or `auto` once a signed key set has listed token keys. In
-   * `auto` that is sticky: the presence of token keys is not itself signed, so a key set served without
-   * them (by a CDN, a TLS terminator or a relay's key proxy) must not switch the client back to sending
-   * its device key, which would link its requests to its issuance (review of protocol v2).
+   * Whether requests carry tokens: as the last verified key set's signed `auth` says, sticky at `token`
+   * (an older signed key set from before a switch to token mode, served back by a cache, must not switch
+   * the client back to sending its device key). An explicit `auth` that disagrees is refused in
+   * {@link #fetchKeys} before anything is sent.
    */
   #tokenMode(): boolean {
-    return this.#options.auth === "token" || (this.#options.auth === "auto" && this.#sawTokenKeys);
+    return this.#options.auth === "token" || this.#sawTokenMode;
   }
 
   /** The wallet, made once the signed key set has named the issuer. */
   async #tokenWallet(): Promise<TokenWallet> {
     if (this.#wallet) return this.#wallet;
     await this.keys();
-    if (!this.#tokenMode()) throw new Error("Use token methods with a gateway in token mode");
-    // Token mode asked for, but the signed key set lists no token keys: the gateway is in device mode.
-    if (!this.#tokenKeys) throw new GatewayRequestError("token_key_retired", 0);
+    if (!this.#tokenMode() || !this.#tokenKeys) {
+      throw new Error("Use token methods with a gateway in token mode");
+    }
     this.#wallet ??= new TokenWallet({
       store: this.#tokenStore,
       issuerName: this.#tokenKeys.issuerName,
@@ -470,11 +473,14 @@ export class GatewayClient {
         kems: this.#options.kems,
       },
     );
+    const mode = verified.keySet.auth;
+    const wanted = this.#options.auth === "auto" ? (this.#sawTokenMode ? "token" : mode) : this.#options.auth;
+    // Refused before anything is sent: above all, no device key to a gateway that asks for tokens.
+    if (mode !== wanted) throw new GatewayRequestError("auth_mode_mismatch", 0);
     this.#newestIssuedAt = verified.keySet.issuedAt;
-    // Once seen, token keys are never dropped by a later key set without them (see #tokenMode).
     if (verified.tokenKeys) {
       this.#tokenKeys = { issuerName: verified.tokenKeys.issuerName, keys: verified.tokenKeys.keys };
-      this.#sawTokenKeys = true;
+      this.#sawTokenMode = true;
     }
     this.fingerprint = verified.fingerprint;
     return verified.usable;

@@ -6,14 +6,20 @@
 import type { ErrorCode } from "../protocol/errors.ts";
 import { ResponseIntegrityError } from "../protocol/response_integrity_error.ts";
 
-/** A failure reported by the gateway (or the network), with its stable code. */
+/**
+ * Failures the client detects itself: `network_error` (no answer), `auth_mode_mismatch` (the signed key
+ * set's `auth` is not the one the app asked for, or a gateway once seen in token mode now says `device`).
+ */
+export type ClientErrorCode = "network_error" | "auth_mode_mismatch";
+
+/** A failure reported by the gateway (or detected by the client), with its stable code. */
 export class GatewayRequestError extends Error {
   /**
    * `status` is the encapsulated response's status when `encapsulated`, else the clear-text HTTP status.
    * `serverDate` is the gateway's `Date` (Unix seconds) from an encapsulated answer, never from clear text.
    */
   constructor(
-    readonly code: ErrorCode | "network_error",
+    readonly code: ErrorCode | ClientErrorCode,
     readonly status: number,
     readonly retryAfterSeconds?: number,
     readonly challenge?: { token: string; difficulty: number },
@@ -49,10 +55,13 @@ export type ErrorKind =
   /** The gateway or its model failed, or it is shutting down: retry later. */
   | "server"
   /** The app cancelled (AbortSignal). */
-  | "aborted";
+  | "aborted"
+  /** The gateway's signed auth mode (device or token) is not what the app expects: update the app. */
+  | "auth_mode";
 
-const _KINDS: Partial<Record<ErrorCode | "network_error", ErrorKind>> = {
+const _KINDS: Partial<Record<ErrorCode | ClientErrorCode, ErrorKind>> = {
   network_error: "network",
+  auth_mode_mismatch: "auth_mode",
   unknown_key_id: "key_rotation",
   unsupported_suite: "key_rotation",
   token_key_retired: "key_rotation",

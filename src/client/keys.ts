@@ -121,7 +121,8 @@ export async function verifyPubkeyDocument(
 /**
  * Token mode: the token keys signed by the same identity, with the same `issued_at` as the HPKE key set
  * (one signing moment, so an old token key set cannot be paired with a fresh HPKE one). The SDK takes
- * token keys from here only, never from unsigned JSON.
+ * token keys from here only, never from unsigned JSON; whether there must be any is the key set's signed
+ * `auth`, so a document stripped of them is refused rather than read as device mode.
  */
 async function _tokenKeys(
   field: unknown,
@@ -129,7 +130,12 @@ async function _tokenKeys(
   keySet: KeySet,
   verify: (key: Uint8Array, sig: Uint8Array, message: Uint8Array) => Promise<boolean>,
 ): Promise<TokenKeySet | undefined> {
-  if (field === undefined) return undefined;
+  // The signed mode decides: token keys must come with a token key set and never without one.
+  if (keySet.auth === "device") {
+    if (field !== undefined) throw new KeyVerificationError("malformed");
+    return undefined;
+  }
+  if (field === undefined) throw new KeyVerificationError("malformed");
   const f = field as Record<string, unknown> | null;
   const bytes = typeof f?.keyset === "string" ? fromBase64Url(f.keyset) : undefined;
   const signature = typeof f?.signature === "string" ? fromBase64Url(f.signature) : undefined;

@@ -79,4 +79,4 @@ export async function verifySignature(
 }
 
 /** Domain separation for identity signatures, so a signature can never be reused for another purpose. */
-export const KEYSET_SIGNATURE_CONTEXT = utf8("privacy-gateway keyset v2\0");
+export const KEYSET_SIGNATURE_CONTEXT = utf8("privacy-gateway keyset v3\0");

@@ -2,9 +2,14 @@
  * The signed key set served at `GET /api/pubkey`. The signature covers the exact bytes the client parses,
  * so no JSON canonicalisation is involved:
  *
- *   KeySet   = format(8) = 2 ‖ issued_at(64, Unix seconds) ‖ count(8) ‖ Entry…
+ *   KeySet   = format(8) = 3 ‖ issued_at(64, Unix seconds) ‖ auth(8) ‖ count(8) ‖ Entry…
+ *   auth     = 0 (device: a device key in every request) | 1 (token: Privacy Pass tokens, docs/privacy-pass.md)
  *   Entry    = not_before(64) ‖ not_after(64) ‖ config_length(16) ‖ KeyConfig (RFC 9458 §3.1)
- *   signature = Ed25519(identity, "privacy-gateway keyset v2" ‖ 0x00 ‖ KeySet)
+ *   signature = Ed25519(identity, "privacy-gateway keyset v3" ‖ 0x00 ‖ KeySet)
+ *
+ * `auth` is signed so that nobody between the gateway and the app (a CDN, a TLS terminator, a relay's key
+ * proxy) can strip the token keys from the document and make an app fall back to sending its device key,
+ * which would link its requests to its issuance (review of issue 14). Format 2 had no such byte.
  */
 import { concat, readUintBE, uintBE } from "./bytes.ts";
 import { decodeKeyConfig, type KeyConfig } from "./key_config.ts";
@@ -17,13 +22,18 @@ export interface KeySetEntry {
   config: Uint8Array<ArrayBuffer>;
 }
 
+/** How requests authorise themselves: a device key in each, or one Privacy Pass token each. */
+export type AuthMode = "device" | "token";
+
 /** A decoded, verified key set. */
 export interface KeySet {
   issuedAt: number;
+  auth: AuthMode;
   entries: (KeySetEntry & { decoded: KeyConfig })[];
 }
 
-const _FORMAT = 2;
+const _FORMAT = 3;
+const _AUTH: readonly AuthMode[] = ["device", "token"];
 
 /**
  * How often the gateway re-signs its key set, and the grid `issued_at` is rounded down to. Every instance
@@ -40,11 +50,16 @@ export const KEYSET_REISSUE_SECONDS = 10;
 export const KEYSET_MAX_AGE_SECONDS = 3600;
 
 /** Encodes the key set bytes that the identity signs. */
-export function encodeKeySet(issuedAt: number, entries: KeySetEntry[]): Uint8Array<ArrayBuffer> {
+export function encodeKeySet(
+  issuedAt: number,
+  entries: KeySetEntry[],
+  auth: AuthMode,
+): Uint8Array<ArrayBuffer> {
   if (entries.length > 255) throw new RangeError("At most 255 keys per key set");
   return concat(
     uintBE(_FORMAT, 1),
     uintBE(issuedAt, 8),
+    uintBE(_AUTH.indexOf(auth), 1),
     uintBE(entries.length, 1),
     ...entries.flatMap((e) => [
       uintBE(e.notBefore, 8),
@@ -65,11 +80,13 @@ export function signKeySet(
 
 /** Decodes key set bytes; `undefined` when they are malformed in any way. */
 export function decodeKeySet(bytes: Uint8Array<ArrayBuffer>): KeySet | undefined {
-  if (bytes.byteLength < 10 || bytes[0] !== _FORMAT) return undefined;
+  if (bytes.byteLength < 11 || bytes[0] !== _FORMAT) return undefined;
   const issuedAt = readUintBE(bytes, 1, 8);
-  const count = bytes[9];
+  const auth = _AUTH[bytes[9]];
+  if (!auth) return undefined;
+  const count = bytes[10];
   const entries: KeySet["entries"] = [];
-  let offset = 10;
+  let offset = 11;
   for (let i = 0; i < count; i++) {
     if (offset + 18 > bytes.byteLength) return undefined;
     const notBefore = readUintBE(bytes, offset, 8);
@@ -84,7 +101,7 @@ export function decodeKeySet(bytes: Uint8Array<ArrayBuffer>): KeySet | undefined
     entries.push({ notBefore, notAfter, config, decoded });
   }
   if (offset !== bytes.byteLength) return undefined;
-  return { issuedAt, entries };
+  return { issuedAt, auth, entries };
 }
 
 /**

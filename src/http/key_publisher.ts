@@ -69,7 +69,7 @@ export class KeyPublisher {
     }
     const version = this.#ring.version;
     const entries = this.#ring.published();
-    const keyset = encodeKeySet(issuedAt, entries);
+    const keyset = encodeKeySet(issuedAt, entries, this.#tokens ? "token" : "device");
     const signature = await signKeySet(this.#identity, keyset);
     const document: PubkeyDocument = {
       version: 2,

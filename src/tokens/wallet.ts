@@ -9,7 +9,8 @@
  *   to that issuance: documented, unavoidable);
  * - spends in uniformly random order, not issuance order;
  * - removes a token from the store before handing it out (a crash never spends one twice);
- * - drops tokens whose key is no longer published or has expired;
+ * - spends only tokens of keys the last verified key set lists; drops tokens once their key has expired
+ *   (a token of a key missing from the key set is kept until then: the key set may be an older one);
  * - on a rejected token, `spend()` retries once with another token.
  *
  *   StoredToken = {token: b64url(Token), tokenKeyId: b64url, notAfter: ms}
@@ -124,18 +125,33 @@ export class TokenWallet {
   }
 
   async #pick(): Promise<{ token: Uint8Array<ArrayBuffer>; left: number } | undefined> {
-    const tokens = await this.#usable();
-    if (tokens.length === 0) return undefined;
-    const [chosen] = tokens.splice(_randomIndex(tokens.length), 1);
-    await this.#o.store.save(tokens);
-    return { token: fromBase64Url(chosen.token)!, left: tokens.length };
+    const kept = await this.#kept();
+    const usable = await this.#usableOf(kept);
+    if (usable.length === 0) return undefined;
+    const chosen = usable[_randomIndex(usable.length)];
+    await this.#o.store.save(kept.filter((t) => t !== chosen));
+    return { token: fromBase64Url(chosen.token)!, left: usable.length - 1 };
   }
 
   async #usable(): Promise<StoredToken[]> {
-    const now = this.#o.nowMs();
+    return await this.#usableOf(await this.#kept());
+  }
+
+  /** Of the kept tokens, those whose key the last verified key set lists: only these are spent. */
+  async #usableOf(kept: StoredToken[]): Promise<StoredToken[]> {
     const published = new Set((await this.#o.keys()).map((k) => k.tokenKeyId));
+    return kept.filter((t) => published.has(t.tokenKeyId));
+  }
+
+  /**
+   * Stored tokens worth keeping: well-formed and not past their key's `not_after`. A token whose key the
+   * current key set does not list is kept, not dropped, until then: a key set from an instance (or cache)
+   * that has not yet seen a new key must not destroy the tokens a newer key set issued.
+   */
+  async #kept(): Promise<StoredToken[]> {
+    const now = this.#o.nowMs();
     return (await this.#o.store.load()).filter((t) =>
-      t.notAfter > now && published.has(t.tokenKeyId) && fromBase64Url(t.token) !== undefined
+      t.notAfter > now && fromBase64Url(t.token) !== undefined
     );
   }
 
@@ -164,7 +180,7 @@ export class TokenWallet {
     }
     const tokens = await Promise.all(responses.map((r, i) => pending[i].finalize(r)));
     return await this.#exclusive(async () => {
-      const stored = await this.#usable();
+      const stored = await this.#kept();
       stored.push(
         ...tokens.map((t) => ({ token: toBase64Url(t), tokenKeyId: key.tokenKeyId, notAfter: key.notAfter })),
       );

@@ -105,9 +105,13 @@ Deno.test({
         publicKey: new Uint8Array(32),
         algorithms: [{ kdfId: 1, aeadId: 3 }],
       }),
-    }]);
+    }], "token");
     const signature = await signKeySet(identity, keyset);
-    assert.equal((await verifyKeySet(identity.publicKey, keyset, signature))?.entries.length, 1);
+    const verified = await verifyKeySet(identity.publicKey, keyset, signature);
+    assert.equal(verified?.entries.length, 1);
+    // The auth mode is signed: byte 9 (after format and issued_at) is covered like every other.
+    assert.equal(verified?.auth, "token");
+    assert.equal(keyset[9], 1);
     for (let i = 0; i < keyset.byteLength; i += 7) {
       const tampered = keyset.slice();
       tampered[i] ^= 1;

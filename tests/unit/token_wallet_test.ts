@@ -149,6 +149,32 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "TokenWallet keeps tokens of a key an older key set does not list, and spends them once it is listed",
+  ...none,
+  fn: async () => {
+    const older = await IssuerKeys.generate(SCHEDULE, T0);
+    let listed = keys.publicKeys(T0);
+    const store = new MemoryTokenStore();
+    const { w } = wallet(await issuer(keys, new MemoryStore(() => T0)), { store, keys: () => listed });
+    await w.refill();
+    // Another instance (or a cache) serves a key set without the new key, and a batch of its key arrives.
+    listed = older.publicKeys(T0);
+    const { w: other } = wallet(await issuer(older, new MemoryStore(() => T0)), {
+      store,
+      keys: () => listed,
+      batchSize: 4,
+    });
+    await other.refill();
+    assert.equal(await other.count(), 4);
+    await other.take();
+    assert.equal((await store.load()).length, 13, "tokens of the unlisted key were dropped");
+    // The newer key set again: the first batch is spendable.
+    listed = keys.publicKeys(T0);
+    assert.equal(await w.count(), 10);
+  },
+});
+
 // ---- unlinkability --------------------------------------------------------------------------------------------
 
 const USERS = 5;
