@@ -1,6 +1,7 @@
 /**
- * The app-side SDK: pure TypeScript on WebCrypto, hpke-js and fetch (no Deno-only API), so a React Native
- * (with a WebCrypto/Ed25519 polyfill), browser or Deno app can use it as is.
+ * The app-side SDK (npm package `@privacy-gateway/client`, packages/client/): pure TypeScript on an
+ * injectable crypto (WebCrypto or noble, platform_crypto.ts) and fetch, no Deno-only API, so a React Native
+ * (Hermes), browser, Node or Deno app uses it as is.
  *
  *   const client = new GatewayClient({ baseUrl, pin, relayUrl });
  *   for await (const event of client.chat({ messages: [{ role: "user", content: "hi" }] })) …
