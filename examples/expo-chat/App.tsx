@@ -19,6 +19,7 @@ const MESSAGES: Record<ErrorKind, string> = {
   refused: "The server could not accept this message (it may be too long).",
   server: "The server had a problem. Try again later.",
   aborted: "Stopped.",
+  auth_mode: "This app version does not match how the server signs in devices. Please update the app.",
 };
 
 function describe(error: unknown): string {
