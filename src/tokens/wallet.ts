@@ -151,7 +151,9 @@ export class TokenWallet {
    */
   async #kept(): Promise<StoredToken[]> {
     const now = this.#o.nowMs();
-    return (await this.#o.store.load()).filter((t) => t.notAfter > now && fromBase64Url(t.token) !== undefined);
+    return (await this.#o.store.load()).filter((t) =>
+      t.notAfter > now && fromBase64Url(t.token) !== undefined
+    );
   }
 
   #scheduleRefill(): void {
