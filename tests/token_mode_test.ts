@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { GatewayClient, GatewayRequestError, KeyVerificationError } from "../src/client/mod.ts";
 import { chatCommand } from "../src/cli/chat_command.ts";
+import { EchoGenerator, type Generator } from "../src/inference/mod.ts";
 import { main } from "../src/main.ts";
 import { MemoryTokenStore, type StoredToken } from "../src/tokens/mod.ts";
 import { privateTempDir, startGateway } from "./helpers/gateway.ts";
@@ -293,3 +294,43 @@ Deno.test("auth token refuses a gateway in device mode (the signed key set says 
   assert.equal(await outcome(auto), "done echo: hello");
   assert.equal(auto.tokenMode, false);
 });
+
+Deno.test("Token mode: a valid token refused for a full queue is not spent, and spends once a slot is free", async () => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => release = resolve);
+  let started!: () => void;
+  const holding = new Promise<void>((resolve) => started = resolve);
+  let calls = 0;
+  const echo = new EchoGenerator();
+  // The first chat holds the only stream slot until released.
+  const generator: Generator = {
+    ready: () => true,
+    async *generate(request, signal) {
+      if (calls++ === 0) {
+        started();
+        await held;
+      }
+      yield* echo.generate(request, signal);
+    },
+  };
+  await using gateway = await startGateway(
+    { ...TOKEN_ENV, PG_MAX_CONCURRENT_STREAMS: "1", PG_QUEUE_SIZE: "0" },
+    { generator },
+  );
+  const first = outcome(tokenClient(gateway.url, gateway.fingerprint), "first");
+  await Promise.race([holding, first.then((result) => Promise.reject(new Error(`first chat: ${result}`)))]);
+  const token = await oneToken(gateway.url, gateway.fingerprint);
+  // The queue is full: refused, and the token (taken from the wallet for this attempt) stays unspent.
+  assert.equal(await outcome(holding_(gateway, token), "queued"), "503 overloaded");
+  release();
+  assert.equal(await first, "done echo: first");
+  assert.equal(await outcome(holding_(gateway, token), "again"), "done echo: again");
+  // Now it is spent: refused as such, with a slot free.
+  assert.equal(await outcome(holding_(gateway, token), "thrice"), "401 token_spent");
+  const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+  assert.match(metrics, /privacy_gateway_token_redemptions_total\{outcome="ok"\} 2/);
+});
+
+function holding_(gateway: { url: string; fingerprint: string }, token: StoredToken): GatewayClient {
+  return holding(gateway.url, gateway.fingerprint, token);
+}
