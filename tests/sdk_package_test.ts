@@ -96,7 +96,20 @@ for (const backend of ["webcrypto", "noble"]) {
   });
 }
 
-Deno.test("Installed npm package in Node 20 streams an answer, with WebCrypto and with WebCrypto removed", async () => {
+Deno.test("Built bundle in Deno streams an answer from a gateway in token mode (the product default)", async () => {
+  await buildPackage();
+  await using gateway = await startGateway({ PG_AUTH: "token" });
+  const sdk = await import(BUNDLE_PATH);
+  const result = await sdkRoundTrip(sdk, {
+    baseUrl: gateway.url,
+    pin: gateway.fingerprint,
+    backend: "detect",
+    message: "token mode",
+  });
+  assert.equal(result.text, "echo: token mode");
+});
+
+Deno.test("Installed npm package in Node 20 streams an answer, with WebCrypto and without (device mode; token mode refused by code)", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pg-sdk-node-" });
   try {
     const { tarball } = await packPackage(dir);
@@ -114,6 +127,22 @@ Deno.test("Installed npm package in Node 20 streams an answer, with WebCrypto an
     const without = JSON.parse(await node("detect", "--no-webcrypto"));
     assert.equal(without.text, "echo: hello from node");
     assert.equal(without.crypto, "noble");
+    // Token mode: works with WebCrypto; without it (Hermes) Privacy Pass blinding cannot run, and the SDK
+    // says so with a code before any request is sent.
+    await using tokenGateway = await startGateway({ PG_AUTH: "token" });
+    const tokenNode = (...flags: string[]) =>
+      run("node", [
+        `${dir}/sdk_node_main.mjs`,
+        tokenGateway.url,
+        tokenGateway.fingerprint,
+        "detect",
+        ...flags,
+      ], dir);
+    assert.equal(JSON.parse(await tokenNode()).text, "echo: hello from node");
+    assert.deepEqual(JSON.parse(await tokenNode("--no-webcrypto")), {
+      error: "token_mode_unsupported",
+      kind: "auth_mode",
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -264,6 +264,11 @@ export class GatewayClient {
     if (!this.#tokenMode() || !this.#tokenKeys) {
       throw new Error("Use token methods with a gateway in token mode");
     }
+    // Privacy Pass blinding (@cloudflare/privacypass-ts) runs on WebCrypto (RSA-PSS, SHA-256/384): an
+    // engine without it (Hermes) cannot spend tokens, so say so rather than fail inside the library.
+    if (typeof globalThis.crypto?.subtle?.digest !== "function") {
+      throw new GatewayRequestError("token_mode_unsupported", 0);
+    }
     this.#wallet ??= new TokenWallet({
       store: this.#tokenStore,
       issuerName: this.#tokenKeys.issuerName,

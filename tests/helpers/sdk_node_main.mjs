@@ -10,5 +10,9 @@ if (flag === "--no-webcrypto") {
   Object.defineProperty(globalThis, "crypto", { value: { getRandomValues }, configurable: true });
 }
 const sdk = await import("@privacy-gateway/client");
-const result = await sdkRoundTrip(sdk, { baseUrl, pin, backend, message: "hello from node" });
-console.log(JSON.stringify(result));
+try {
+  const result = await sdkRoundTrip(sdk, { baseUrl, pin, backend, message: "hello from node" });
+  console.log(JSON.stringify(result));
+} catch (error) {
+  console.log(JSON.stringify({ error: error?.code ?? error?.message, kind: sdk.errorKind(error) }));
+}
