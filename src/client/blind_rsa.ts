@@ -29,33 +29,41 @@ const _MAX_RANDOM_TRIES = 128;
 export function nobleBlindTokenRequest(
   crypto: ClientCrypto,
 ): (challenge: Uint8Array, pssSpki: Uint8Array) => Promise<PendingToken> {
-  return async (challenge, pssSpki) => {
-    const { n, e, kLen, modBits } = _rsaPublicKey(pssSpki);
-    const tokenKeyId = sha256(pssSpki);
-    const tokenInput = concat(_TOKEN_TYPE, crypto.randomBytes(32), sha256(challenge), tokenKeyId);
-    const em = _emsaPssEncode(tokenInput, modBits - 1, crypto.randomBytes(_SALT_LENGTH));
-    const m = _os2ip(em);
-    if (_gcd(m, n) !== 1n) throw new Error("Cannot blind the token: invalid input");
-    let r = 0n;
-    for (let i = 0; i < _MAX_RANDOM_TRIES && (r === 0n || r >= n); i++) r = _os2ip(crypto.randomBytes(kLen));
-    if (r === 0n || r >= n) throw new Error("Cannot blind the token: no random integer below n");
-    const inv = _inverseMod(r, n);
-    const blinded = _i2osp((m * _modPow(r, e, n)) % n, kLen);
-    return {
-      request: concat(_TOKEN_TYPE, new Uint8Array([tokenKeyId[31]]), blinded),
-      finalize(response: Uint8Array) {
-        if (response.byteLength !== kLen) {
-          return Promise.reject(new Error("Cannot finalize the token: the response is not Nk bytes"));
-        }
-        const signature = _i2osp((_os2ip(response) * inv) % n, kLen);
-        if (!_pssVerify(tokenInput, signature, n, e, modBits)) {
-          return Promise.reject(
-            new Error("Cannot finalize the token: the issuer's signature does not verify"),
-          );
-        }
-        return Promise.resolve(concat(tokenInput, signature));
-      },
-    };
+  return (challenge, pssSpki) => {
+    try {
+      return Promise.resolve(_blind(crypto, challenge, pssSpki));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+}
+
+function _blind(crypto: ClientCrypto, challenge: Uint8Array, pssSpki: Uint8Array): PendingToken {
+  const { n, e, kLen, modBits } = _rsaPublicKey(pssSpki);
+  const tokenKeyId = sha256(pssSpki);
+  const tokenInput = concat(_TOKEN_TYPE, crypto.randomBytes(32), sha256(challenge), tokenKeyId);
+  const em = _emsaPssEncode(tokenInput, modBits - 1, crypto.randomBytes(_SALT_LENGTH));
+  const m = _os2ip(em);
+  if (_gcd(m, n) !== 1n) throw new Error("Cannot blind the token: invalid input");
+  let r = 0n;
+  for (let i = 0; i < _MAX_RANDOM_TRIES && (r === 0n || r >= n); i++) r = _os2ip(crypto.randomBytes(kLen));
+  if (r === 0n || r >= n) throw new Error("Cannot blind the token: no random integer below n");
+  const inv = _inverseMod(r, n);
+  const blinded = _i2osp((m * _modPow(r, e, n)) % n, kLen);
+  return {
+    request: concat(_TOKEN_TYPE, new Uint8Array([tokenKeyId[31]]), blinded),
+    finalize(response: Uint8Array) {
+      if (response.byteLength !== kLen) {
+        return Promise.reject(new Error("Cannot finalize the token: the response is not Nk bytes"));
+      }
+      const signature = _i2osp((_os2ip(response) * inv) % n, kLen);
+      if (!_pssVerify(tokenInput, signature, n, e, modBits)) {
+        return Promise.reject(
+          new Error("Cannot finalize the token: the issuer's signature does not verify"),
+        );
+      }
+      return Promise.resolve(concat(tokenInput, signature));
+    },
   };
 }
 

@@ -25,6 +25,7 @@ import { encodeChatRequest, jsonBody } from "../protocol/inner_request.ts";
 import { solveChallenge } from "../protocol/proof_of_work_solver.ts";
 import { MemoryTokenStore, type TokenStore, TokenWallet } from "../tokens/wallet.ts";
 import { GatewayRequestError, readAnswer } from "./answer.ts";
+import { nobleBlindTokenRequest } from "./blind_rsa.ts";
 import { type DeviceSigner, deviceSigner } from "./device_key.ts";
 import { type UsableKey, verifyPubkeyDocument } from "./keys.ts";
 import { sealRequest } from "./ohttp_client.ts";
@@ -264,12 +265,14 @@ export class GatewayClient {
     if (!this.#tokenMode() || !this.#tokenKeys) {
       throw new Error("Use token methods with a gateway in token mode");
     }
-    // Privacy Pass blinding (@cloudflare/privacypass-ts) runs on WebCrypto (RSA-PSS, SHA-256/384): an
-    // engine without it (Hermes) cannot spend tokens, so say so rather than fail inside the library.
-    if (typeof globalThis.crypto?.subtle?.digest !== "function") {
-      throw new GatewayRequestError("token_mode_unsupported", 0);
-    }
+    // Privacy Pass blinding: @cloudflare/privacypass-ts on WebCrypto where there is one, else the SDK's
+    // pure-JS RSABSSA (blind_rsa.ts, same RFC 9578 vectors) on engines without it, such as Hermes.
+    const c = await this.#crypto;
+    const blind = typeof globalThis.crypto?.subtle?.digest === "function"
+      ? {}
+      : { blind: nobleBlindTokenRequest(c) };
     this.#wallet ??= new TokenWallet({
+      ...blind,
       store: this.#tokenStore,
       issuerName: this.#tokenKeys.issuerName,
       // Always the last verified signed key set: tokens of a key it no longer lists are dropped.

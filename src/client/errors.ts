@@ -8,10 +8,9 @@ import { ResponseIntegrityError } from "../protocol/response_integrity_error.ts"
 
 /**
  * Failures the client detects itself: `network_error` (no answer), `auth_mode_mismatch` (the signed key
- * set's `auth` is not the one the app asked for, or a gateway once seen in token mode now says `device`),
- * `token_mode_unsupported` (token mode on an engine without WebCrypto, which Privacy Pass blinding needs).
+ * set's `auth` is not the one the app asked for, or a gateway once seen in token mode now says `device`).
  */
-export type ClientErrorCode = "network_error" | "auth_mode_mismatch" | "token_mode_unsupported";
+export type ClientErrorCode = "network_error" | "auth_mode_mismatch";
 
 /** A failure reported by the gateway (or detected by the client), with its stable code. */
 export class GatewayRequestError extends Error {
@@ -57,16 +56,12 @@ export type ErrorKind =
   | "server"
   /** The app cancelled (AbortSignal). */
   | "aborted"
-  /**
-   * The gateway's signed auth mode (device or token) is not what the app expects, or token mode is not
-   * possible on this engine (no WebCrypto): update the app or its platform setup.
-   */
+  /** The gateway's signed auth mode (device or token) is not what the app expects: update the app. */
   | "auth_mode";
 
 const _KINDS: Partial<Record<ErrorCode | ClientErrorCode, ErrorKind>> = {
   network_error: "network",
   auth_mode_mismatch: "auth_mode",
-  token_mode_unsupported: "auth_mode",
   unknown_key_id: "key_rotation",
   unsupported_suite: "key_rotation",
   token_key_retired: "key_rotation",

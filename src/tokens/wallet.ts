@@ -16,7 +16,7 @@
  *   StoredToken = {token: b64url(Token), tokenKeyId: b64url, notAfter: ms}
  */
 import { fromBase64Url, toBase64Url } from "./base64url.ts";
-import { blindTokenRequest } from "./blinding.ts";
+import { blindTokenRequest, type PendingToken } from "./blinding.ts";
 import { gatewayChallenge, type PublicTokenKey } from "./wire.ts";
 
 /** One unspent token as persisted. */
@@ -62,6 +62,8 @@ export interface WalletOptions {
   /** Schedules a background refill (default: an unref'd timer). */
   schedule?: (run: () => void, delayMs: number) => void;
   nowMs?: () => number;
+  /** Blinds one token (default: blinding.ts on WebCrypto; the app SDK passes a pure-JS one on Hermes). */
+  blind?: (challenge: Uint8Array, pssSpki: Uint8Array) => Promise<PendingToken>;
 }
 
 /** Holds unspent tokens and hands them out. */
@@ -79,6 +81,7 @@ export class TokenWallet {
       refillDelayMs: options.refillDelayMs ?? [5_000, 120_000],
       schedule: options.schedule ?? _unrefTimeout,
       nowMs: options.nowMs ?? Date.now,
+      blind: options.blind ?? blindTokenRequest,
     };
     if (!(this.#o.batchSize >= 1 && this.#o.lowWater >= 0 && this.#o.lowWater < this.#o.batchSize)) {
       throw new Error("Cannot create the wallet: batchSize must be ≥ 1 and lowWater below it");
@@ -172,7 +175,7 @@ export class TokenWallet {
     if (!spki) throw new Error("Cannot refill the wallet: the token key is not base64url");
     const challenge = gatewayChallenge(this.#o.issuerName);
     const pending = await Promise.all(
-      Array.from({ length: this.#o.batchSize }, () => blindTokenRequest(challenge, spki)),
+      Array.from({ length: this.#o.batchSize }, () => this.#o.blind(challenge, spki)),
     );
     const responses = await this.#o.issue(pending.map((p) => p.request));
     if (responses.length > pending.length) {

@@ -27,9 +27,8 @@ export function gatewayClient(): Promise<GatewayClient> {
       fetch: expoFetch as unknown as typeof fetch,
       deviceKey: await loadDeviceKey(secureStore, crypto),
       tokenStore: secretTokenStore(secureStore),
-      // The key set says whether the gateway wants Privacy Pass tokens (docs/privacy-pass.md). Token mode
-      // needs crypto.subtle (RSA-PSS) for blinding, which Hermes lacks: without a WebCrypto polyfill the
-      // SDK refuses with token_mode_unsupported, so pair this app with a PG_AUTH=device gateway.
+      // The signed key set says whether the gateway wants Privacy Pass tokens (docs/privacy-pass.md); on
+      // Hermes the SDK blinds them in pure JS. Tokens are bearer secrets: they live in secure storage too.
       auth: "auto",
     });
   })();
