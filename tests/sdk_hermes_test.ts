@@ -2,13 +2,11 @@
  * The SDK bundle on Hermes, React Native's engine, which has no WebCrypto, fetch or TextDecoder. Hermes from
  * the npm registry: `hermes-engine-cli` 0.12.0 (the newest VM published there; newer releases ship the
  * compiler only). Like Metro for such a Hermes, the package bundle is lowered with Babel (classes, async
- * functions: 0.12 has neither) and given TextEncoder/TextDecoder (React Native provides them), then:
- *
- *   run 1: Hermes verifies the signed key set against the pin and prints the encapsulated request;
- *   the test posts it to a live gateway and records the encrypted answer;
- *   run 2: the same randomness re-derives the same HPKE context; Hermes opens the answer and prints it.
- *
- * Bridge: tests/helpers/sdk_hermes_bridge.js. The request bytes of both runs must be identical.
+ * functions: 0.12 has neither) and given TextEncoder/TextDecoder (React Native provides them). Hermes has no
+ * network, so the test replays it: each run prints the client's next request, the test sends it to a live
+ * gateway and feeds the answer to the next run, which (same randomness, same clock) repeats every earlier
+ * request byte for byte and gets one step further: key set, token issuance, chat, decrypted answer.
+ * Bridge: tests/helpers/sdk_hermes_bridge.js.
  */
 import assert from "node:assert/strict";
 import { fromHex, toHex } from "../src/crypto/bytes.ts";
@@ -70,40 +68,77 @@ async function hermes(dir: string, bundle: string, bridge: Record<string, unknow
   return stdout;
 }
 
-Deno.test("SDK bundle on Hermes 0.12 (noble) seals a request a live gateway answers, and opens the answer", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "pg-sdk-hermes-" });
-  try {
-    const bundle = await hermesBundle(dir);
-    await using gateway = await startGateway();
-    const keys = await (await fetch(`${gateway.url}/api/pubkey`)).json();
-    const bridge = {
-      keys,
-      pin: gateway.fingerprint,
-      now: Math.floor(Date.now() / 1000),
-      random: toHex(crypto.getRandomValues(new Uint8Array(512))),
-      response: null as string | null,
-      message: "hello from hermes",
-    };
-    const first = await hermes(dir, bundle, bridge);
-    const request = /^REQUEST ([0-9a-f]+)$/m.exec(first)?.[1];
-    assert.ok(request, first.slice(0, 500));
-    assert.match(first, /ERROR network_error/);
-    // X-Wing (the SDK's preference): hdr (7 bytes) names kem 0x647a.
-    assert.equal(request.slice(2, 6), "647a");
-    const answer = await fetch(`${gateway.url}/api/chat`, {
-      method: "POST",
-      headers: { "content-type": "message/ohttp-chunked-req", accept: "message/ohttp-chunked-res" },
-      body: fromHex(request),
+/** A request Hermes printed: the bridge's fetch arguments. */
+interface _Printed {
+  index: number;
+  path: string;
+  method: string;
+  headers: Record<string, string>;
+  body: string | null;
+}
+
+/**
+ * Runs the client in Hermes until it prints its answer, sending each new request it prints to the live
+ * gateway and replaying the recorded answers in the next run. Returns the result and the requests' paths.
+ */
+async function hermesRoundTrip(
+  dir: string,
+  bundle: string,
+  gateway: { url: string; fingerprint: string },
+  options: Record<string, unknown>,
+): Promise<{ result: { text: string; tokenMode: boolean }; paths: string[] }> {
+  const bridge = {
+    pin: gateway.fingerprint,
+    now: Math.floor(Date.now() / 1000),
+    random: toHex(crypto.getRandomValues(new Uint8Array(16384))),
+    message: "hello from hermes",
+    options,
+    recorded: [] as { status: number; type: string; retryAfter: string | null; body: string }[],
+  };
+  const sent: _Printed[] = [];
+  // Each run adds one exchange: key set, (token mode: issuance rounds), chat.
+  for (let run = 0; run < 8; run++) {
+    const out = await hermes(dir, bundle, bridge);
+    const done = /^TEXT (.+)$/m.exec(out);
+    if (done) return { result: JSON.parse(done[1]), paths: sent.map((r) => `${r.method} ${r.path}`) };
+    const printed = /^REQUEST (.+)$/m.exec(out);
+    assert.ok(printed, `hermes printed neither a request nor an answer: ${out.slice(0, 800)}`);
+    const request: _Printed = JSON.parse(printed[1]);
+    // Same randomness and same answers: every run repeats the earlier requests byte for byte.
+    assert.equal(request.index, sent.length);
+    sent.push(request);
+    const response = await fetch(`${gateway.url}${request.path}`, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body === null ? undefined : fromHex(request.body),
     });
-    assert.equal(answer.status, 200);
-    bridge.response = toHex(new Uint8Array(await answer.arrayBuffer()));
-    const second = await hermes(dir, bundle, bridge);
-    assert.equal(/^REQUEST ([0-9a-f]+)$/m.exec(second)?.[1], request);
-    assert.match(second, /^TEXT "echo: hello from hermes"$/m);
-  } finally {
-    if (!Deno.env.get("PG_KEEP")) await Deno.remove(dir, { recursive: true });
+    bridge.recorded.push({
+      status: response.status,
+      type: response.headers.get("content-type") ?? "",
+      retryAfter: response.headers.get("retry-after"),
+      body: toHex(new Uint8Array(await response.arrayBuffer())),
+    });
   }
-});
+  throw new Error("Hermes did not finish within 8 exchanges");
+}
+
+for (const mode of ["device", "token"] as const) {
+  Deno.test(`SDK bundle on Hermes 0.12 (noble) completes a round trip with a live gateway in ${mode} mode`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "pg-sdk-hermes-" });
+    try {
+      const bundle = await hermesBundle(dir);
+      await using gateway = await startGateway({ PG_AUTH: mode });
+      // Token mode: a batch of two, no background refill (Hermes would wait for its timer before exiting).
+      const options = mode === "token" ? { tokenBatchSize: 2, tokenLowWater: 0 } : {};
+      const { result, paths } = await hermesRoundTrip(dir, bundle, gateway, options);
+      assert.deepEqual(result, { text: "echo: hello from hermes", tokenMode: mode === "token" });
+      const issuance = mode === "token" ? ["POST /api/tokens", "POST /api/tokens"] : [];
+      assert.deepEqual(paths, ["GET /api/pubkey", ...issuance, "POST /api/chat"]);
+    } finally {
+      if (!Deno.env.get("PG_KEEP")) await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
 
 Deno.test("Package bundle compiles with React Native's current Hermes compiler as published, without Babel", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pg-sdk-hermesc-" });
