@@ -5,7 +5,7 @@
  */
 import { GatewayClient, loadDeviceKey, nobleCrypto, secretTokenStore } from "@privacy-gateway/client";
 import Constants from "expo-constants";
-import { getRandomBytes } from "expo-crypto";
+import { getRandomBytes, getRandomValues } from "expo-crypto";
 import { fetch as expoFetch } from "expo/fetch";
 import { secureStore } from "./secure_store";
 
@@ -13,6 +13,11 @@ const extra = (Constants.expoConfig?.extra ?? {}) as { gatewayUrl?: string; gate
 
 /** The pinned fingerprint ships with the app: `privacy-gateway keys show` prints it. Never fetched. */
 export const GATEWAY = { url: extra.gatewayUrl ?? "", pin: extra.gatewayPin ?? "" };
+
+// The token wallet draws from crypto.getRandomValues; Hermes has none of its own: expo-crypto's native one.
+if (typeof globalThis.crypto?.getRandomValues !== "function") {
+  (globalThis as { crypto?: unknown }).crypto = { getRandomValues };
+}
 
 let _client: Promise<GatewayClient> | undefined;
 
