@@ -320,8 +320,13 @@ Deno.test("Token mode: a valid token refused for a full queue is not spent, and 
   const first = outcome(tokenClient(gateway.url, gateway.fingerprint), "first");
   await Promise.race([holding, first.then((result) => Promise.reject(new Error(`first chat: ${result}`)))]);
   const token = await oneToken(gateway.url, gateway.fingerprint);
-  // The queue is full: refused, and the token (taken from the wallet for this attempt) stays unspent.
-  assert.equal(await outcome(holding_(gateway, token), "queued"), "503 overloaded");
+  // The queue is full: refused, and the token (taken from the wallet for this attempt) stays unspent;
+  // the SDK puts it back into its wallet.
+  const store = new MemoryTokenStore();
+  await store.save([token]);
+  const refused = tokenClient(gateway.url, gateway.fingerprint, { tokenStore: store, maxAttempts: 1 });
+  assert.equal(await outcome(refused, "queued"), "503 overloaded");
+  assert.deepEqual(await store.load(), [token]);
   release();
   assert.equal(await first, "done echo: first");
   assert.equal(await outcome(holding_(gateway, token), "again"), "done echo: again");
