@@ -339,3 +339,44 @@ Deno.test("Token mode: a valid token refused for a full queue is not spent, and 
 function holding_(gateway: { url: string; fingerprint: string }, token: StoredToken): GatewayClient {
   return holding(gateway.url, gateway.fingerprint, token);
 }
+
+Deno.test("Issuance under load asks for proof of work, which the SDK solves; without load it does not", async () => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => release = resolve);
+  let started!: () => void;
+  const holding = new Promise<void>((resolve) => started = resolve);
+  let calls = 0;
+  const echo = new EchoGenerator();
+  const generator: Generator = {
+    ready: () => true,
+    async *generate(request, signal) {
+      if (calls++ === 0) {
+        started();
+        await held;
+      }
+      yield* echo.generate(request, signal);
+    },
+  };
+  // One stream slot: holding it puts the gateway at 100 % load, over the 50 % proof-of-work threshold.
+  await using gateway = await startGateway(
+    { ...TOKEN_ENV, PG_MAX_CONCURRENT_STREAMS: "1", PG_POW_LOAD_PERCENT: "50", PG_POW_BASE_BITS: "12" },
+    { generator },
+  );
+  const issuances = async () => {
+    const text = await (await fetch(`${gateway.url}/metrics`)).text();
+    return text.split("\n").filter((l) => l.startsWith("privacy_gateway_token_issuances_total{")).join("\n");
+  };
+  const first = tokenClient(gateway.url, gateway.fingerprint);
+  assert.equal(await first.prefetchTokens(), 20);
+  assert.doesNotMatch(await issuances(), /outcome="challenge"/, "a proof of work without load");
+  const stream = outcome(first, "held");
+  await Promise.race([holding, stream.then((result) => Promise.reject(new Error(`stream: ${result}`)))]);
+  // Under load: the issuance is answered 428 challenge_required first, then issues once solved.
+  const loaded = tokenClient(gateway.url, gateway.fingerprint);
+  const solving = performance.now();
+  assert.equal(await loaded.prefetchTokens(), 20);
+  console.log(`issuance with a 12-bit proof of work: ${Math.round(performance.now() - solving)} ms`);
+  assert.match(await issuances(), /outcome="challenge"\} 1\b/);
+  release();
+  assert.equal(await stream, "done echo: held");
+});
