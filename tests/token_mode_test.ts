@@ -27,11 +27,15 @@ function tokenClient(url: string, fingerprint: string, extra: Record<string, unk
 }
 
 /** A client whose wallet holds exactly `token` (a captured token, replayed by an attacker). */
-function holding(url: string, fingerprint: string, token: StoredToken): GatewayClient {
+function holding(url: string, fingerprint: string, token: StoredToken, relayUrl?: string): GatewayClient {
   const store = new MemoryTokenStore();
   store.save([token]);
   // maxAttempts 1: a refused token is not retried with another (there is none anyway).
-  return tokenClient(url, fingerprint, { tokenStore: store, maxAttempts: 1 });
+  return tokenClient(url, fingerprint, {
+    tokenStore: store,
+    maxAttempts: 1,
+    ...(relayUrl ? { relayUrl } : {}),
+  });
 }
 
 /** A private temporary directory removed when the test ends, whether it passes or not. */
@@ -94,18 +98,19 @@ Deno.test("Token mode under the product's permission flags: issuance and a chat 
   }
 });
 
-Deno.test("Double spend: of 50 parallel chats with one captured token exactly one succeeds (memory)", async () => {
-  // 50 connections from one address: above the edge's default per-network cap of 32.
+Deno.test("Double spend: of 50 parallel chats through the relay with one captured token exactly one succeeds (memory)", async () => {
+  // 50 connections from one address (the relay's): above the edge's default per-network cap of 32.
   await using gateway = await startGateway({ ...TOKEN_ENV, PG_MAX_CONNECTIONS_PER_NETWORK: "128" });
+  await using relay = startRelay(`${gateway.url}/api/chat`);
   const token = await oneToken(gateway.url, gateway.fingerprint);
   const results = await Promise.all(
-    Array.from({ length: 50 }, () => outcome(holding(gateway.url, gateway.fingerprint, token))),
+    Array.from({ length: 50 }, () => outcome(holding(gateway.url, gateway.fingerprint, token, relay.url))),
   );
   assert.equal(results.filter((r) => r.startsWith("done")).length, 1, results.join("\n"));
   assert.equal(results.filter((r) => r === "401 token_spent").length, 49, results.join("\n"));
 });
 
-Deno.test("Double spend: two gateways sharing Redis and the issuer keys file accept a token once", async () => {
+Deno.test("Double spend: two gateways sharing Redis and the issuer keys file accept a token once, through relays", async () => {
   await using redis = await startRedis();
   await using temp = await tempDir("pg-tok2-");
   const dir = temp.path;
@@ -116,13 +121,16 @@ Deno.test("Double spend: two gateways sharing Redis and the issuer keys file acc
     PG_TOKEN_KEYS_FILE: `${dir}/token-keys.json`,
     PG_REDIS_URL: redis.url,
   };
-  await using a = await startGateway(env);
-  await using b = await startGateway(env);
+  const many = { ...env, PG_MAX_CONNECTIONS_PER_NETWORK: "128" };
+  await using a = await startGateway(many);
+  await using b = await startGateway(many);
+  await using relayA = startRelay(`${a.url}/api/chat`);
+  await using relayB = startRelay(`${b.url}/api/chat`);
   const token = await oneToken(a.url, a.fingerprint);
   const results = await Promise.all(
     Array.from({ length: 50 }, (_, i) => {
-      const g = i % 2 === 0 ? a : b;
-      return outcome(holding(g.url, g.fingerprint, token));
+      const [g, relay] = i % 2 === 0 ? [a, relayA] : [b, relayB];
+      return outcome(holding(g.url, g.fingerprint, token, relay.url));
     }),
   );
   assert.equal(results.filter((r) => r.startsWith("done")).length, 1, results.join("\n"));
