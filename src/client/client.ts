@@ -363,22 +363,33 @@ export class GatewayClient {
       body.fill(0);
       return message;
     }, { chunked, aeadId: key.aeadId });
-    let response: Response;
+    let delivered = false;
     try {
-      response = await this.#options.fetch(this.#options.relayUrl ?? `${this.#options.baseUrl}/api/chat`, {
-        method: "POST",
-        headers: {
-          "content-type": chunked ? _OHTTP_CHUNKED_REQUEST_TYPE : _OHTTP_REQUEST_TYPE,
-          accept: chunked ? _OHTTP_CHUNKED_RESPONSE_TYPE : _OHTTP_RESPONSE_TYPE,
-        },
-        body: sealed.body,
-        signal,
-      });
+      let response: Response;
+      try {
+        response = await this.#options.fetch(this.#options.relayUrl ?? `${this.#options.baseUrl}/api/chat`, {
+          method: "POST",
+          headers: {
+            "content-type": chunked ? _OHTTP_CHUNKED_REQUEST_TYPE : _OHTTP_REQUEST_TYPE,
+            accept: chunked ? _OHTTP_CHUNKED_RESPONSE_TYPE : _OHTTP_RESPONSE_TYPE,
+          },
+          body: sealed.body,
+          signal,
+        });
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        throw new GatewayRequestError("network_error", 0);
+      }
+      for await (const event of readAnswer(response, sealed, c)) {
+        delivered = true;
+        yield event;
+      }
     } catch (error) {
-      if (signal?.aborted) throw error;
-      throw new GatewayRequestError("network_error", 0);
+      if (token && !delivered && _tokenUnspent(error)) await (await this.#tokenWallet()).giveBack(token);
+      throw error;
+    } finally {
+      token?.fill(0);
     }
-    yield* readAnswer(response, sealed, c);
   }
 
   /** Decides whether to retry; returns what the next attempt needs, or false. */
@@ -494,6 +505,18 @@ export class GatewayClient {
     this.fingerprint = verified.fingerprint;
     return verified.usable;
   }
+}
+
+/**
+ * Whether a failed attempt left its token unspent, so the wallet takes it back: refused in the clear
+ * (before decryption: the gateway never saw it), no answer at all (if it did arrive and was spent, its
+ * next use is refused as `token_spent` and replaced once), or refused inside the encryption before the
+ * gateway marks a token spent (a full queue, a stale date: src/http/chat_handler.ts spends only once the
+ * request holds a slot).
+ */
+function _tokenUnspent(error: unknown): boolean {
+  return error instanceof GatewayRequestError &&
+    (!error.encapsulated || error.code === "overloaded" || error.code === "stale_request");
 }
 
 /** What the next attempt needs: a proof-of-work solution, or a one-off clock offset. */
