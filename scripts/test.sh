@@ -16,6 +16,8 @@ command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 command -v caddy >/dev/null || need_apt+=(caddy)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v nft >/dev/null || need_apt+=(nftables)
+# The app SDK's browser test (tests/sdk_browser_test.ts) runs Debian's Chromium headless.
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "test: installing ${need_apt[*]}" >&2
@@ -26,6 +28,13 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     exit 1
   fi
 fi
+
+# The app SDK package and the Expo example: their locked npm dev dependencies (esbuild, noble, Hermes,
+# TypeScript, Expo's types), installed once (tests/helpers/sdk_package.ts npmCi() does the same).
+for dir in packages/client examples/expo-chat; do
+  [ -f "$root/$dir/node_modules/.package-lock.json" ] ||
+    (cd "$root/$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+done
 
 PG_TEST_LLAMA_SERVER_BIN="$(bash "$root/scripts/build-llama-server.sh" | tail -n 1)"
 export PG_TEST_LLAMA_SERVER_BIN

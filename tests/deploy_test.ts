@@ -120,7 +120,11 @@ Deno.test("compile.sh bakes scoped permissions and no --allow-all into both targ
   for (const line of lines) {
     assert.doesNotMatch(line, /--allow-all|(^| )-A( |$)|--allow-ffi/);
     assert.match(line, /--allow-run=\/usr\/lib\/privacy-gateway\/llama-server/);
-    assert.match(line, /--allow-write=\/run\/privacy-gateway /);
+    // The runtime directory, and token mode's issuer keys file (and its rotation temporary), nothing else.
+    assert.match(
+      line,
+      /--allow-write=\/var\/lib\/privacy-gateway\/tokens\/token-keys\.json\\?,\/var\/lib\/privacy-gateway\/tokens\/token-keys\.json\.tmp\\?,\/run\/privacy-gateway /,
+    );
   }
 });
 

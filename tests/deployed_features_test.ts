@@ -215,7 +215,7 @@ Deno.test("Router and node over mTLS under their built grants: chat, metrics on 
     assert.equal((await check.exited()).code, 0, check.output());
     assert.match(
       check.output(),
-      /^check: ok \(configuration, grants, files, node https:\/\/127\.0\.0\.1:\d+, otlp\)$/m,
+      /^check: ok \(configuration, grants, files, node https:\/\/127\.0\.0\.1:\d+, redis, otlp\)$/m,
     );
   } finally {
     await Promise.allSettled([routerProcess.stop(), nodeProcess.stop()]);

@@ -40,6 +40,9 @@ Deno.test("deploy/privacy-gateway.env.example serves an encrypted chat over HTTP
         events.push(event);
       }
       assert.equal(events.at(-1)?.type, "done", JSON.stringify(events));
+      // Token mode as shipped: the chat spent one token of a batch issued under the same grants.
+      assert.equal(client.tokenMode, true);
+      assert.equal(await client.tokensLeft(), 19);
     } finally {
       http.close();
     }
@@ -76,10 +79,11 @@ Deno.test("deploy/privacy-gateway-development.env.example starts under the grant
 Deno.test("deploy/privacy-gateway-router.env.example starts under the grants built from it (nodes unreachable)", async () => {
   await using staged = await stage("privacy-gateway-router.env.example", "gateway");
   const flags = await builtGrants("gateway", staged.envFile);
-  // A router runs no program, and writes only its runtime directory (the edge's socket).
+  // A router runs no program, and writes only its token issuer keys file and its runtime directory.
   assert.equal(flags.some((f) => f.startsWith("--allow-run")), false);
+  const keys = staged.values.get("PG_TOKEN_KEYS_FILE");
   assert.deepEqual(flags.filter((f) => f.startsWith("--allow-write")), [
-    `--allow-write=${staged.values.get("PG_RUNTIME_DIR")}`,
+    `--allow-write=${keys},${keys}.tmp,${staged.values.get("PG_RUNTIME_DIR")}`,
   ]);
   const gateway = startDeployed({ args: ["serve"], envFile: staged.envFile, flags });
   try {
@@ -142,6 +146,12 @@ Deno.test("A build from another env file refuses to start: exit 78, one line per
       `  --allow-run=${v.get("PG_LLAMA_SERVER_BIN")} (PG_LLAMA_SERVER_BIN)`,
       // (--allow-sys=uid is not missing: the router's edge needs it too.)
       `  --allow-write=${v.get("PG_RUNTIME_DIR")} (PG_RUNTIME_DIR)`,
+      // Each box has its own Redis and token keys file here (the staged roots differ).
+      `  --allow-net=${new URL(v.get("PG_REDIS_URL")!).host} (PG_REDIS_URL)`,
+      `  --allow-read=${v.get("PG_TOKEN_KEYS_FILE")} (PG_TOKEN_KEYS_FILE)`,
+      `  --allow-write=${v.get("PG_TOKEN_KEYS_FILE")} (PG_TOKEN_KEYS_FILE)`,
+      `  --allow-read=${v.get("PG_TOKEN_KEYS_FILE")}.tmp (PG_TOKEN_KEYS_FILE (rotation))`,
+      `  --allow-write=${v.get("PG_TOKEN_KEYS_FILE")}.tmp (PG_TOKEN_KEYS_FILE (rotation))`,
     ].sort(),
   );
   assert.equal(
@@ -258,6 +268,7 @@ Deno.test("llamaGuard() is setpriv in development and none in production, unless
         PG_MODEL_PATH: "/m",
         PG_LLAMA_SERVER_BIN: "/b",
         PG_RUNTIME_DIR: "/r",
+        PG_AUTH: "device",
       }),
     ),
     "none",
@@ -311,7 +322,7 @@ Deno.test(
       "write /etc/pg/tokens.json.tmp",
     ]);
     // Device mode never touches the file, even when it is named.
-    const device = loadConfig(base, () => "");
+    const device = loadConfig({ ...base, PG_AUTH: "device" }, () => "");
     assert.ok(device.ok);
     assert.equal(
       requiredGrants(device.config, "gateway").some((g) => g.value.includes("tokens.json")),

@@ -13,7 +13,8 @@
  * and /usr/lib/privacy-gateway; the admin's edit moves them under the scratch root and picks free ports.
  */
 import assert from "node:assert/strict";
-import { GatewayClient } from "../src/client/mod.ts";
+import { GatewayClient, GatewayRequestError } from "../src/client/mod.ts";
+import { MemoryTokenStore, type StoredToken } from "../src/tokens/mod.ts";
 import { generateTinyModel } from "../src/inference/mod.ts";
 import { llamaServerBin } from "./helpers/gateway.ts";
 import { freePort } from "./helpers/gateway_process.ts";
@@ -214,6 +215,24 @@ async function runtimeDirectory(host: Host): Promise<void> {
   await Deno.chmod(dir, 0o700);
 }
 
+/**
+ * systemd's StateDirectory=privacy-gateway/tokens, StateDirectoryMode=0700 (systemd/privacy-gateway.service):
+ * the one directory under /var/lib the service owns and writes, for token mode's issuer keys file.
+ */
+async function stateDirectory(host: Host): Promise<void> {
+  const dir = `${host.root}/var/lib/privacy-gateway/tokens`;
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.chown(dir, host.id, host.id);
+  await Deno.chmod(dir, 0o700);
+}
+
+/** Token mode as shipped: the issuer keys file the service made, 0600 and its own. */
+async function assertTokenKeysFile(host: Host, path: string): Promise<void> {
+  const stat = await Deno.stat(path);
+  assert.equal(stat.mode! & 0o777, 0o600, path);
+  assert.equal(stat.uid, host.id, `${path} belongs to the service user`);
+}
+
 /** Log lines of the service since it was installed. */
 async function serviceLogs(host: Host): Promise<Record<string, unknown>[]> {
   const text = await Deno.readTextFile(host.log).catch(() => "");
@@ -263,16 +282,31 @@ async function leftovers(uid: number): Promise<string> {
   }
 }
 
-function client(url: string, pin: string, caPem?: string) {
+function client(url: string, pin: string, caPem?: string, store = new MemoryTokenStore(), maxAttempts = 4) {
   const http = caPem ? Deno.createHttpClient({ caCerts: [caPem] }) : undefined;
   const gateway = new GatewayClient({
     baseUrl: url,
     pin,
+    tokenStore: store,
+    maxAttempts,
     ...(http
       ? { fetch: (input: RequestInfo | URL, init?: RequestInit) => fetch(input, { ...init, client: http }) }
       : {}),
   });
-  return { gateway, [Symbol.dispose]: () => http?.close() };
+  return { gateway, store, [Symbol.dispose]: () => http?.close() };
+}
+
+/** What a client holding only `token` gets for a chat (one attempt: a refused token is not replaced). */
+async function spendOnly(url: string, pin: string, caPem: string, token: StoredToken): Promise<string> {
+  const store = new MemoryTokenStore();
+  await store.save([token]);
+  using c = client(url, pin, caPem, store, 1);
+  try {
+    await chat(c.gateway);
+    return "done";
+  } catch (error) {
+    return error instanceof GatewayRequestError ? `${error.status} ${error.code}` : String(error);
+  }
 }
 
 async function chat(gateway: GatewayClient, maxTokens = 8): Promise<string[]> {
@@ -304,6 +338,7 @@ async function openStream(gateway: GatewayClient) {
 }
 
 Deno.test("Rehearsal: single box installed, run as an unprivileged user, upgraded and rolled back with streams open", async () => {
+  await using redis = await startRedis();
   const id = await unusedId();
   const host = await installHost("gateway", id);
   try {
@@ -319,10 +354,13 @@ Deno.test("Rehearsal: single box installed, run as an unprivileged user, upgrade
       assert.equal(stat.gid, id, `${path} belongs to the service's group`);
     }
     const port = freePort();
+    // The example's local Redis (token mode's spent set): here on a free port.
     const values = await editEnv(host, await Deno.readTextFile(host.envFile), {
       PG_HOST: "127.0.0.1",
       PG_PORT: String(port),
+      PG_REDIS_URL: redis.url,
     });
+    assert.equal(values.get("PG_AUTH"), "token", "the shipped single-box example is in token mode");
     const flags = await compiledFlags(host);
     assert.equal(
       flags.filter((f) => f.startsWith("--allow-run")).join(),
@@ -345,6 +383,7 @@ Deno.test("Rehearsal: single box installed, run as an unprivileged user, upgrade
     await place(values.get("PG_TLS_CERT_FILE")!, await Deno.readTextFile(`${tlsCa}/node.pem`), id);
     await place(values.get("PG_TLS_KEY_FILE")!, await Deno.readTextFile(`${tlsCa}/node-key.pem`), id);
     await runtimeDirectory(host);
+    await stateDirectory(host);
 
     const started = performance.now();
     await mustSh("bash", ["-c", host.restartCommand]);
@@ -356,6 +395,12 @@ Deno.test("Rehearsal: single box installed, run as an unprivileged user, upgrade
     const url = String(listening.url);
     const ca = await Deno.readTextFile(`${tlsCa}/ca.pem`);
     using c = client(url, pin, ca);
+    // The app at start: a batch of tokens, issued under the compiled grants (keys file, Redis).
+    assert.equal(await c.gateway.prefetchTokens(), 20);
+    assert.equal(c.gateway.tokenMode, true, "the app spends tokens against the shipped configuration");
+    await assertTokenKeysFile(host, values.get("PG_TOKEN_KEYS_FILE")!);
+    // A copy of the app's token store: an attacker who captured them replays the spent ones later.
+    const issued = await c.store.load();
     assert.equal((await chat(c.gateway)).at(-1), "done");
 
     // Upgrade to build 2 with a stream open across the switch: the old process drains it.
@@ -378,6 +423,12 @@ Deno.test("Rehearsal: single box installed, run as an unprivileged user, upgrade
     assert.equal(upgraded.code, 0, upgraded.stderr);
     assert.match(await Deno.readTextFile(host.log), /privacy-gateway build 2/);
     assert.equal((await chat(c.gateway)).at(-1), "done");
+    // That chat, in build 2, spent a token build 1 issued: the issuer keys file outlived the process. Every
+    // token spent so far, replayed now, is refused: the spent set lives in Redis, not in the old process.
+    const left = new Set((await c.store.load()).map((t) => t.token));
+    const spent = issued.filter((t) => !left.has(t.token));
+    assert.equal(spent.length, 3, "first chat, the stream across the upgrade, the chat after it");
+    for (const token of spent) assert.equal(await spendOnly(url, pin, ca, token), "401 token_spent");
 
     // A release that never becomes ready: upgrade.sh rolls back to build 2 by itself.
     const open = await openStream(c.gateway);
@@ -475,6 +526,7 @@ Deno.test("Rehearsal: router + node over mTLS from mtls-ca.sh, Redis shared, bot
     const pin = await identity(router, routerValues.get("PG_IDENTITY_KEY_FILE")!);
     // The router too: its edge relays connections over sockets in the runtime directory.
     await runtimeDirectory(router);
+    await stateDirectory(router);
 
     await mustSh("bash", ["-c", node.restartCommand]);
     await waitForLog(node, "supervisor.ready");
@@ -491,6 +543,8 @@ Deno.test("Rehearsal: router + node over mTLS from mtls-ca.sh, Redis shared, bot
     }
     using c = client(url, pin);
     assert.equal((await chat(c.gateway)).at(-1), "done");
+    assert.equal(c.gateway.tokenMode, true);
+    await assertTokenKeysFile(router, routerValues.get("PG_TOKEN_KEYS_FILE")!);
     const keys = await sh("redis-cli", ["-p", String(redis.port), "DBSIZE"]);
     assert.ok(Number(keys.stdout.trim()) > 0, "the router stored nothing in Redis");
 

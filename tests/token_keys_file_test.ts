@@ -4,7 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { loadConfig } from "../src/config/mod.ts";
-import { generateIdentity } from "../src/crypto/mod.ts";
+import { verifyPubkeyDocument } from "../src/client/mod.ts";
+import { generateIdentity, KeyRing } from "../src/crypto/mod.ts";
+import { KeyPublisher } from "../src/http/mod.ts";
 import { buildTokens, deriveLimitSecrets } from "../src/gateway/mod.ts";
 import { MemoryStore } from "../src/limits/mod.ts";
 import { fileStamp } from "../src/config/mod.ts";
@@ -81,5 +83,32 @@ Deno.test("buildTokens() refuses an issuer keys file others can read", async () 
   await Deno.chmod(file, 0o644);
   const { identity } = await generateIdentity();
   await assert.rejects(instance(file, { now: Date.now() }, identity), /readable by others/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("KeyPublisher re-signs the key set when the token keys rotate; the SDK verifies both keys", async () => {
+  const dir = await privateTempDir("pg-tokpub-");
+  const { identity } = await generateIdentity();
+  const clock = { now: Date.now() };
+  const a = await instance(`${dir}/token-keys.json`, clock, identity);
+  const ring = await KeyRing.generate(Math.floor(clock.now / 1000) - 60, 86_400 * 30);
+  const publisher = new KeyPublisher(ring, identity, () => clock.now / 1000, {
+    issuerName: a.tokens.issuerName,
+    publicKeys: (nowMs) => a.tokens.keys.publicKeys(nowMs),
+  });
+  const verify = async () =>
+    (await verifyPubkeyDocument((await publisher.current()).document, identity.fingerprint, clock.now / 1000))
+      .tokenKeys!.keys.map((k) => k.tokenKeyId);
+  const before = await verify();
+  assert.equal(before.length, 1);
+  clock.now += 6 * DAY + 60_000;
+  const stale = await verify();
+  assert.deepEqual(stale, before, "nothing rotated yet");
+  assert.equal(await a.tokens.check(), true);
+  // Within the same 10 s signing grid step: the publisher notices the new public keys and re-signs.
+  const after = await verify();
+  assert.equal(after.length, 2);
+  assert.equal(after[1], before[0], "the old key stays listed (redeemable) during the overlap");
+  assert.notEqual(after[0], before[0], "the new key issues");
   await Deno.remove(dir, { recursive: true });
 });

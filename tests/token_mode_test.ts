@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { GatewayClient, GatewayRequestError, KeyVerificationError } from "../src/client/mod.ts";
 import { chatCommand } from "../src/cli/chat_command.ts";
+import { EchoGenerator, type Generator } from "../src/inference/mod.ts";
 import { main } from "../src/main.ts";
 import { MemoryTokenStore, type StoredToken } from "../src/tokens/mod.ts";
 import { privateTempDir, startGateway } from "./helpers/gateway.ts";
@@ -26,11 +27,15 @@ function tokenClient(url: string, fingerprint: string, extra: Record<string, unk
 }
 
 /** A client whose wallet holds exactly `token` (a captured token, replayed by an attacker). */
-function holding(url: string, fingerprint: string, token: StoredToken): GatewayClient {
+function holding(url: string, fingerprint: string, token: StoredToken, relayUrl?: string): GatewayClient {
   const store = new MemoryTokenStore();
   store.save([token]);
   // maxAttempts 1: a refused token is not retried with another (there is none anyway).
-  return tokenClient(url, fingerprint, { tokenStore: store, maxAttempts: 1 });
+  return tokenClient(url, fingerprint, {
+    tokenStore: store,
+    maxAttempts: 1,
+    ...(relayUrl ? { relayUrl } : {}),
+  });
 }
 
 /** A private temporary directory removed when the test ends, whether it passes or not. */
@@ -93,18 +98,19 @@ Deno.test("Token mode under the product's permission flags: issuance and a chat 
   }
 });
 
-Deno.test("Double spend: of 50 parallel chats with one captured token exactly one succeeds (memory)", async () => {
-  // 50 connections from one address: above the edge's default per-network cap of 32.
+Deno.test("Double spend: of 50 parallel chats through the relay with one captured token exactly one succeeds (memory)", async () => {
+  // 50 connections from one address (the relay's): above the edge's default per-network cap of 32.
   await using gateway = await startGateway({ ...TOKEN_ENV, PG_MAX_CONNECTIONS_PER_NETWORK: "128" });
+  await using relay = startRelay(`${gateway.url}/api/chat`);
   const token = await oneToken(gateway.url, gateway.fingerprint);
   const results = await Promise.all(
-    Array.from({ length: 50 }, () => outcome(holding(gateway.url, gateway.fingerprint, token))),
+    Array.from({ length: 50 }, () => outcome(holding(gateway.url, gateway.fingerprint, token, relay.url))),
   );
   assert.equal(results.filter((r) => r.startsWith("done")).length, 1, results.join("\n"));
   assert.equal(results.filter((r) => r === "401 token_spent").length, 49, results.join("\n"));
 });
 
-Deno.test("Double spend: two gateways sharing Redis and the issuer keys file accept a token once", async () => {
+Deno.test("Double spend: two gateways sharing Redis and the issuer keys file accept a token once, through relays", async () => {
   await using redis = await startRedis();
   await using temp = await tempDir("pg-tok2-");
   const dir = temp.path;
@@ -115,13 +121,16 @@ Deno.test("Double spend: two gateways sharing Redis and the issuer keys file acc
     PG_TOKEN_KEYS_FILE: `${dir}/token-keys.json`,
     PG_REDIS_URL: redis.url,
   };
-  await using a = await startGateway(env);
-  await using b = await startGateway(env);
+  const many = { ...env, PG_MAX_CONNECTIONS_PER_NETWORK: "128" };
+  await using a = await startGateway(many);
+  await using b = await startGateway(many);
+  await using relayA = startRelay(`${a.url}/api/chat`);
+  await using relayB = startRelay(`${b.url}/api/chat`);
   const token = await oneToken(a.url, a.fingerprint);
   const results = await Promise.all(
     Array.from({ length: 50 }, (_, i) => {
-      const g = i % 2 === 0 ? a : b;
-      return outcome(holding(g.url, g.fingerprint, token));
+      const [g, relay] = i % 2 === 0 ? [a, relayA] : [b, relayB];
+      return outcome(holding(g.url, g.fingerprint, token, relay.url));
     }),
   );
   assert.equal(results.filter((r) => r.startsWith("done")).length, 1, results.join("\n"));
@@ -292,4 +301,90 @@ Deno.test("auth token refuses a gateway in device mode (the signed key set says 
   const auto = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint });
   assert.equal(await outcome(auto), "done echo: hello");
   assert.equal(auto.tokenMode, false);
+});
+
+Deno.test("Token mode: a valid token refused for a full queue is not spent, and spends once a slot is free", async () => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => release = resolve);
+  let started!: () => void;
+  const holding = new Promise<void>((resolve) => started = resolve);
+  let calls = 0;
+  const echo = new EchoGenerator();
+  // The first chat holds the only stream slot until released.
+  const generator: Generator = {
+    ready: () => true,
+    async *generate(request, signal) {
+      if (calls++ === 0) {
+        started();
+        await held;
+      }
+      yield* echo.generate(request, signal);
+    },
+  };
+  await using gateway = await startGateway(
+    { ...TOKEN_ENV, PG_MAX_CONCURRENT_STREAMS: "1", PG_QUEUE_SIZE: "0" },
+    { generator },
+  );
+  const first = outcome(tokenClient(gateway.url, gateway.fingerprint), "first");
+  await Promise.race([holding, first.then((result) => Promise.reject(new Error(`first chat: ${result}`)))]);
+  const token = await oneToken(gateway.url, gateway.fingerprint);
+  // The queue is full: refused, and the token (taken from the wallet for this attempt) stays unspent;
+  // the SDK puts it back into its wallet.
+  const store = new MemoryTokenStore();
+  await store.save([token]);
+  const refused = tokenClient(gateway.url, gateway.fingerprint, { tokenStore: store, maxAttempts: 1 });
+  assert.equal(await outcome(refused, "queued"), "503 overloaded");
+  assert.deepEqual(await store.load(), [token]);
+  release();
+  assert.equal(await first, "done echo: first");
+  assert.equal(await outcome(holding_(gateway, token), "again"), "done echo: again");
+  // Now it is spent: refused as such, with a slot free.
+  assert.equal(await outcome(holding_(gateway, token), "thrice"), "401 token_spent");
+  const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+  assert.match(metrics, /privacy_gateway_token_redemptions_total\{outcome="ok"\} 2/);
+});
+
+function holding_(gateway: { url: string; fingerprint: string }, token: StoredToken): GatewayClient {
+  return holding(gateway.url, gateway.fingerprint, token);
+}
+
+Deno.test("Issuance under load asks for proof of work, which the SDK solves; without load it does not", async () => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => release = resolve);
+  let started!: () => void;
+  const holding = new Promise<void>((resolve) => started = resolve);
+  let calls = 0;
+  const echo = new EchoGenerator();
+  const generator: Generator = {
+    ready: () => true,
+    async *generate(request, signal) {
+      if (calls++ === 0) {
+        started();
+        await held;
+      }
+      yield* echo.generate(request, signal);
+    },
+  };
+  // One stream slot: holding it puts the gateway at 100 % load, over the 50 % proof-of-work threshold.
+  await using gateway = await startGateway(
+    { ...TOKEN_ENV, PG_MAX_CONCURRENT_STREAMS: "1", PG_POW_LOAD_PERCENT: "50", PG_POW_BASE_BITS: "12" },
+    { generator },
+  );
+  const issuances = async () => {
+    const text = await (await fetch(`${gateway.url}/metrics`)).text();
+    return text.split("\n").filter((l) => l.startsWith("privacy_gateway_token_issuances_total{")).join("\n");
+  };
+  const first = tokenClient(gateway.url, gateway.fingerprint);
+  assert.equal(await first.prefetchTokens(), 20);
+  assert.doesNotMatch(await issuances(), /outcome="challenge"/, "a proof of work without load");
+  const stream = outcome(first, "held");
+  await Promise.race([holding, stream.then((result) => Promise.reject(new Error(`stream: ${result}`)))]);
+  // Under load: the issuance is answered 428 challenge_required first, then issues once solved.
+  const loaded = tokenClient(gateway.url, gateway.fingerprint);
+  const solving = performance.now();
+  assert.equal(await loaded.prefetchTokens(), 20);
+  console.log(`issuance with a 12-bit proof of work: ${Math.round(performance.now() - solving)} ms`);
+  assert.match(await issuances(), /outcome="challenge"\} 1\b/);
+  release();
+  assert.equal(await stream, "done echo: held");
 });

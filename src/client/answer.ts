@@ -4,57 +4,35 @@
  * refused request's events are held until the whole answer has authenticated, and its error is raised with
  * the encapsulated (authenticated) `date`, the only clock source besides the signed key set.
  */
-import { responseNonceLength } from "../crypto/mod.ts";
-import {
-  type ChatEvent,
-  type ErrorCode,
-  fieldValue,
-  OHTTP_CHUNKED_RESPONSE_TYPE,
-  OHTTP_RESPONSE_TYPE,
-  parseHttpDate,
-  readWholeResponse,
-  responseCipher,
-  type ResponseHead,
-  ResponseIntegrityError,
-  ResponseReader,
-  type SealedRequest,
-} from "../protocol/mod.ts";
+import type { ChatEvent } from "../protocol/events.ts";
+import { fieldValue, parseHttpDate } from "../protocol/inner_request.ts";
+import { ResponseIntegrityError } from "../protocol/response_integrity_error.ts";
+import { readWholeResponse, ResponseReader } from "../protocol/response_reader.ts";
+import type { ResponseHead } from "../protocol/bhttp.ts";
+import { GatewayRequestError } from "./errors.ts";
+import { responseNonceLength, responseOpener, type SealedRequest } from "./ohttp_client.ts";
+import type { ClientCrypto } from "./platform_crypto.ts";
 
-/**
- * Failures the client detects itself: `network_error` (no answer), `auth_mode_mismatch` (the signed key
- * set's `auth` is not the one the app asked for, or a gateway once seen in token mode now says `device`).
- */
-export type ClientErrorCode = "network_error" | "auth_mode_mismatch";
+export { GatewayRequestError };
 
-/** A failure reported by the gateway (or detected by the client), with its stable code. */
-export class GatewayRequestError extends Error {
-  /**
-   * `status` is the encapsulated response's status when `encapsulated`, else the clear-text HTTP status.
-   * `serverDate` is the gateway's `Date` (Unix seconds) from an encapsulated answer, never from clear text.
-   */
-  constructor(
-    readonly code: ErrorCode | ClientErrorCode,
-    readonly status: number,
-    readonly retryAfterSeconds?: number,
-    readonly challenge?: { token: string; difficulty: number },
-    readonly encapsulated = false,
-    readonly serverDate?: number,
-  ) {
-    super(`Gateway refused the request: ${code} (HTTP ${status})`);
-    this.name = "GatewayRequestError";
-  }
-}
+/** RFC 9458 §9 and chunked-OHTTP §8 media types of the answer. */
+const _RESPONSE_TYPE = "message/ohttp-res";
+const _CHUNKED_RESPONSE_TYPE = "message/ohttp-chunked-res";
 
 /** Streams the events of one answer; throws GatewayRequestError or ResponseIntegrityError. */
-export async function* readAnswer(response: Response, sealed: SealedRequest): AsyncIterable<ChatEvent> {
+export async function* readAnswer(
+  response: Response,
+  sealed: SealedRequest,
+  crypto: ClientCrypto,
+): AsyncIterable<ChatEvent> {
   const type = response.headers.get("content-type")?.split(";")[0].trim() ?? "";
   if (response.status !== 200) throw await _clearTextError(response);
-  if (type !== (sealed.chunked ? OHTTP_CHUNKED_RESPONSE_TYPE : OHTTP_RESPONSE_TYPE) || !response.body) {
+  if (type !== (sealed.chunked ? _CHUNKED_RESPONSE_TYPE : _RESPONSE_TYPE) || !response.body) {
     await response.body?.cancel();
     throw new ResponseIntegrityError("malformed");
   }
   const nonceLength = responseNonceLength(sealed.header.aeadId);
-  const cipherFor = async (nonce: Uint8Array) => (await responseCipher(sealed, nonce)).cipher;
+  const cipherFor = (nonce: Uint8Array) => responseOpener(crypto, sealed, nonce);
   if (!sealed.chunked) {
     const whole = await readWholeResponse(
       new Uint8Array(await response.arrayBuffer()),
@@ -67,11 +45,30 @@ export async function* readAnswer(response: Response, sealed: SealedRequest): As
   }
   const reader = new ResponseReader(nonceLength, cipherFor);
   const held: ChatEvent[] = [];
-  for await (const bytes of response.body) {
-    for (const event of await reader.push(bytes)) {
-      if (reader.head?.status === 200) yield event;
-      else held.push(event);
+  // getReader(), not async iteration or pipeThrough: React Native (expo/fetch) and Safari lack those.
+  const body = response.body.getReader();
+  let ended = false;
+  try {
+    for (;;) {
+      const { done, value } = await body.read().catch((error) => {
+        // A connection lost mid-answer; an abort by the app stays an AbortError. The client never retries
+        // once an event was delivered (client.ts chat()).
+        if ((error as { name?: string })?.name === "AbortError") throw error;
+        throw new GatewayRequestError("network_error", 0);
+      });
+      if (done) {
+        ended = true;
+        break;
+      }
+      for (const event of await reader.push(value)) {
+        if (reader.head?.status === 200) yield event;
+        else held.push(event);
+      }
     }
+  } finally {
+    // Stops the download (and, once the connection closes, generation on the gateway) when the app stops
+    // reading early or the answer failed its integrity check.
+    if (!ended) await body.cancel().catch(() => {});
   }
   const last = await reader.end();
   if (reader.head?.status !== 200) _throwIfRefused(reader.head!, [...held, ...last]);

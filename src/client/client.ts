@@ -1,6 +1,7 @@
 /**
- * The app-side SDK: pure TypeScript on WebCrypto, hpke-js and fetch (no Deno-only API), so a React Native
- * (with a WebCrypto/Ed25519 polyfill), browser or Deno app can use it as is.
+ * The app-side SDK (npm package `@privacy-gateway/client`, packages/client/): pure TypeScript on an
+ * injectable crypto (WebCrypto or noble, platform_crypto.ts) and fetch, no Deno-only API, so a React Native
+ * (Hermes), browser, Node or Deno app uses it as is.
  *
  *   const client = new GatewayClient({ baseUrl, pin, relayUrl });
  *   for await (const event of client.chat({ messages: [{ role: "user", content: "hi" }] })) …
@@ -17,23 +18,25 @@
  * MAX_CLOCK_CORRECTION_SECONDS (RFC 9458 §6.5). Unknown-key and stale-date failures are retried at most
  * once each.
  */
-import { toBase64Url } from "../crypto/mod.ts";
-import {
-  type ChatEvent,
-  deviceProofMessage,
-  encodeChatRequest,
-  jsonBody,
-  OHTTP_CHUNKED_REQUEST_TYPE,
-  OHTTP_CHUNKED_RESPONSE_TYPE,
-  OHTTP_REQUEST_TYPE,
-  OHTTP_RESPONSE_TYPE,
-  sealRequest,
-  solveChallenge,
-} from "../protocol/mod.ts";
-import { MemoryTokenStore, type TokenStore, TokenWallet } from "../tokens/mod.ts";
+import { toBase64Url } from "../crypto/bytes.ts";
+import { deviceProofMessage } from "../protocol/device_proof.ts";
+import type { ChatEvent } from "../protocol/events.ts";
+import { encodeChatRequest, jsonBody } from "../protocol/inner_request.ts";
+import { solveChallenge } from "../protocol/proof_of_work_solver.ts";
+import { MemoryTokenStore, type TokenStore, TokenWallet } from "../tokens/wallet.ts";
 import { GatewayRequestError, readAnswer } from "./answer.ts";
+import { nobleBlindTokenRequest } from "./blind_rsa.ts";
+import { type DeviceSigner, deviceSigner } from "./device_key.ts";
 import { type UsableKey, verifyPubkeyDocument } from "./keys.ts";
+import { sealRequest } from "./ohttp_client.ts";
+import { type ClientCrypto, detectCrypto } from "./platform_crypto.ts";
 import { deviceKeyIssuance } from "./token_issuance.ts";
+
+/** RFC 9458 §9 and chunked-OHTTP §8 media types. */
+const _OHTTP_REQUEST_TYPE = "message/ohttp-req";
+const _OHTTP_RESPONSE_TYPE = "message/ohttp-res";
+const _OHTTP_CHUNKED_REQUEST_TYPE = "message/ohttp-chunked-req";
+const _OHTTP_CHUNKED_RESPONSE_TYPE = "message/ohttp-chunked-res";
 
 export { GatewayRequestError };
 
@@ -82,7 +85,13 @@ export interface GatewayClientOptions {
   /** Pinned identity fingerprint. Required unless `allowUnpinned` (development on loopback only). */
   pin?: string;
   allowUnpinned?: boolean;
+  /**
+   * A fetch whose `Response.body` supports `getReader()` (React Native: `expo/fetch`; the built-in fetch
+   * of React Native buffers the whole answer).
+   */
   fetch?: typeof fetch;
+  /** The crypto primitives (default: WebCrypto where it has Ed25519 and X25519, else noble). */
+  crypto?: ClientCrypto;
   /** Wall clock in seconds (tests inject it). */
   now?: () => number;
   /** Attempts per request for retryable failures, including the first. */
@@ -90,10 +99,11 @@ export interface GatewayClientOptions {
   /** Upper bound of one backoff delay. */
   maxBackoffMs?: number;
   /**
-   * The device's Ed25519 key pair (keep it in secure storage, e.g. Keychain/Keystore-backed). Without
-   * one, the client makes an ephemeral key, which looks like a new device to the gateway's limits.
+   * The device's Ed25519 key: a 32-byte seed (from {@link generateDeviceKey}, kept in secure storage such as
+   * expo-secure-store) or a WebCrypto key pair. Without one, the client makes an ephemeral key, which looks
+   * like a new device to the gateway's limits.
    */
-  deviceKey?: CryptoKeyPair;
+  deviceKey?: CryptoKeyPair | Uint8Array;
   /**
    * How requests authorise themselves. `auto` (default): as the gateway's signed key set says (its
    * `auth`, docs/protocol.md §2.2), and once it has said `token`, never back to `device` within this
@@ -162,6 +172,7 @@ export class GatewayClient {
         | "tokenStore"
         | "tokenBatchSize"
         | "tokenLowWater"
+        | "crypto"
       >
     >
     & {
@@ -170,7 +181,8 @@ export class GatewayClient {
       keysUrl?: string;
       kems?: readonly number[];
     };
-  #device: Promise<{ pair: CryptoKeyPair; publicKey: string }>;
+  #device: Promise<DeviceSigner>;
+  #crypto: Promise<ClientCrypto>;
   #keys?: Promise<UsableKey[]>;
   /** Token mode: the token keys and issuer name from the last verified signed key set. */
   #tokenKeys?: { issuerName: string; keys: { tokenKeyId: string; spki: string; notAfter: number }[] };
@@ -190,7 +202,8 @@ export class GatewayClient {
       throw new Error("Pass the gateway's identity fingerprint as `pin`");
     }
     this.#options = {
-      fetch: globalThis.fetch.bind(globalThis),
+      // Looked up per call, not bound here: an engine without a global fetch (Hermes) passes its own.
+      fetch: (input, init) => globalThis.fetch(input, init),
       now: () => Date.now() / 1000,
       maxAttempts: 4,
       maxBackoffMs: 4000,
@@ -201,12 +214,10 @@ export class GatewayClient {
     };
     this.#tokenStore = options.tokenStore ?? new MemoryTokenStore();
     this.#tokenBatch = { batchSize: options.tokenBatchSize, lowWater: options.tokenLowWater };
-    this.#device = (async () => {
-      const pair = options.deviceKey ??
-        await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]) as CryptoKeyPair;
-      const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
-      return { pair, publicKey: toBase64Url(raw) };
-    })();
+    this.#crypto = options.crypto ? Promise.resolve(options.crypto) : detectCrypto();
+    this.#device = this.#crypto.then((c) => deviceSigner(c, options.deviceKey ?? c.randomBytes(32)));
+    // Reported where it is used; this only keeps an unused failing promise from being "unhandled".
+    this.#device.catch(() => {});
   }
 
   /** Fetches and verifies the key set (cached until a key is refused). */
@@ -254,7 +265,14 @@ export class GatewayClient {
     if (!this.#tokenMode() || !this.#tokenKeys) {
       throw new Error("Use token methods with a gateway in token mode");
     }
+    // Privacy Pass blinding: @cloudflare/privacypass-ts on WebCrypto where there is one, else the SDK's
+    // pure-JS RSABSSA (blind_rsa.ts, same RFC 9578 vectors) on engines without it, such as Hermes.
+    const c = await this.#crypto;
+    const blind = typeof globalThis.crypto?.subtle?.digest === "function"
+      ? {}
+      : { blind: nobleBlindTokenRequest(c) };
     this.#wallet ??= new TokenWallet({
+      ...blind,
       store: this.#tokenStore,
       issuerName: this.#tokenKeys.issuerName,
       // Always the last verified signed key set: tokens of a key it no longer lists are dropped.
@@ -263,6 +281,7 @@ export class GatewayClient {
         url: `${this.#options.baseUrl}/api/tokens`,
         fetch: this.#options.fetch,
         device: () => this.#device,
+        sha256: async (data) => (await this.#crypto).sha256(data),
       }),
       ...(this.#tokenBatch.batchSize ? { batchSize: this.#tokenBatch.batchSize } : {}),
       ...(this.#tokenBatch.lowWater !== undefined ? { lowWater: this.#tokenBatch.lowWater } : {}),
@@ -325,12 +344,11 @@ export class GatewayClient {
     const nowSeconds = retry.clockOffset === undefined
       ? this.#now()
       : this.#options.now() + retry.clockOffset;
-    const sealed = await sealRequest(key, async ({ hdr, enc }) => {
+    const c = await this.#crypto;
+    const sealed = await sealRequest(c, key, async ({ hdr, enc }) => {
       let authorization: Record<string, unknown>;
       if (device) {
-        const signature = new Uint8Array(
-          await crypto.subtle.sign("Ed25519", device.pair.privateKey, deviceProofMessage(hdr, enc)),
-        );
+        const signature = await device.sign(deviceProofMessage(hdr, enc));
         authorization = { device: { public_key: device.publicKey, signature: toBase64Url(signature) } };
       } else {
         authorization = { token: toBase64Url(token!) };
@@ -340,27 +358,38 @@ export class GatewayClient {
         ...authorization,
         ...(retry.pow ? { pow: retry.pow } : {}),
       });
-      const requestId = toBase64Url(crypto.getRandomValues(new Uint8Array(16)));
+      const requestId = toBase64Url(c.randomBytes(16));
       const message = encodeChatRequest(body, { nowSeconds, requestId });
       body.fill(0);
       return message;
     }, { chunked, aeadId: key.aeadId });
-    let response: Response;
+    let delivered = false;
     try {
-      response = await this.#options.fetch(this.#options.relayUrl ?? `${this.#options.baseUrl}/api/chat`, {
-        method: "POST",
-        headers: {
-          "content-type": chunked ? OHTTP_CHUNKED_REQUEST_TYPE : OHTTP_REQUEST_TYPE,
-          accept: chunked ? OHTTP_CHUNKED_RESPONSE_TYPE : OHTTP_RESPONSE_TYPE,
-        },
-        body: sealed.body,
-        signal,
-      });
+      let response: Response;
+      try {
+        response = await this.#options.fetch(this.#options.relayUrl ?? `${this.#options.baseUrl}/api/chat`, {
+          method: "POST",
+          headers: {
+            "content-type": chunked ? _OHTTP_CHUNKED_REQUEST_TYPE : _OHTTP_REQUEST_TYPE,
+            accept: chunked ? _OHTTP_CHUNKED_RESPONSE_TYPE : _OHTTP_RESPONSE_TYPE,
+          },
+          body: sealed.body,
+          signal,
+        });
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        throw new GatewayRequestError("network_error", 0);
+      }
+      for await (const event of readAnswer(response, sealed, c)) {
+        delivered = true;
+        yield event;
+      }
     } catch (error) {
-      if (signal?.aborted) throw error;
-      throw new GatewayRequestError("network_error", 0);
+      if (token && !delivered && _tokenUnspent(error)) await (await this.#tokenWallet()).giveBack(token);
+      throw error;
+    } finally {
+      token?.fill(0);
     }
-    yield* readAnswer(response, sealed);
   }
 
   /** Decides whether to retry; returns what the next attempt needs, or false. */
@@ -400,7 +429,10 @@ export class GatewayClient {
       if (!error.challenge) return false;
       // Proof of work, solved transparently; the next attempt carries the solution.
       return {
-        pow: { challenge: error.challenge.token, solution: await solveChallenge(error.challenge, signal) },
+        pow: {
+          challenge: error.challenge.token,
+          solution: await solveChallenge(error.challenge, signal, (await this.#crypto).sha256),
+        },
       };
     }
     // Capped exponential backoff with full jitter, at least what the gateway asked for.
@@ -473,6 +505,18 @@ export class GatewayClient {
     this.fingerprint = verified.fingerprint;
     return verified.usable;
   }
+}
+
+/**
+ * Whether a failed attempt left its token unspent, so the wallet takes it back: refused in the clear
+ * (before decryption: the gateway never saw it), no answer at all (if it did arrive and was spent, its
+ * next use is refused as `token_spent` and replaced once), or refused inside the encryption before the
+ * gateway marks a token spent (a full queue, a stale date: src/http/chat_handler.ts spends only once the
+ * request holds a slot).
+ */
+function _tokenUnspent(error: unknown): boolean {
+  return error instanceof GatewayRequestError &&
+    (!error.encapsulated || error.code === "overloaded" || error.code === "stale_request");
 }
 
 /** What the next attempt needs: a proof-of-work solution, or a one-off clock offset. */

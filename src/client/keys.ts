@@ -2,21 +2,16 @@
  * Fetching and verifying the gateway's key set against the pinned identity fingerprint. The pin is the
  * only trust anchor: TLS and the server's JSON labels are not trusted, only the signed key set bytes.
  */
+import { constantTimeEqual, fromBase64Url, toBase64Url, utf8 } from "../crypto/bytes.ts";
 import {
-  AEAD_PREFERENCE,
-  constantTimeEqual,
-  fingerprintOf,
-  fromBase64Url,
-  KDF_HKDF_SHA256,
-  KEM_PREFERENCE,
   type KeySet,
   KEYSET_MAX_AGE_SECONDS,
   KEYSET_REISSUE_SECONDS,
-  type TokenKeySet,
-  utf8,
   verifyKeySet,
-  verifyTokenKeySet,
-} from "../crypto/mod.ts";
+} from "../crypto/keyset.ts";
+import { AEAD_PREFERENCE, KDF_HKDF_SHA256, KEM_PREFERENCE } from "../crypto/suite_ids.ts";
+import { type TokenKeySet, verifyTokenKeySet } from "../crypto/token_keyset.ts";
+import { type ClientCrypto, detectCrypto } from "./platform_crypto.ts";
 
 /** A key the client may seal to, with the AEAD it will use (the most preferred one the key offers). */
 export interface UsableKey {
@@ -49,6 +44,8 @@ export interface KeySetCheckOptions {
   windowClock?: (issuedAt: number) => number;
   /** KEMs the client accepts, most preferred first (default KEM_PREFERENCE: X-Wing, then X25519). */
   kems?: readonly number[];
+  /** The crypto to verify with (default: {@link detectCrypto}). */
+  crypto?: ClientCrypto;
 }
 
 /**
@@ -77,11 +74,15 @@ export async function verifyPubkeyDocument(
   if (!identity || identity.byteLength !== 32 || !keyset || !signature) {
     throw new KeyVerificationError("malformed");
   }
-  const fingerprint = await fingerprintOf(identity);
+  const c = options.crypto ?? await detectCrypto();
+  const verify = (key: Uint8Array, sig: Uint8Array, message: Uint8Array) =>
+    c.ed25519Verify(key, sig, message);
+  // The pin: base64url(SHA-256(raw identity key)), as crypto/identity.ts fingerprintOf().
+  const fingerprint = toBase64Url(await c.sha256(identity));
   if (pin !== undefined && !constantTimeEqual(utf8(fingerprint), utf8(pin.trim()))) {
     throw new KeyVerificationError("pin_mismatch");
   }
-  const keySet = await verifyKeySet(identity, keyset, signature);
+  const keySet = await verifyKeySet(identity, keyset, signature, verify);
   if (!keySet) throw new KeyVerificationError("bad_signature");
   if (keySet.issuedAt < (options.newestIssuedAt ?? -Infinity)) throw new KeyVerificationError("rollback");
   if (keySet.issuedAt + KEYSET_MAX_AGE_SECONDS < nowSeconds) throw new KeyVerificationError("expired");
@@ -109,7 +110,12 @@ export async function verifyPubkeyDocument(
       notAfter: e.notAfter,
     }));
   if (usable.length === 0) throw new KeyVerificationError("no_valid_key");
-  return { keySet, fingerprint, usable, tokenKeys: await _tokenKeys(doc.token_keys, identity, keySet) };
+  return {
+    keySet,
+    fingerprint,
+    usable,
+    tokenKeys: await _tokenKeys(doc.token_keys, identity, keySet, verify),
+  };
 }
 
 /**
@@ -122,6 +128,7 @@ async function _tokenKeys(
   field: unknown,
   identity: Uint8Array<ArrayBuffer>,
   keySet: KeySet,
+  verify: (key: Uint8Array, sig: Uint8Array, message: Uint8Array) => Promise<boolean>,
 ): Promise<TokenKeySet | undefined> {
   // The signed mode decides: token keys must come with a token key set and never without one.
   if (keySet.auth === "device") {
@@ -133,7 +140,7 @@ async function _tokenKeys(
   const bytes = typeof f?.keyset === "string" ? fromBase64Url(f.keyset) : undefined;
   const signature = typeof f?.signature === "string" ? fromBase64Url(f.signature) : undefined;
   if (!bytes || !signature) throw new KeyVerificationError("malformed");
-  const tokenKeys = await verifyTokenKeySet(identity, bytes, signature);
+  const tokenKeys = await verifyTokenKeySet(identity, bytes, signature, verify);
   if (!tokenKeys || tokenKeys.issuedAt !== keySet.issuedAt) throw new KeyVerificationError("bad_signature");
   return tokenKeys;
 }

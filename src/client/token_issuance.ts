@@ -6,10 +6,18 @@
  * Issuance is identified by design (it is where limits per device live); it goes straight to the gateway,
  * never at the moment of a chat request (the wallet refills ahead of need).
  */
-import { toBase64Url } from "../crypto/mod.ts";
-import { type ErrorCode, solveChallenge } from "../protocol/mod.ts";
-import { fromBase64Url, ISSUANCE_PROOF_LABEL, type IssueBatch } from "../tokens/mod.ts";
-import { GatewayRequestError } from "./answer.ts";
+import { fromBase64Url, toBase64Url } from "../crypto/bytes.ts";
+import type { ErrorCode } from "../protocol/errors.ts";
+import { solveChallenge } from "../protocol/proof_of_work_solver.ts";
+import type { IssueBatch } from "../tokens/wallet.ts";
+import type { DeviceSigner } from "./device_key.ts";
+import { GatewayRequestError } from "./errors.ts";
+
+/**
+ * Domain separation of the issuance attestation signature: the gateway's tokens/attester.ts
+ * ISSUANCE_PROOF_LABEL (that module is server code; tests/unit/sdk_package_test.ts checks they agree).
+ */
+export const ISSUANCE_PROOF_LABEL = "privacy-gateway token issuance v1\0";
 
 /** Rounds of one issuance: attestation, proof of work, attestation again (its challenge is single-use). */
 const _MAX_ROUNDS = 4;
@@ -18,7 +26,9 @@ const _MAX_ROUNDS = 4;
 export function deviceKeyIssuance(options: {
   url: string;
   fetch: typeof fetch;
-  device: () => Promise<{ pair: CryptoKeyPair; publicKey: string }>;
+  device: () => Promise<DeviceSigner>;
+  /** SHA-256 for the proof of work (the client's injectable crypto). */
+  sha256?: (data: Uint8Array<ArrayBuffer>) => Promise<Uint8Array>;
 }): IssueBatch {
   return async (requests) => {
     const encoded = requests.map(toBase64Url);
@@ -51,20 +61,21 @@ export function deviceKeyIssuance(options: {
       }
       if (code === "attestation_required" || code === "attestation_invalid") {
         const device = await options.device();
-        const signature = await crypto.subtle.sign(
-          "Ed25519",
-          device.pair.privateKey,
+        const signature = await device.sign(
           new TextEncoder().encode(ISSUANCE_PROOF_LABEL + body.challenge.token),
         );
         evidence = {
           kind: "device_key",
           publicKey: device.publicKey,
           challenge: body.challenge.token,
-          signature: toBase64Url(new Uint8Array(signature)),
+          signature: toBase64Url(signature),
         };
       } else if (code === "challenge_required" && body.challenge.difficulty !== undefined) {
         const challenge = { token: body.challenge.token, difficulty: body.challenge.difficulty };
-        pow = { challenge: challenge.token, solution: await solveChallenge(challenge) };
+        pow = {
+          challenge: challenge.token,
+          solution: await solveChallenge(challenge, undefined, options.sha256),
+        };
         // The attestation challenge was spent on this round: the next one asks for a fresh one.
         evidence = null;
       } else {

@@ -123,8 +123,8 @@ export const ENV_SCHEMA = z.strictObject({
   PG_REQUIRE_DEVICE: _bool.optional().describe(
     "Require a device proof (default: production yes, development no)",
   ),
-  PG_AUTH: z.enum(["device", "token"]).default("device").describe(
-    "`device` (a device key in every request) or `token` (unlinkable tokens; for production)",
+  PG_AUTH: z.enum(["token", "device"]).default("token").describe(
+    "`token` (unlinkable Privacy Pass tokens) or `device` (a device key in every request: linkable)",
   ),
   PG_TOKEN_KEYS_FILE: _path.optional().describe(
     "Token issuer keys file (0600, made if missing; sharing needs PG_REDIS_URL); else in memory",
@@ -257,10 +257,6 @@ function _rules(c: EnvConfig, ctx: z.RefinementCtx): void {
   if (!c.PG_RUNTIME_DIR) {
     problem("PG_RUNTIME_DIR", "production needs a runtime directory (systemd RuntimeDirectory)");
   }
-  if (c.PG_AUTH === "token" && !c.PG_TOKEN_KEYS_FILE) {
-    // In-memory issuer keys die with the process: every token in every wallet would stop working.
-    problem("PG_TOKEN_KEYS_FILE", "production token mode needs an issuer keys file");
-  }
   if (c.PG_DEMO_MODEL) problem("PG_DEMO_MODEL", "the demo model is for development only");
   if (c.PG_LOCAL_LLAMA && c.PG_BACKEND === "llama") {
     if (!c.PG_MODEL_PATH) problem("PG_MODEL_PATH", "production needs a real model (GGUF path)");
@@ -270,13 +266,26 @@ function _rules(c: EnvConfig, ctx: z.RefinementCtx): void {
   }
 }
 
-/** The gateway's schema: the shared rules, and production needs the identity the app pins. */
+/**
+ * The gateway's schema: the shared rules, and production needs the identity the app pins and, in token
+ * mode (the default), issuer keys that outlive the process (nodes authorise nothing: not theirs).
+ */
 export const configSchema = ENV_SCHEMA.superRefine(_rules).superRefine((c, ctx) => {
-  if (c.PG_PROFILE === "production" && !c.PG_IDENTITY_KEY_FILE) {
+  if (c.PG_PROFILE !== "production") return;
+  if (!c.PG_IDENTITY_KEY_FILE) {
     ctx.addIssue({
       code: "custom",
       path: ["PG_IDENTITY_KEY_FILE"],
       message: "production needs an identity key file (privacy-gateway keys init)",
+    });
+  }
+  if (c.PG_AUTH === "token" && !c.PG_TOKEN_KEYS_FILE) {
+    // In-memory issuer keys die with the process: every token in every wallet would stop working.
+    ctx.addIssue({
+      code: "custom",
+      path: ["PG_TOKEN_KEYS_FILE"],
+      message:
+        "production token mode needs an issuer keys file (and PG_REDIS_URL for the spent set), or PG_AUTH=device",
     });
   }
 });

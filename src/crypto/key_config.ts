@@ -7,7 +7,7 @@
  * Npk depends on the KEM (32 for X25519, 1216 for X-Wing), so only configs of a KEM in suite.ts decode.
  */
 import { concat, readUintBE, uintBE } from "./bytes.ts";
-import { kemInfo } from "./suite.ts";
+import { kemInfo } from "./suite_ids.ts";
 
 /** A decoded key configuration (RFC 9458 §3). */
 export interface KeyConfig {

@@ -104,12 +104,16 @@ export function decodeKeySet(bytes: Uint8Array<ArrayBuffer>): KeySet | undefined
   return { issuedAt, auth, entries };
 }
 
-/** Verifies the signature over key set bytes, then decodes them. `undefined` on any failure. */
+/**
+ * Verifies the signature over key set bytes, then decodes them. `undefined` on any failure. `verify` is
+ * the app SDK's injectable Ed25519 (default WebCrypto).
+ */
 export async function verifyKeySet(
   identityPublicKey: Uint8Array<ArrayBuffer>,
   keySet: Uint8Array<ArrayBuffer>,
   signature: Uint8Array<ArrayBuffer>,
+  verify: typeof verifySignature = verifySignature,
 ): Promise<KeySet | undefined> {
-  const ok = await verifySignature(identityPublicKey, signature, concat(KEYSET_SIGNATURE_CONTEXT, keySet));
+  const ok = await verify(identityPublicKey, signature, concat(KEYSET_SIGNATURE_CONTEXT, keySet));
   return ok ? decodeKeySet(keySet) : undefined;
 }

@@ -42,13 +42,17 @@ export function signTokenKeySet(
 
 const _B64 = /^[A-Za-z0-9_-]+$/;
 
-/** Verifies and decodes; `undefined` on a bad signature or any malformed part. */
+/**
+ * Verifies and decodes; `undefined` on a bad signature or any malformed part. `verify` is the app SDK's
+ * injectable Ed25519 (default WebCrypto).
+ */
 export async function verifyTokenKeySet(
   identityPublicKey: Uint8Array<ArrayBuffer>,
   bytes: Uint8Array<ArrayBuffer>,
   signature: Uint8Array<ArrayBuffer>,
+  verify: typeof verifySignature = verifySignature,
 ): Promise<TokenKeySet | undefined> {
-  if (!await verifySignature(identityPublicKey, signature, concat(TOKEN_KEYSET_SIGNATURE_CONTEXT, bytes))) {
+  if (!await verify(identityPublicKey, signature, concat(TOKEN_KEYSET_SIGNATURE_CONTEXT, bytes))) {
     return undefined;
   }
   try {

@@ -55,7 +55,7 @@ import {
   toGatewayError,
   verifyDeviceProof,
 } from "../protocol/mod.ts";
-import { fromBase64Url as tokenFromBase64Url, type Redeemer, TokenError } from "../tokens/mod.ts";
+import { fromBase64Url as tokenFromBase64Url, type Redeemer, type Spend, TokenError } from "../tokens/mod.ts";
 import { readBodyLimited } from "./read_body.ts";
 import { stallGuarded } from "./stall_buffer.ts";
 
@@ -177,8 +177,10 @@ async function _answerOpened(
     deps.replay.checkDate(inner.date, deps.nowSeconds());
     const chat = parseChatRequest(inner.content, deps.schema);
     opened.plaintext.fill(0);
+    // Token mode: checked now, spent only once the request holds a place in the queue (below).
+    let spend: Spend | undefined;
     if (deps.redeemer) {
-      await _redeem(chat, deps.redeemer);
+      spend = await _verifyToken(chat, deps.redeemer);
     } else {
       const device = await _device(chat, opened, network, deps);
       releases.push(await deps.guard.admitDevice(device, network, chat.pow));
@@ -194,6 +196,7 @@ async function _answerOpened(
       AbortSignal.timeout(deps.requestTimeoutMs),
     ]);
     releases.push(await deps.queue.admit(deps.queueWaitMs, signal, network));
+    if (spend) await _tokenOutcome(spend);
     let finalStatus = 200;
     let finalCode: string | undefined;
     const inferenceStarted = performance.now();
@@ -284,23 +287,33 @@ async function _device(
 
 /**
  * Token mode: the request must carry a token and no device key (RFC 9458 §6.1: nothing that identifies
- * the client inside the encapsulated request). A token refusal keeps its code, inside the encryption.
+ * the client inside the encapsulated request). The token is verified (valid, not yet spent) here and
+ * spent by the returned function once the request has a place (tokens/redeemer.ts: an overloaded queue
+ * does not burn a valid token; a spent or forged one never waits in it). A refusal keeps its code, inside
+ * the encryption.
  */
-async function _redeem(chat: ChatRequest, redeemer: Redeemer): Promise<void> {
+async function _verifyToken(chat: ChatRequest, redeemer: Redeemer): Promise<Spend> {
   if (chat.device) throw new GatewayError("invalid_request", { detail: "device: not accepted with tokens" });
   const token = chat.token ? tokenFromBase64Url(chat.token) : undefined;
   if (!token) throw new GatewayError("invalid_request", { detail: "token: required" });
   try {
-    await redeemer.redeem(token);
+    return await _tokenOutcome(() => redeemer.verify(token));
+  } finally {
+    token.fill(0);
+    delete chat.token;
+  }
+}
+
+/** Runs a token step, mapping a {@link TokenError} to the GatewayError with its code. */
+async function _tokenOutcome<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
   } catch (error) {
     if (!(error instanceof TokenError)) throw error;
     throw new GatewayError(
       error.code,
       error.retryAfterSeconds ? { retryAfterSeconds: error.retryAfterSeconds } : {},
     );
-  } finally {
-    token.fill(0);
-    delete chat.token;
   }
 }
 

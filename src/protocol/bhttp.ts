@@ -14,7 +14,7 @@
  * gives the same bytes (the RFC 9292 §5 examples are tests). Field names must be lowercase and not
  * pseudo-fields (§3.6); field bytes are kept as latin1 strings so any byte survives a round trip.
  */
-import { concat } from "../crypto/mod.ts";
+import { concat } from "../crypto/bytes.ts";
 import { GatewayError } from "./errors.ts";
 import { decodeVarint, encodeVarint } from "./varint.ts";
 
@@ -269,4 +269,10 @@ class _Reader {
     this.#offset = this.#bytes.byteLength;
     return rest.byteLength;
   }
+}
+
+/** The inner response's status and header fields. */
+export interface ResponseHead {
+  status: number;
+  fields: Field[];
 }

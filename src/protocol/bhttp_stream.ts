@@ -9,7 +9,7 @@
  */
 import { decodeResponse, type Field } from "./bhttp.ts";
 import { ResponseIntegrityError } from "./response_integrity_error.ts";
-import type { ResponseHead } from "./seal_stream.ts";
+import type { ResponseHead } from "./bhttp.ts";
 import { decodeVarint } from "./varint.ts";
 
 type _State =

@@ -9,7 +9,8 @@
  * the replay seen-set records, so the signature cannot be moved to another request. Relays never see the
  * device key. (Issue 14 replaces device keys with Privacy Pass tokens.)
  */
-import { concat, utf8, verifySignature } from "../crypto/mod.ts";
+import { concat, utf8 } from "../crypto/bytes.ts";
+import { verifySignature } from "../crypto/identity.ts";
 
 /** Domain separation label of device signatures. */
 export const DEVICE_PROOF_LABEL = utf8("privacy-gateway device v2\0");

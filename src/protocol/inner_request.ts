@@ -11,7 +11,7 @@
  * The authority is the app's choice and is not interpreted (it is encrypted and the gateway serves one
  * resource). Any other method or path gets an encapsulated 405 or 404.
  */
-import { utf8 } from "../crypto/mod.ts";
+import { utf8 } from "../crypto/bytes.ts";
 import { decodeRequest, encodeRequest, type Field } from "./bhttp.ts";
 import { GatewayError } from "./errors.ts";
 import { padToBucket } from "./padding.ts";

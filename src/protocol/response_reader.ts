@@ -12,15 +12,23 @@
  * delivered only once the whole response has authenticated and nothing can follow it.
  */
 import { createParser, type EventSourceMessage } from "eventsource-parser";
-import { type ChunkCipher, concat } from "../crypto/mod.ts";
+import { concat } from "../crypto/bytes.ts";
 import { decodeResponse } from "./bhttp.ts";
 import { BhttpResponseDecoder } from "./bhttp_stream.ts";
 import { ResponseIntegrityError } from "./response_integrity_error.ts";
 
 export { ResponseIntegrityError };
 import type { ChatEvent } from "./events.ts";
-import type { ResponseHead } from "./seal_stream.ts";
+import type { ResponseHead } from "./bhttp.ts";
 import { decodeVarint } from "./varint.ts";
+
+/**
+ * What opens the chunks in order: the gateway's ChunkCipher, or the SDK's opener on its injectable crypto.
+ * Only `open` is used, so the reader does not load the gateway's crypto (review of the app SDK, #16).
+ */
+export interface ChunkCipher {
+  open(ciphertext: Uint8Array<ArrayBuffer>, final: boolean): Promise<Uint8Array<ArrayBuffer>>;
+}
 
 /** The final chunk is buffered until the end of the stream; the gateway's is one chunk (≤ 16 KiB). */
 const _MAX_FINAL_BYTES = 1 << 20;

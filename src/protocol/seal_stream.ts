@@ -16,7 +16,7 @@
  * so no chunk is ever empty (chunked-OHTTP §6) and sizes reveal only the number of chunks.
  */
 import { type ChunkCipher, concat, utf8 } from "../crypto/mod.ts";
-import { encodeFields, encodeResponse, type Field } from "./bhttp.ts";
+import { encodeFields, encodeResponse, type ResponseHead } from "./bhttp.ts";
 import { GatewayError } from "./errors.ts";
 import { type ChatEvent, isTerminal } from "./events.ts";
 import { frameChunk } from "./ohttp.ts";
@@ -27,11 +27,7 @@ export const DEFAULT_CHUNK_SIZE = 512;
 /** Media type of the inner response's content. */
 export const EVENT_STREAM_TYPE = "text/event-stream";
 
-/** The inner response's status and header fields. */
-export interface ResponseHead {
-  status: number;
-  fields: Field[];
-}
+export type { ResponseHead };
 
 /** Serialises a batch of events as SSE text: one `data:` line per event. */
 export function encodeEventBatch(events: ChatEvent[]): Uint8Array<ArrayBuffer> {

@@ -10,15 +10,9 @@
 import { toBase64Url } from "./base64url.ts";
 import { IssuerKey, type IssuerKeyRecord } from "./issuer_key.ts";
 
-/** A public token key as the signed key set carries it. */
-export interface PublicTokenKey {
-  /** base64url of SHA-256(spki). */
-  tokenKeyId: string;
-  /** base64url of the SPKI with the RSASSA-PSS OID (RFC 9578 §6.5). */
-  spki: string;
-  /** ms since the epoch; the key is redeemable until then. */
-  notAfter: number;
-}
+import type { PublicTokenKey } from "./wire.ts";
+
+export type { PublicTokenKey };
 
 /** Key lifetime and overlap, in ms. */
 export interface KeyScheduleOptions {

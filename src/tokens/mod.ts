@@ -12,7 +12,13 @@ export {
   type PublicTokenKey,
   type RedemptionKeys,
 } from "./issuer_keys.ts";
-export { Redeemer, type RedeemerOptions, type RedemptionOutcome, type SpentSet } from "./redeemer.ts";
+export {
+  Redeemer,
+  type RedeemerOptions,
+  type RedemptionOutcome,
+  type Spend,
+  type SpentSet,
+} from "./redeemer.ts";
 export { TOKEN_ERROR_CODES, TOKEN_REJECTION_CODES, TokenError, type TokenErrorCode } from "./token_error.ts";
 export {
   gatewayChallenge,

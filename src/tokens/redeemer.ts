@@ -6,9 +6,15 @@
  *   2. token_key_id names a key redeemable now (current/overlap)  → token_key_retired
  *   3. challenge_digest = SHA-256(the gateway's TokenChallenge)  → token_invalid
  *   4. authenticator verifies over token_input (RSASSA-PSS)       → token_invalid
- *   5. first spend: the store's atomic addIfAbsent of
- *      "tok:" ‖ b64url(SHA-256(token_key_id ‖ nonce)), kept until the key's notAfter → token_spent
- *      (a store failure refuses: fail closed, `overloaded`)
+ *   5. not yet spent: the store has no "tok:" ‖ b64url(SHA-256(token_key_id ‖ nonce)) → token_spent
+ *   6. first spend, later (`spend()` of what `verify()` returns): the store's atomic addIfAbsent of that
+ *      key, kept until the key's notAfter → token_spent
+ *      (a store failure at 5 or 6 refuses: fail closed, `overloaded`)
+ *
+ * Two phases so that a token is spent only once the request has a place (the gateway calls `verify()`,
+ * then waits for an inference slot, then `spend()`): a valid token waiting in an overloaded queue is not
+ * burnt, while a token that is garbage or already spent never reaches the queue. Two parallel requests
+ * with one token may both pass 5; the atomic step 6 lets exactly one through.
  *
  * The signature is checked before the seen-set is touched, so garbage cannot fill it. Nothing derived from a
  * token leaves this function except that seen-set entry, which is random per token (the nonce) and so
@@ -22,7 +28,11 @@ import { gatewayChallenge, parseToken } from "./wire.ts";
 /** The seen-set a redeemer needs: `LimitStore`'s `addIfAbsent` (atomic, memory or Redis). */
 export interface SpentSet {
   addIfAbsent(key: string, ttlSeconds: number): Promise<boolean>;
+  has(key: string): Promise<boolean>;
 }
+
+/** Spends a verified token: resolves once it is marked spent, throws {@link TokenError} otherwise. */
+export type Spend = () => Promise<void>;
 
 /** Outcomes of a redemption (metrics label; a closed vocabulary, never an identifier). */
 export type RedemptionOutcome = "ok" | "invalid" | "key_retired" | "spent" | "store_unavailable";
@@ -61,6 +71,14 @@ export class Redeemer {
 
   /** Accepts a valid token once; throws {@link TokenError} otherwise. Returns nothing about the token. */
   async redeem(tokenBytes: Uint8Array): Promise<void> {
+    await (await this.verify(tokenBytes))();
+  }
+
+  /**
+   * Checks a token (steps 1–5) without spending it; returns the function that spends it (step 6). Throws
+   * {@link TokenError}. Neither returns anything about the token.
+   */
+  async verify(tokenBytes: Uint8Array): Promise<Spend> {
     const token = parseToken(tokenBytes);
     if (!token) return this.#refuse("invalid", "token_invalid");
     const now = this.#nowMs();
@@ -75,15 +93,25 @@ export class Redeemer {
     }
     if (!valid) return this.#refuse("invalid", "token_invalid");
     const id = new Uint8Array(await crypto.subtle.digest("SHA-256", _concat(token.tokenKeyId, token.nonce)));
+    const spentKey = `tok:${toBase64Url(id)}`;
     const ttlSeconds = Math.max(1, Math.ceil((key.notAfter - now) / 1000)) + _SPENT_SLACK_SECONDS;
-    let first: boolean;
+    let spent: boolean;
     try {
-      first = await this.#spent.addIfAbsent(`tok:${toBase64Url(id)}`, ttlSeconds);
+      spent = await this.#spent.has(spentKey);
     } catch {
       return this.#refuse("store_unavailable", "overloaded", 1);
     }
-    if (!first) return this.#refuse("spent", "token_spent");
-    this.#observe("ok");
+    if (spent) return this.#refuse("spent", "token_spent");
+    return async () => {
+      let first: boolean;
+      try {
+        first = await this.#spent.addIfAbsent(spentKey, ttlSeconds);
+      } catch {
+        return this.#refuse("store_unavailable", "overloaded", 1);
+      }
+      if (!first) return this.#refuse("spent", "token_spent");
+      this.#observe("ok");
+    };
   }
 
   #refuse(outcome: RedemptionOutcome, code: TokenError["code"], retryAfterSeconds?: number): never {

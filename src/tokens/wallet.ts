@@ -16,9 +16,8 @@
  *   StoredToken = {token: b64url(Token), tokenKeyId: b64url, notAfter: ms}
  */
 import { fromBase64Url, toBase64Url } from "./base64url.ts";
-import { blindTokenRequest } from "./blinding.ts";
-import type { PublicTokenKey } from "./issuer_keys.ts";
-import { gatewayChallenge } from "./wire.ts";
+import { blindTokenRequest, type PendingToken } from "./blinding.ts";
+import { gatewayChallenge, type PublicTokenKey } from "./wire.ts";
 
 /** One unspent token as persisted. */
 export interface StoredToken {
@@ -63,6 +62,8 @@ export interface WalletOptions {
   /** Schedules a background refill (default: an unref'd timer). */
   schedule?: (run: () => void, delayMs: number) => void;
   nowMs?: () => number;
+  /** Blinds one token (default: blinding.ts on WebCrypto; the app SDK passes a pure-JS one on Hermes). */
+  blind?: (challenge: Uint8Array, pssSpki: Uint8Array) => Promise<PendingToken>;
 }
 
 /** Holds unspent tokens and hands them out. */
@@ -71,6 +72,8 @@ export class TokenWallet {
   #refilling?: Promise<number>;
   #scheduled = false;
   #lock: Promise<unknown> = Promise.resolve();
+  /** Tokens handed out, until given back or forgotten with the bytes (nothing else keeps them). */
+  #taken = new WeakMap<Uint8Array, StoredToken>();
 
   constructor(options: WalletOptions) {
     this.#o = {
@@ -78,8 +81,9 @@ export class TokenWallet {
       batchSize: options.batchSize ?? 20,
       lowWater: options.lowWater ?? 5,
       refillDelayMs: options.refillDelayMs ?? [5_000, 120_000],
-      schedule: options.schedule ?? ((run, delay) => Deno.unrefTimer(setTimeout(run, delay))),
+      schedule: options.schedule ?? _unrefTimeout,
       nowMs: options.nowMs ?? Date.now,
+      blind: options.blind ?? blindTokenRequest,
     };
     if (!(this.#o.batchSize >= 1 && this.#o.lowWater >= 0 && this.#o.lowWater < this.#o.batchSize)) {
       throw new Error("Cannot create the wallet: batchSize must be ≥ 1 and lowWater below it");
@@ -125,13 +129,32 @@ export class TokenWallet {
     }
   }
 
+  /**
+   * Puts back a token that {@link take} handed out and the gateway provably did not spend (refused before
+   * it decrypted the request, or before it marked the token: the SDK decides). Re-spending it can link the
+   * retry to the first attempt, which is the same request anyway. A token that is not one of this
+   * wallet's is ignored.
+   */
+  async giveBack(token: Uint8Array): Promise<void> {
+    const record = this.#taken.get(token);
+    if (!record) return;
+    this.#taken.delete(token);
+    await this.#exclusive(async () => {
+      const stored = await this.#kept();
+      if (!stored.some((t) => t.token === record.token)) stored.push(record);
+      await this.#o.store.save(stored);
+    });
+  }
+
   async #pick(): Promise<{ token: Uint8Array<ArrayBuffer>; left: number } | undefined> {
     const kept = await this.#kept();
     const usable = await this.#usableOf(kept);
     if (usable.length === 0) return undefined;
     const chosen = usable[_randomIndex(usable.length)];
     await this.#o.store.save(kept.filter((t) => t !== chosen));
-    return { token: fromBase64Url(chosen.token)!, left: usable.length - 1 };
+    const token = fromBase64Url(chosen.token)!;
+    this.#taken.set(token, chosen);
+    return { token, left: usable.length - 1 };
   }
 
   async #usable(): Promise<StoredToken[]> {
@@ -151,7 +174,9 @@ export class TokenWallet {
    */
   async #kept(): Promise<StoredToken[]> {
     const now = this.#o.nowMs();
-    return (await this.#o.store.load()).filter((t) => t.notAfter > now && fromBase64Url(t.token) !== undefined);
+    return (await this.#o.store.load()).filter((t) =>
+      t.notAfter > now && fromBase64Url(t.token) !== undefined
+    );
   }
 
   #scheduleRefill(): void {
@@ -171,7 +196,7 @@ export class TokenWallet {
     if (!spki) throw new Error("Cannot refill the wallet: the token key is not base64url");
     const challenge = gatewayChallenge(this.#o.issuerName);
     const pending = await Promise.all(
-      Array.from({ length: this.#o.batchSize }, () => blindTokenRequest(challenge, spki)),
+      Array.from({ length: this.#o.batchSize }, () => this.#o.blind(challenge, spki)),
     );
     const responses = await this.#o.issue(pending.map((p) => p.request));
     if (responses.length > pending.length) {
@@ -202,4 +227,12 @@ function _randomIndex(n: number): number {
   const word = new Uint32Array(1);
   do crypto.getRandomValues(word); while (word[0] >= limit);
   return word[0] % n;
+}
+
+/** setTimeout that does not keep Deno or Node alive (the app SDK runs on both and in browsers and Hermes). */
+function _unrefTimeout(run: () => void, delay: number): void {
+  const timer = setTimeout(run, delay) as unknown as { unref?: () => void } | number;
+  const deno = (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno;
+  if (typeof timer === "number") deno?.unrefTimer(timer);
+  else timer.unref?.();
 }

@@ -23,6 +23,17 @@
  */
 import { TOKEN_TYPES, TokenChallenge, util } from "@cloudflare/privacypass-ts";
 
+/** A public token key as the signed key set carries it (here, not in issuer_keys.ts, so the
+ * app SDK's wallet does not load the issuer). */
+export interface PublicTokenKey {
+  /** base64url of SHA-256(spki). */
+  tokenKeyId: string;
+  /** base64url of the SPKI with the RSASSA-PSS OID (RFC 9578 §6.5). */
+  spki: string;
+  /** ms since the epoch; the key is redeemable until then. */
+  notAfter: number;
+}
+
 /** RFC 9578 §6: token type of Blind RSA (2048-bit). */
 export const TOKEN_TYPE_BLIND_RSA = 0x0002;
 /** Nk: bytes of the RSA modulus, blinded message, blind signature and authenticator. */

@@ -10,6 +10,7 @@
 import { generateIdentity } from "../../src/crypto/mod.ts";
 import { generateTinyModel } from "../../src/inference/mod.ts";
 import { llamaServerBin } from "./gateway.ts";
+import { startRedis, type TestRedis } from "./redis.ts";
 import { freePort } from "./gateway_process.ts";
 
 /** The repository root. */
@@ -187,6 +188,15 @@ export async function stage(
     await Deno.copyFile(`${dir}/gateway.pem`, tls);
     await Deno.copyFile(`${dir}/gateway-key.pem`, values.get("PG_TLS_KEY_FILE")!);
   }
+  // The example's local Redis (token mode's spent set, shared limits): a real redis-server on a free port
+  // (unless `edit` named another).
+  let redis: TestRedis | undefined;
+  if (values.get("PG_REDIS_URL") === "redis://127.0.0.1:6379") {
+    redis = await startRedis();
+    values.set("PG_REDIS_URL", redis.url);
+  }
+  const keysFile = values.get("PG_TOKEN_KEYS_FILE");
+  if (keysFile) await Deno.mkdir(keysFile.slice(0, keysFile.lastIndexOf("/")), { recursive: true });
   const envFile = `${root}/etc/privacy-gateway/${role}.env`;
   await Deno.mkdir(`${root}/etc/privacy-gateway`, { recursive: true });
   await Deno.writeTextFile(envFile, envText(values));
@@ -195,7 +205,10 @@ export async function stage(
     envFile,
     values,
     fingerprint,
-    [Symbol.asyncDispose]: () => at ? Promise.resolve() : Deno.remove(root, { recursive: true }),
+    [Symbol.asyncDispose]: async () => {
+      await redis?.stop();
+      if (!at) await Deno.remove(root, { recursive: true });
+    },
   };
 }
 

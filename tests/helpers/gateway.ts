@@ -20,7 +20,9 @@ export async function startGateway(
   deps: RunDeps = {},
 ): Promise<TestGateway> {
   const loaded = loadConfig(
-    { PG_PORT: "0", PG_BACKEND: "echo", PG_STREAM_TICK_MS: "0", ...env },
+    // Device mode unless a test asks for tokens: most tests exercise device-mode limits; token mode (the
+    // product's default) has its own tests, and the launcher and rehearsal tests run it as shipped.
+    { PG_PORT: "0", PG_BACKEND: "echo", PG_STREAM_TICK_MS: "0", PG_AUTH: "device", ...env },
     (p) => Deno.readTextFileSync(p),
   );
   if (!loaded.ok) throw new Error(`Test config invalid: ${loaded.problems.join("; ")}`);

@@ -23,7 +23,8 @@ export async function spawnGateway(
   env: Record<string, string>,
   extraArgs: string[] = [],
 ): Promise<GatewayProcess> {
-  const fullEnv = { PG_PORT: String(await freePort()), ...env };
+  // Device mode unless asked (see startGateway in gateway.ts).
+  const fullEnv = { PG_PORT: String(await freePort()), PG_AUTH: "device", ...env };
   const flags = permissionFlags(scopeFromEnv("gateway", fullEnv));
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, MAIN, "serve", ...extraArgs],

@@ -54,6 +54,7 @@ Deno.test({
       PG_MODEL_PATH: "/m.gguf",
       PG_LLAMA_SERVER_BIN: "/bin/llama-server",
       PG_RUNTIME_DIR: "/run/pg",
+      PG_AUTH: "device",
     }, noFile);
     assert.equal(result.ok, false);
     if (!result.ok) assert.match(result.problems.join("\n"), /^PG_HOST: production refuses plain HTTP/m);
@@ -66,17 +67,20 @@ Deno.test({
       PG_MODEL_PATH: "/m.gguf",
       PG_LLAMA_SERVER_BIN: "/bin/llama-server",
       PG_RUNTIME_DIR: "/run/pg",
+      PG_AUTH: "device",
     }, noFile);
     assert.ok(behindProxy.ok);
   },
 });
 
+/** A production config that is valid but for what a test changes (device mode: token mode has its own test). */
 const _PRODUCTION = {
   PG_PROFILE: "production",
   PG_IDENTITY_KEY_FILE: "/etc/pg/id.json",
   PG_MODEL_PATH: "/m.gguf",
   PG_LLAMA_SERVER_BIN: "/bin/llama-server",
   PG_RUNTIME_DIR: "/run/pg",
+  PG_AUTH: "device",
 };
 
 Deno.test({
@@ -192,12 +196,11 @@ Deno.test({
 
 Deno.test({
   ...none,
-  name:
-    "loadConfig() token mode: device by default; a shared keys file needs Redis; production needs the keys file",
+  name: "loadConfig() token mode by default; a shared keys file needs Redis; production needs the keys file",
   fn() {
     const defaults = loadConfig({}, noFile);
     assert.ok(defaults.ok);
-    assert.equal(defaults.config.PG_AUTH, "device");
+    assert.equal(defaults.config.PG_AUTH, "token");
     assert.equal(defaults.config.PG_TOKENS_PER_DEVICE_PER_DAY, 200);
     assert.equal(defaults.config.PG_TOKEN_BATCH_SIZE, 20);
     const unshared = loadConfig({ PG_AUTH: "token", PG_TOKEN_KEYS_FILE: "/etc/pg/tokens.json" }, noFile);
@@ -214,11 +217,12 @@ Deno.test({
       PG_MODEL_PATH: "/m.gguf",
       PG_LLAMA_SERVER_BIN: "/bin/llama-server",
       PG_RUNTIME_DIR: "/run/pg",
-      PG_AUTH: "token",
     };
+    // Token mode is the default in production too: without its files it is an error, not device mode.
     const missing = loadConfig(production, noFile);
     assert.equal(missing.ok, false);
     if (!missing.ok) assert.match(missing.problems.join("\n"), /^PG_TOKEN_KEYS_FILE: production token mode/m);
+    assert.ok(loadConfig({ ...production, PG_AUTH: "device" }, noFile).ok);
     assert.ok(
       loadConfig({
         ...production,

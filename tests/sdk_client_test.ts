@@ -1,0 +1,159 @@
+/**
+ * The SDK's behaviour an app relies on (issue #16): cancellation with an AbortSignal, no retry once output
+ * was delivered, error kinds an app can act on, and a device key kept as a 32-byte seed. That the gateway
+ * stops generating when the client goes away is proven against llama-server in llama_integration_test.ts.
+ */
+import assert from "node:assert/strict";
+import { errorKind, GatewayClient, GatewayRequestError, KeyVerificationError } from "../src/client/mod.ts";
+import { deviceSigner } from "../src/client/device_key.ts";
+import { nobleCrypto } from "../src/client/noble_crypto.ts";
+import { webCrypto } from "../src/client/platform_crypto.ts";
+import { loadDeviceKey, MemorySecretStore } from "../src/client/stores.ts";
+import { ResponseIntegrityError } from "../src/protocol/response_integrity_error.ts";
+import { startGateway } from "./helpers/gateway.ts";
+
+/** A fetch that counts chat posts and can rewrite the answer's body. */
+function countingFetch(rewrite?: (body: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>) {
+  const calls = { chat: 0 };
+  const wrapped: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    if (!String(input).endsWith("/api/chat")) return response;
+    calls.chat++;
+    if (!rewrite || !response.body) return response;
+    return new Response(rewrite(response.body), { status: response.status, headers: response.headers });
+  };
+  return { calls, fetch: wrapped };
+}
+
+Deno.test("GatewayClient.chat() stops on AbortSignal with an AbortError and sends no second request", async () => {
+  await using gateway = await startGateway({ PG_STREAM_TICK_MS: "0" });
+  const { calls, fetch } = countingFetch();
+  const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, fetch });
+  const controller = new AbortController();
+  const seen: string[] = [];
+  const error = await (async () => {
+    try {
+      const long = Array.from({ length: 200 }, (_, i) => `word${i}`).join(" ");
+      for await (
+        const event of client.chat({ messages: [{ role: "user", content: long }] }, controller.signal)
+      ) {
+        seen.push(event.type);
+        controller.abort();
+      }
+    } catch (error) {
+      return error;
+    }
+  })();
+  assert.equal((error as Error)?.name, "AbortError");
+  assert.equal(errorKind(error), "aborted");
+  assert.deepEqual(seen, ["text"]);
+  assert.equal(calls.chat, 1);
+});
+
+Deno.test("GatewayClient.chat() does not retry a connection lost after output was delivered", async () => {
+  await using gateway = await startGateway({ PG_STREAM_TICK_MS: "0" });
+  // Forwards every chunk of the answer, then fails the connection instead of ending it.
+  const { calls, fetch } = countingFetch((body) => {
+    const reader = body.getReader();
+    return new ReadableStream({
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) controller.error(new TypeError("connection reset"));
+        else controller.enqueue(value);
+      },
+    });
+  });
+  const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, fetch });
+  let text = "";
+  await assert.rejects(
+    async () => {
+      for await (
+        const event of client.chat({ messages: [{ role: "user", content: "one two three four" }] })
+      ) {
+        if (event.type === "text") text += event.delta;
+      }
+    },
+    (error) => error instanceof GatewayRequestError && error.code === "network_error",
+  );
+  assert.ok(text.length > 0, "some output was delivered before the failure");
+  assert.equal(calls.chat, 1);
+});
+
+Deno.test("GatewayClient.chat() reports a truncated answer as integrity, never retried", async () => {
+  await using gateway = await startGateway();
+  // Drops the final chunk: the stream ends without its authenticated end.
+  const { calls, fetch } = countingFetch((body) => {
+    const reader = body.getReader();
+    const parts: Uint8Array[] = [];
+    return new ReadableStream({
+      async start(controller) {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          parts.push(value);
+        }
+        const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+        let offset = 0;
+        for (const p of parts) all.set(p, (offset += p.byteLength) - p.byteLength);
+        controller.enqueue(all.subarray(0, all.byteLength - 20));
+        controller.close();
+      },
+    });
+  });
+  const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, fetch });
+  const error = await (async () => {
+    try {
+      for await (const _ of client.chat({ messages: [{ role: "user", content: "hi" }] }));
+    } catch (error) {
+      return error;
+    }
+  })();
+  assert.ok(error instanceof ResponseIntegrityError);
+  assert.equal(errorKind(error), "integrity");
+  assert.equal(calls.chat, 1);
+});
+
+Deno.test("errorKind() maps the gateway's codes to what an app does about them", () => {
+  assert.equal(errorKind(new GatewayRequestError("rate_limited", 429, 7)), "rate_limited");
+  assert.equal(new GatewayRequestError("rate_limited", 429, 7).retryAfter, 7);
+  assert.equal(errorKind(new GatewayRequestError("unknown_key_id", 422)), "key_rotation");
+  assert.equal(errorKind(new GatewayRequestError("challenge_required", 428)), "challenge");
+  assert.equal(errorKind(new GatewayRequestError("network_error", 0)), "network");
+  assert.equal(errorKind(new GatewayRequestError("upstream_timeout", 504)), "server");
+  assert.equal(errorKind(new GatewayRequestError("context_too_long", 422)), "refused");
+  assert.equal(errorKind(new ResponseIntegrityError("tampered")), "integrity");
+  assert.equal(errorKind(new KeyVerificationError("pin_mismatch")), "pin_mismatch");
+  assert.equal(errorKind(new KeyVerificationError("bad_signature")), "key_rotation");
+});
+
+Deno.test("GatewayClient refuses to start without a pin unless allowUnpinned", () => {
+  assert.throws(() => new GatewayClient({ baseUrl: "http://127.0.0.1:1" }), /identity fingerprint/);
+});
+
+Deno.test("deviceSigner() derives the same device from a stored seed on noble and WebCrypto", async () => {
+  const store = new MemorySecretStore();
+  const seed = await loadDeviceKey(store, nobleCrypto());
+  assert.deepEqual(await loadDeviceKey(store, webCrypto()), seed);
+  const noble = await deviceSigner(nobleCrypto(), seed);
+  const web = await deviceSigner(webCrypto(), seed);
+  assert.equal(noble.publicKey, web.publicKey);
+  const message = new TextEncoder().encode("device proof");
+  // Ed25519 is deterministic (RFC 8032): both backends make the same signature.
+  assert.deepEqual(await noble.sign(message), await web.sign(message));
+});
+
+Deno.test("GatewayClient with a seed device key completes a round trip on noble", async () => {
+  await using gateway = await startGateway();
+  const crypto = nobleCrypto();
+  const client = new GatewayClient({
+    baseUrl: gateway.url,
+    pin: gateway.fingerprint,
+    crypto,
+    deviceKey: crypto.randomBytes(32),
+  });
+  const events = await client.complete({ messages: [{ role: "user", content: "whole" }] });
+  assert.deepEqual(
+    events.filter((e) => e.type === "text").map((e) => e.type === "text" && e.delta).join(""),
+    "echo: whole",
+  );
+});
