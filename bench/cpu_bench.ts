@@ -34,7 +34,9 @@ const bin = Deno.env.get("PG_TEST_LLAMA_SERVER_BIN") ??
   `${Deno.env.get("HOME")}/.cache/privacy-gateway/llama-server-node-llama-cpp-3.22.1-cpu/bin/llama-server`;
 const dir = await Deno.makeTempDir({ prefix: "pg-cpu-" });
 await Deno.chmod(dir, 0o700);
-const fake = values.fake ? new URL("../tests/helpers/fake_harmony_llama.py", import.meta.url).pathname : undefined;
+const fake = values.fake
+  ? new URL("../tests/helpers/fake_harmony_llama.py", import.meta.url).pathname
+  : undefined;
 if (!fake) await demoModelFile(dir);
 const port = 20_000 + Math.floor(Math.random() * 20_000);
 const big = "1000000";
@@ -130,7 +132,9 @@ try {
       console.log(
         `${tokens} tokens (got ${(got / n).toFixed(0)}), ${n} requests × ${concurrency}: main thread ${
           (main / n).toFixed(2)
-        } ms CPU per request, other gateway threads ${(other / n).toFixed(2)} ms, wall ${(wall / n).toFixed(1)} ms`,
+        } ms CPU per request, other gateway threads ${(other / n).toFixed(2)} ms, wall ${
+          (wall / n).toFixed(1)
+        } ms`,
       );
     }
   }

@@ -88,8 +88,12 @@ try {
   const openRss = rssKiB();
   const openSnapshot = snapshot ? v8.writeHeapSnapshot(`${dir}/open.heapsnapshot`) : "";
   console.log(
-    `${streams} open streams: JS heap +${((openHeap - idleHeap) / 1024 / streams).toFixed(1)} KiB per stream, ` +
-      `RSS (whole process, clients in the worker included) +${((openRss - idleRss) / streams).toFixed(0)} KiB`,
+    `${streams} open streams: JS heap +${
+      ((openHeap - idleHeap) / 1024 / streams).toFixed(1)
+    } KiB per stream, ` +
+      `RSS (whole process, clients in the worker included) +${
+        ((openRss - idleRss) / streams).toFixed(0)
+      } KiB`,
   );
   if (snapshot) {
     const before = bySize(idleSnapshot);
@@ -100,7 +104,11 @@ try {
     }).sort((x, y) => y.size - x.size).slice(0, 40);
     console.log("| object (type:constructor) | bytes per stream | count per stream |\n|---|---:|---:|");
     for (const r of rows) {
-      console.log(`| ${r.key.replaceAll("|", "\\|")} | ${(r.size / streams).toFixed(0)} | ${(r.count / streams).toFixed(1)} |`);
+      console.log(
+        `| ${r.key.replaceAll("|", "\\|")} | ${(r.size / streams).toFixed(0)} | ${
+          (r.count / streams).toFixed(1)
+        } |`,
+      );
     }
   }
   await message({ stop: true });

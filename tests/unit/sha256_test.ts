@@ -11,9 +11,12 @@ const text = (s: string) => new TextEncoder().encode(s);
 
 Deno.test({
   ...none,
-  name: "sha256() matches FIPS 180-4's examples (\"abc\", the two-block message, the empty message)",
+  name: 'sha256() matches FIPS 180-4\'s examples ("abc", the two-block message, the empty message)',
   fn() {
-    assert.equal(hex(sha256(text("abc"))), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert.equal(
+      hex(sha256(text("abc"))),
+      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+    );
     assert.equal(
       hex(sha256(text("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"))),
       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
@@ -31,7 +34,12 @@ Deno.test({
       "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
     );
     assert.equal(
-      hex(hmacSha256(new Uint8Array(131).fill(0xaa), text("Test Using Larger Than Block-Size Key - Hash Key First"))),
+      hex(
+        hmacSha256(
+          new Uint8Array(131).fill(0xaa),
+          text("Test Using Larger Than Block-Size Key - Hash Key First"),
+        ),
+      ),
       "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
     );
   },
