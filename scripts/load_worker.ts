@@ -93,7 +93,11 @@ self.onmessage = async (event: MessageEvent<LoadJob>) => {
     () => new GatewayClient({ baseUrl: job.url, pin: job.fingerprint, maxAttempts: 1 }),
   );
   await Promise.all(clients.map((c) => c.keys()));
-  const gatewayRequest = async (client: GatewayClient, timed?: TimedRequest[]): Promise<_Sample> => {
+  const gatewayRequest = async (
+    client: GatewayClient,
+    timed?: TimedRequest[],
+    maxTokens = job.tokens,
+  ): Promise<_Sample> => {
     const sentAt = _now();
     const t0 = performance.now();
     let ttft = 0;
@@ -102,7 +106,7 @@ self.onmessage = async (event: MessageEvent<LoadJob>) => {
     for await (
       const e of client.chat({
         messages: [{ role: "user", content: "Tell me about the sea." }],
-        max_tokens: job.tokens,
+        max_tokens: maxTokens,
       })
     ) {
       if (e.type === "text" && !ttft) {
@@ -166,5 +170,9 @@ self.onmessage = async (event: MessageEvent<LoadJob>) => {
     await gatewayRequest(clients[0], timeline);
     directTtft.push((await direct()).ttftMs);
   }
+  // The per-request part alone: the same number of sequential one-token requests (load.ts reads the
+  // gateway thread's CPU around them).
+  self.postMessage({ phase: "short" });
+  for (let i = 0; i < job.timelineRequests; i++) await gatewayRequest(clients[0], undefined, 1);
   self.postMessage({ phase: "done", result: { levels, timeline, directTtft } satisfies LoadResult });
 };
