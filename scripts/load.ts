@@ -106,6 +106,9 @@ const loaded = loadConfig({
   PG_NEW_DEVICES_PER_NETWORK_PER_HOUR: big,
   PG_DECAPSULATIONS_PER_SECOND: big,
   PG_POW_LOAD_PERCENT: "1000",
+  // Token mode (the default): client 0 spends ~100 tokens; batches of up to 100.
+  PG_TOKEN_BATCH_SIZE: "100",
+  PG_TOKENS_PER_DEVICE_PER_DAY: big,
 }, () => "");
 if (!loaded.ok) throw new Error(loaded.problems.join("; "));
 const controller = new AbortController();
