@@ -6,6 +6,9 @@
  * (`utime + stime` of /proc/PID/task/TID/stat; 10 ms ticks, so series are long). llama-server is a separate
  * process and not counted; the SDK's work is in this process and not counted.
  *
+ * In token mode (the gateway's default) every request spends a Privacy Pass token (redeemed by the
+ * gateway, counted); wallets are filled before each series, so issuance is not counted.
+ *
  * Two series, one with 1 token and one with many, split the cost: per request = the 1-token series (HTTP
  * through the edge, HPKE open, device proof, limits, render, tokenize, upstream request, one chunk, end);
  * per token = (many − one) / (tokens − 1). `--hold SECONDS` keeps the gateway running after the series and
@@ -68,6 +71,9 @@ const child = new Deno.Command(Deno.execPath(), {
     PG_NEW_DEVICES_PER_NETWORK_PER_HOUR: big,
     PG_DECAPSULATIONS_PER_SECOND: big,
     PG_POW_LOAD_PERCENT: "1000",
+    // Token mode (the default): wallets are filled before each series, so issuance is not counted.
+    PG_TOKEN_BATCH_SIZE: "100",
+    PG_TOKENS_PER_DEVICE_PER_DAY: big,
   },
   stdout: "null",
   stderr: "inherit",
@@ -94,8 +100,24 @@ try {
   while (!(await fetch(`${base}/ready`).then((r) => (r.body?.cancel(), r.ok), () => false))) await sleep(50);
   const clients = Array.from(
     { length: concurrency },
-    () => new GatewayClient({ baseUrl: base, maxAttempts: 1, allowUnpinned: true }),
+    () =>
+      new GatewayClient({
+        baseUrl: base,
+        maxAttempts: 1,
+        allowUnpinned: true,
+        tokenBatchSize: 100,
+        tokenLowWater: requests + 1,
+      }),
   );
+  /** Token mode: every client holds enough tokens for a whole series before it starts. */
+  const refill = async () => {
+    for (const c of clients) {
+      if (!c.tokenMode) continue;
+      while (await c.tokensLeft() <= Math.ceil(requests / concurrency)) {
+        if (await c.prefetchTokens() === 0) break;
+      }
+    }
+  };
   const one = async (client: GatewayClient, tokens: number) => {
     let got = 0;
     const content = fake ? `BENCH-TOKENS-${tokens}` : "Tell me about the sea.";
@@ -111,6 +133,7 @@ try {
   const results: { tokens: number; main: number; other: number; got: number; wall: number }[] = [];
   for (let pass = 0; pass <= Number(values.loop); pass++) {
     for (const tokens of series) {
+      await refill();
       const before = threadsCpu();
       const t0 = performance.now();
       let got = 0;
