@@ -72,8 +72,6 @@ export class TokenWallet {
   #refilling?: Promise<number>;
   #scheduled = false;
   #lock: Promise<unknown> = Promise.resolve();
-  /** Tokens handed out, until given back or forgotten with the bytes (nothing else keeps them). */
-  #taken = new WeakMap<Uint8Array, StoredToken>();
 
   constructor(options: WalletOptions) {
     this.#o = {
@@ -129,32 +127,13 @@ export class TokenWallet {
     }
   }
 
-  /**
-   * Puts back a token that {@link take} handed out and the gateway provably did not spend (refused before
-   * it decrypted the request, or before it marked the token: the SDK decides). Re-spending it can link the
-   * retry to the first attempt, which is the same request anyway. A token that is not one of this
-   * wallet's is ignored.
-   */
-  async giveBack(token: Uint8Array): Promise<void> {
-    const record = this.#taken.get(token);
-    if (!record) return;
-    this.#taken.delete(token);
-    await this.#exclusive(async () => {
-      const stored = await this.#kept();
-      if (!stored.some((t) => t.token === record.token)) stored.push(record);
-      await this.#o.store.save(stored);
-    });
-  }
-
   async #pick(): Promise<{ token: Uint8Array<ArrayBuffer>; left: number } | undefined> {
     const kept = await this.#kept();
     const usable = await this.#usableOf(kept);
     if (usable.length === 0) return undefined;
     const chosen = usable[_randomIndex(usable.length)];
     await this.#o.store.save(kept.filter((t) => t !== chosen));
-    const token = fromBase64Url(chosen.token)!;
-    this.#taken.set(token, chosen);
-    return { token, left: usable.length - 1 };
+    return { token: fromBase64Url(chosen.token)!, left: usable.length - 1 };
   }
 
   async #usable(): Promise<StoredToken[]> {
