@@ -134,6 +134,9 @@ export const MAX_CLOCK_CORRECTION_SECONDS = 300;
 /** How long a correction is kept: long enough for a session, short enough not to follow a device around. */
 export const CLOCK_CORRECTION_TTL_SECONDS = 600;
 
+/** A gateway on this machine: the only one `allowUnpinned` may talk to (development). */
+const _LOOPBACK_URL = /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/.*)?$/;
+
 /** Failures retried at most once per call (RFC 9458 §6.5: a stale date; a rotated key). */
 const _ONCE: ReadonlySet<string> = new Set([
   "stale_request",
@@ -200,6 +203,9 @@ export class GatewayClient {
   constructor(options: GatewayClientOptions) {
     if (!options.pin && !options.allowUnpinned) {
       throw new Error("Pass the gateway's identity fingerprint as `pin`");
+    }
+    if (!options.pin && !_LOOPBACK_URL.test(options.baseUrl)) {
+      throw new Error("Pass `pin`: only a gateway on this machine may be used without a pinned identity");
     }
     this.#options = {
       // Looked up per call, not bound here: an engine without a global fetch (Hermes) passes its own.
@@ -506,6 +512,8 @@ export class GatewayClient {
         newestIssuedAt: this.#newestIssuedAt,
         windowClock: (issuedAt) => this.#learnClock(issuedAt),
         kems: this.#options.kems,
+        // The pin and the signatures are checked by the crypto the app chose, not whatever global exists.
+        crypto: await this.#crypto,
       },
     );
     const mode = verified.keySet.auth;
