@@ -279,6 +279,7 @@ export class GatewayClient {
       : { blind: nobleBlindTokenRequest(c) };
     this.#wallet ??= new TokenWallet({
       ...blind,
+      randomBytes: (length) => c.randomBytes(length),
       store: this.#tokenStore,
       issuerName: this.#tokenKeys.issuerName,
       // Always the last verified signed key set: tokens of a key it no longer lists are dropped.

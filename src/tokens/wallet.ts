@@ -64,6 +64,8 @@ export interface WalletOptions {
   nowMs?: () => number;
   /** Blinds one token (default: blinding.ts on WebCrypto; the app SDK passes a pure-JS one on Hermes). */
   blind?: (challenge: Uint8Array, pssSpki: Uint8Array) => Promise<PendingToken>;
+  /** CSPRNG bytes for the spending order and refill delays (default: `crypto.getRandomValues`). */
+  randomBytes?: (length: number) => Uint8Array;
 }
 
 /** Holds unspent tokens and hands them out. */
@@ -82,6 +84,7 @@ export class TokenWallet {
       schedule: options.schedule ?? _unrefTimeout,
       nowMs: options.nowMs ?? Date.now,
       blind: options.blind ?? blindTokenRequest,
+      randomBytes: options.randomBytes ?? ((length) => crypto.getRandomValues(new Uint8Array(length))),
     };
     if (!(this.#o.batchSize >= 1 && this.#o.lowWater >= 0 && this.#o.lowWater < this.#o.batchSize)) {
       throw new Error("Cannot create the wallet: batchSize must be ≥ 1 and lowWater below it");
@@ -131,7 +134,7 @@ export class TokenWallet {
     const kept = await this.#kept();
     const usable = await this.#usableOf(kept);
     if (usable.length === 0) return undefined;
-    const chosen = usable[_randomIndex(usable.length)];
+    const chosen = usable[_randomIndex(usable.length, this.#o.randomBytes)];
     await this.#o.store.save(kept.filter((t) => t !== chosen));
     return { token: fromBase64Url(chosen.token)!, left: usable.length - 1 };
   }
@@ -165,7 +168,7 @@ export class TokenWallet {
     this.#o.schedule(() => {
       this.#scheduled = false;
       this.refill().catch(() => {/* the next take() or the app's own refill tries again */});
-    }, min + _randomIndex(Math.max(1, max - min)));
+    }, min + _randomIndex(Math.max(1, max - min), this.#o.randomBytes));
   }
 
   async #fetchBatch(): Promise<number> {
@@ -201,11 +204,14 @@ export class TokenWallet {
 }
 
 /** Uniform integer in [0, n) from the CSPRNG (rejection sampling, no modulo bias). */
-function _randomIndex(n: number): number {
+function _randomIndex(n: number, randomBytes: (length: number) => Uint8Array): number {
   const limit = Math.floor(0x1_0000_0000 / n) * n;
-  const word = new Uint32Array(1);
-  do crypto.getRandomValues(word); while (word[0] >= limit);
-  return word[0] % n;
+  let word: number;
+  do {
+    const b = randomBytes(4);
+    word = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+  } while (word >= limit);
+  return word % n;
 }
 
 /** setTimeout that does not keep Deno or Node alive (the app SDK runs on both and in browsers and Hermes). */
