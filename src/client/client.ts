@@ -401,6 +401,8 @@ export class GatewayClient {
         throw new GatewayRequestError("network_error", 0);
       }
       for await (const event of readAnswer(response, sealed, c)) {
+        // Nothing after an abort, even events already decrypted from the last read.
+        if (signal?.aborted) throw _abortError(signal);
         delivered = true;
         yield event;
       }
@@ -547,6 +549,14 @@ export class GatewayClient {
 function _tokenUnspent(error: unknown): boolean {
   return error instanceof GatewayRequestError &&
     (!error.encapsulated || error.code === "overloaded" || error.code === "stale_request");
+}
+
+/** The signal's reason, or an `AbortError` where the engine gives none (Hermes has no DOMException). */
+function _abortError(signal: AbortSignal): unknown {
+  if (signal.reason !== undefined) return signal.reason;
+  const error = new Error("The chat was aborted");
+  error.name = "AbortError";
+  return error;
 }
 
 /** The token one call keeps between its attempts. */
