@@ -4,6 +4,7 @@
  * stops generating when the client goes away is proven against llama-server in llama_integration_test.ts.
  */
 import assert from "node:assert/strict";
+import { tokenIntegrityError } from "../src/tokens/token_error.ts";
 import { errorKind, GatewayClient, GatewayRequestError, KeyVerificationError } from "../src/client/mod.ts";
 import { deviceSigner } from "../src/client/device_key.ts";
 import { nobleCrypto } from "../src/client/noble_crypto.ts";
@@ -123,11 +124,45 @@ Deno.test("errorKind() maps the gateway's codes to what an app does about them",
   assert.equal(errorKind(new GatewayRequestError("context_too_long", 422)), "refused");
   assert.equal(errorKind(new ResponseIntegrityError("tampered")), "integrity");
   assert.equal(errorKind(new KeyVerificationError("pin_mismatch")), "pin_mismatch");
-  assert.equal(errorKind(new KeyVerificationError("bad_signature")), "key_rotation");
+  // Under the right pin, a key set that fails its signature or its format is forged or broken.
+  assert.equal(errorKind(new KeyVerificationError("bad_signature")), "integrity");
+  assert.equal(errorKind(new KeyVerificationError("malformed")), "integrity");
+  assert.equal(errorKind(new KeyVerificationError("expired")), "key_rotation");
+  assert.equal(errorKind(tokenIntegrityError("the issuer's signature does not verify")), "integrity");
+  assert.equal(errorKind(new GatewayRequestError("decryption_failed", 400)), "integrity");
+  assert.equal(errorKind(new GatewayRequestError("token_spent", 401)), "refused");
 });
 
-Deno.test("GatewayClient refuses to start without a pin unless allowUnpinned", () => {
+Deno.test("GatewayClient refuses to start without a pin unless allowUnpinned, and unpinned only on loopback", () => {
   assert.throws(() => new GatewayClient({ baseUrl: "http://127.0.0.1:1" }), /identity fingerprint/);
+  assert.throws(
+    () => new GatewayClient({ baseUrl: "https://gateway.example", allowUnpinned: true }),
+    /only a gateway on this machine/,
+  );
+  for (const baseUrl of ["http://127.0.0.1:1", "http://localhost:8000", "http://[::1]:8000"]) {
+    new GatewayClient({ baseUrl, allowUnpinned: true });
+  }
+});
+
+Deno.test("GatewayClient checks the pin and the key set's signature with the crypto the app injected", async () => {
+  await using gateway = await startGateway();
+  const calls: string[] = [];
+  const noble = nobleCrypto();
+  const counting = (verdict?: boolean) => ({
+    ...noble,
+    sha256: (data: Uint8Array) => (calls.push("sha256"), noble.sha256(data)),
+    ed25519Verify: async (key: Uint8Array, signature: Uint8Array, message: Uint8Array) => {
+      calls.push("ed25519Verify");
+      return verdict ?? await noble.ed25519Verify(key, signature, message);
+    },
+  });
+  await new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, crypto: counting() }).keys();
+  assert.ok(calls.includes("sha256") && calls.includes("ed25519Verify"), calls.join());
+  // The injected backend decides: one that refuses every signature makes the key set unusable.
+  await assert.rejects(
+    new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, crypto: counting(false) }).keys(),
+    (e) => e instanceof KeyVerificationError && e.reason === "bad_signature",
+  );
 });
 
 Deno.test("deviceSigner() derives the same device from a stored seed on noble and WebCrypto", async () => {

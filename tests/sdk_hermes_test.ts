@@ -29,8 +29,8 @@ const _POLYFILL = [
   `globalThis.TextEncoder=TextEncoder;globalThis.TextDecoder=TextDecoder;`,
 ].join("\n") + "\n";
 
-/** The package bundle as Metro would hand it to Hermes 0.12: one IIFE, Babel-lowered. */
-async function hermesBundle(dir: string): Promise<string> {
+/** Hermes compiles scripts, not modules: the package bundle wrapped as an IIFE at DIR/iife.js (es2017). */
+async function iifeBundle(dir: string): Promise<void> {
   await buildPackage();
   await run(`${PACKAGE_DIR}/node_modules/.bin/esbuild`, [
     `${PACKAGE_DIR}/dist/client.js`,
@@ -42,6 +42,11 @@ async function hermesBundle(dir: string): Promise<string> {
     `--outfile=${dir}/iife.js`,
     "--log-level=error",
   ], PACKAGE_DIR);
+}
+
+/** The package bundle as Metro would hand it to Hermes 0.12: one IIFE, Babel-lowered. */
+async function hermesBundle(dir: string): Promise<string> {
+  await iifeBundle(dir);
   const lower = `
     const babel = require("@babel/core"), fs = require("fs");
     const out = babel.transformSync(fs.readFileSync(process.argv[1], "utf8"), {
@@ -143,18 +148,8 @@ for (const mode of ["device", "token"] as const) {
 Deno.test("Package bundle compiles with React Native's current Hermes compiler as published, without Babel", async () => {
   const dir = await Deno.makeTempDir({ prefix: "pg-sdk-hermesc-" });
   try {
-    await buildPackage();
-    // Hermes compiles scripts, not modules: the same bundle wrapped as an IIFE (syntax unchanged, es2017).
-    await run(`${PACKAGE_DIR}/node_modules/.bin/esbuild`, [
-      `${PACKAGE_DIR}/dist/client.js`,
-      "--bundle",
-      "--format=iife",
-      "--global-name=PG",
-      "--target=es2017",
-      "--supported:bigint=true",
-      `--outfile=${dir}/iife.js`,
-      "--log-level=error",
-    ], PACKAGE_DIR);
+    // The same bundle as an IIFE, syntax unchanged (no Babel): today's hermesc takes it as is.
+    await iifeBundle(dir);
     const hermesc = `${PACKAGE_DIR}/node_modules/hermes-compiler/hermesc/linux64-bin/hermesc`;
     const out = await new Deno.Command(hermesc, {
       args: ["-w", "-emit-binary", "-out", `${dir}/client.hbc`, `${dir}/iife.js`],

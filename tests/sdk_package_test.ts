@@ -33,6 +33,7 @@ const _ALLOWED_SOURCES = new Set([
   "src/protocol/varint.ts",
   "src/tokens/base64url.ts",
   "src/tokens/blinding.ts",
+  "src/tokens/token_error.ts",
   "src/tokens/wallet.ts",
   "src/tokens/wire.ts",
 ]);
@@ -63,6 +64,8 @@ Deno.test("npm pack of packages/client holds the bundle, declarations and packag
   try {
     const { files, size } = await packPackage(dir);
     assert.ok(files.includes("dist/client.js"));
+    // The bundled libraries' licence notices (MIT, Apache-2.0, BSD) travel with the bundle that cites them.
+    assert.ok(files.includes("dist/client.js.LEGAL.txt"));
     assert.ok(files.includes("dist/types/client/mod.d.ts"));
     assert.ok(files.includes("package.json"));
     assert.deepEqual(
@@ -107,6 +110,52 @@ Deno.test("Built bundle in Deno streams an answer from a gateway in token mode (
     message: "token mode",
   });
   assert.equal(result.text, "echo: token mode");
+});
+
+Deno.test("The installed package's declarations type-check in a consumer with skipLibCheck off (no undeclared imports)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "pg-sdk-types-" });
+  try {
+    const { tarball } = await packPackage(dir);
+    await Deno.writeTextFile(`${dir}/package.json`, JSON.stringify({ name: "consumer", type: "module" }));
+    await run("npm", ["install", "--no-audit", "--no-fund", "--offline", tarball], dir);
+    await Deno.writeTextFile(
+      `${dir}/app.ts`,
+      `import { errorKind, GatewayClient, type ChatEvent } from "@privacy-gateway/client";
+const client = new GatewayClient({ baseUrl: "https://gateway.example", pin: "x", auth: "token" });
+export async function run(): Promise<string> {
+  try {
+    let text = "";
+    for await (const event of client.chat({ messages: [{ role: "user", content: "hi" }] })) {
+      const e: ChatEvent = event;
+      if (e.type === "text") text += e.delta;
+    }
+    return text;
+  } catch (error) {
+    return errorKind(error);
+  }
+}
+`,
+    );
+    for (const resolution of [["bundler", "esnext"], ["nodenext", "nodenext"]]) {
+      await run(`${PACKAGE_DIR}/node_modules/.bin/tsc`, [
+        "--noEmit",
+        "--strict",
+        "--skipLibCheck",
+        "false",
+        "--moduleResolution",
+        resolution[0],
+        "--module",
+        resolution[1],
+        "--target",
+        "es2022",
+        "--lib",
+        "es2022,dom",
+        `${dir}/app.ts`,
+      ], dir);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("Installed npm package in Node 20 streams an answer with and without WebCrypto, in device and token mode", async () => {

@@ -303,50 +303,160 @@ Deno.test("auth token refuses a gateway in device mode (the signed key set says 
   assert.equal(auto.tokenMode, false);
 });
 
-Deno.test("Token mode: a valid token refused for a full queue is not spent, and spends once a slot is free", async () => {
+function holding_(gateway: { url: string; fingerprint: string }, token: StoredToken): GatewayClient {
+  return holding(gateway.url, gateway.fingerprint, token);
+}
+
+/**
+ * A generator that echoes, except the chat started by `hold()`, which keeps its stream slot until
+ * `release()`.
+ */
+function slotHolder() {
   let release!: () => void;
-  const held = new Promise<void>((resolve) => release = resolve);
+  const gate = new Promise<void>((resolve) => release = resolve);
   let started!: () => void;
   const holding = new Promise<void>((resolve) => started = resolve);
-  let calls = 0;
+  let armed = false;
   const echo = new EchoGenerator();
-  // The first chat holds the only stream slot until released.
   const generator: Generator = {
     ready: () => true,
     async *generate(request, signal) {
-      if (calls++ === 0) {
+      if (armed) {
+        armed = false;
         started();
-        await held;
+        await gate;
       }
       yield* echo.generate(request, signal);
     },
   };
+  return {
+    generator,
+    release,
+    /** Starts the holding chat; resolves once it holds the slot, with its outcome to await later. */
+    async hold(client: GatewayClient): Promise<{ outcome: Promise<string> }> {
+      armed = true;
+      const result = outcome(client, "held");
+      await Promise.race([holding, result.then((r) => Promise.reject(new Error(`holding chat: ${r}`)))]);
+      return { outcome: result };
+    },
+  };
+}
+
+Deno.test("Token mode: a valid token refused for a full queue is not spent; the SDK does not put it back in its wallet", async () => {
+  const slot = slotHolder();
   await using gateway = await startGateway(
     { ...TOKEN_ENV, PG_MAX_CONCURRENT_STREAMS: "1", PG_QUEUE_SIZE: "0" },
-    { generator },
+    { generator: slot.generator },
   );
-  const first = outcome(tokenClient(gateway.url, gateway.fingerprint), "first");
-  await Promise.race([holding, first.then((result) => Promise.reject(new Error(`first chat: ${result}`)))]);
+  const first = await slot.hold(tokenClient(gateway.url, gateway.fingerprint));
   const token = await oneToken(gateway.url, gateway.fingerprint);
-  // The queue is full: refused, and the token (taken from the wallet for this attempt) stays unspent;
-  // the SDK puts it back into its wallet.
+  // The queue is full: refused before the gateway marks the token spent. The SDK drops it all the same
+  // when the call ends (a token the gateway has seen never goes back into the random pool).
   const store = new MemoryTokenStore();
   await store.save([token]);
   const refused = tokenClient(gateway.url, gateway.fingerprint, { tokenStore: store, maxAttempts: 1 });
   assert.equal(await outcome(refused, "queued"), "503 overloaded");
-  assert.deepEqual(await store.load(), [token]);
-  release();
-  assert.equal(await first, "done echo: first");
+  assert.deepEqual(await store.load(), []);
+  slot.release();
+  assert.equal(await first.outcome, "done echo: held");
+  // Unspent indeed: a copy of it is good once, then refused.
   assert.equal(await outcome(holding_(gateway, token), "again"), "done echo: again");
-  // Now it is spent: refused as such, with a slot free.
   assert.equal(await outcome(holding_(gateway, token), "thrice"), "401 token_spent");
   const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
   assert.match(metrics, /privacy_gateway_token_redemptions_total\{outcome="ok"\} 2/);
 });
 
-function holding_(gateway: { url: string; fingerprint: string }, token: StoredToken): GatewayClient {
-  return holding(gateway.url, gateway.fingerprint, token);
-}
+Deno.test("Token mode: a spent token, or a second copy of one in flight, is refused at once, never queued", async () => {
+  const slot = slotHolder();
+  // One slot, a queue with room, and a long wait: anything that gets into the queue waits 5 s.
+  await using gateway = await startGateway(
+    { ...TOKEN_ENV, PG_MAX_CONCURRENT_STREAMS: "1", PG_QUEUE_SIZE: "8", PG_QUEUE_WAIT_SECONDS: "5" },
+    { generator: slot.generator },
+  );
+  const spent = await oneToken(gateway.url, gateway.fingerprint);
+  assert.equal(await outcome(holding_(gateway, spent), "spend it"), "done echo: spend it");
+  const first = await slot.hold(tokenClient(gateway.url, gateway.fingerprint));
+  const started = performance.now();
+  assert.equal(await outcome(holding_(gateway, spent), "replayed"), "401 token_spent");
+  // A valid token: the first copy waits in the queue; the second is refused without waiting.
+  const valid = await oneToken(gateway.url, gateway.fingerprint);
+  const waiting = outcome(holding_(gateway, valid), "waits");
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(await outcome(holding_(gateway, valid), "copy"), "401 token_spent");
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed < 2_000, `the refusals took ${Math.round(elapsed)} ms: they waited in the queue`);
+  slot.release();
+  assert.equal(await first.outcome, "done echo: held");
+  assert.equal(await waiting, "done echo: waits");
+  assert.equal(await outcome(holding_(gateway, valid), "later"), "401 token_spent");
+});
+
+Deno.test("GatewayClient retries a call with the same token after a clear-text refusal, and drops it when the call ends", async () => {
+  await using gateway = await startGateway(TOKEN_ENV);
+  let refuse = 0;
+  // A relay that refuses in the clear before forwarding (its own 503), `refuse` times.
+  const relay = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    const url = String(input instanceof Request ? input.url : input);
+    if (url.endsWith("/api/chat") && refuse > 0) {
+      refuse--;
+      return Response.json({ error: { code: "upstream_unavailable" } }, { status: 503 });
+    }
+    return await fetch(input, init);
+  }) as typeof fetch;
+  const store = new MemoryTokenStore();
+  const client = tokenClient(gateway.url, gateway.fingerprint, {
+    tokenStore: store,
+    tokenBatchSize: 3,
+    tokenLowWater: 1,
+    fetch: relay,
+    maxBackoffMs: 1,
+  });
+  assert.equal(await client.prefetchTokens(), 3);
+  refuse = 1;
+  assert.equal(await outcome(client, "retried"), "done echo: retried");
+  assert.equal(await client.tokensLeft(), 2, "the retry took a second token instead of reusing its own");
+  // A call that fails for good: its token is gone with it, not back in the wallet.
+  const once = tokenClient(gateway.url, gateway.fingerprint, {
+    tokenStore: store,
+    fetch: relay,
+    maxAttempts: 1,
+  });
+  refuse = 1;
+  assert.equal(await outcome(once, "refused"), "503 upstream_unavailable");
+  assert.equal((await store.load()).length, 1);
+});
+
+Deno.test("auth auto stays in token mode across app restarts: tokens in the store outvote a signed device key set", async () => {
+  await using temp = await tempDir("pg-sticky-");
+  await main(["keys", "init", "--out", `${temp.path}/id.json`]);
+  // One identity, two gateways: the token-mode one, and a device-mode one whose signed key set a cache
+  // serves to the app later (an operator's switch back, or a key set from before token mode).
+  const identity = { PG_IDENTITY_KEY_FILE: `${temp.path}/id.json` };
+  await using tokens = await startGateway({ ...TOKEN_ENV, ...identity });
+  await using device = await startGateway({ PG_AUTH: "device", ...identity });
+  assert.equal(tokens.fingerprint, device.fingerprint);
+  const store = new MemoryTokenStore();
+  const before = new GatewayClient({ baseUrl: tokens.url, pin: tokens.fingerprint, tokenStore: store });
+  assert.equal(await outcome(before, "tokens"), "done echo: tokens");
+  let chats = 0;
+  const counting = ((input: RequestInfo | URL, init?: RequestInit) => {
+    if (String(input instanceof Request ? input.url : input).endsWith("/api/chat")) chats++;
+    return fetch(input, init);
+  }) as typeof fetch;
+  // The app restarts (a new client, the same store) and gets the device-mode key set.
+  const after = new GatewayClient({
+    baseUrl: tokens.url,
+    pin: tokens.fingerprint,
+    tokenStore: store,
+    keysUrl: `${device.url}/api/pubkey`,
+    fetch: counting,
+  });
+  assert.equal(await outcome(after, "never sent"), "0 auth_mode_mismatch");
+  assert.equal(chats, 0, "the restarted app sent a request (with its device key)");
+  // Without tokens in its store (a new install), auto follows the signed mode: device.
+  const fresh = new GatewayClient({ baseUrl: device.url, pin: device.fingerprint, fetch: counting });
+  assert.equal(await outcome(fresh, "device"), "done echo: device");
+});
 
 Deno.test("Issuance under load asks for proof of work, which the SDK solves; without load it does not", async () => {
   let release!: () => void;

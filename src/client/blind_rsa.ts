@@ -18,6 +18,7 @@
 import { sha256, sha384 } from "@noble/hashes/sha2.js";
 import { concat, constantTimeEqual } from "../crypto/bytes.ts";
 import type { PendingToken } from "../tokens/blinding.ts";
+import { tokenIntegrityError } from "../tokens/token_error.ts";
 import type { ClientCrypto } from "./platform_crypto.ts";
 
 const _TOKEN_TYPE = new Uint8Array([0x00, 0x02]);
@@ -58,9 +59,7 @@ function _blind(crypto: ClientCrypto, challenge: Uint8Array, pssSpki: Uint8Array
       }
       const signature = _i2osp((_os2ip(response) * inv) % n, kLen);
       if (!_pssVerify(tokenInput, signature, n, e, modBits)) {
-        return Promise.reject(
-          new Error("Cannot finalize the token: the issuer's signature does not verify"),
-        );
+        return Promise.reject(tokenIntegrityError("the issuer's signature does not verify"));
       }
       return Promise.resolve(concat(tokenInput, signature));
     },

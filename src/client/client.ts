@@ -134,6 +134,9 @@ export const MAX_CLOCK_CORRECTION_SECONDS = 300;
 /** How long a correction is kept: long enough for a session, short enough not to follow a device around. */
 export const CLOCK_CORRECTION_TTL_SECONDS = 600;
 
+/** A gateway on this machine: the only one `allowUnpinned` may talk to (development). */
+const _LOOPBACK_URL = /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/.*)?$/;
+
 /** Failures retried at most once per call (RFC 9458 §6.5: a stale date; a rotated key). */
 const _ONCE: ReadonlySet<string> = new Set([
   "stale_request",
@@ -200,6 +203,9 @@ export class GatewayClient {
   constructor(options: GatewayClientOptions) {
     if (!options.pin && !options.allowUnpinned) {
       throw new Error("Pass the gateway's identity fingerprint as `pin`");
+    }
+    if (!options.pin && !_LOOPBACK_URL.test(options.baseUrl)) {
+      throw new Error("Pass `pin`: only a gateway on this machine may be used without a pinned identity");
     }
     this.#options = {
       // Looked up per call, not bound here: an engine without a global fetch (Hermes) passes its own.
@@ -273,6 +279,7 @@ export class GatewayClient {
       : { blind: nobleBlindTokenRequest(c) };
     this.#wallet ??= new TokenWallet({
       ...blind,
+      randomBytes: (length) => c.randomBytes(length),
       store: this.#tokenStore,
       issuerName: this.#tokenKeys.issuerName,
       // Always the last verified signed key set: tokens of a key it no longer lists are dropped.
@@ -293,20 +300,25 @@ export class GatewayClient {
   async *chat(input: ChatInput, signal?: AbortSignal): AsyncIterable<ChatEvent> {
     let next: _Retry = {};
     const spent = new Set<string>();
-    for (let attempt = 1;; attempt++) {
-      let yielded = false;
-      try {
-        for await (const event of this.#attempt({ ...input, stream: true }, signal, next)) {
-          yielded = true;
-          yield event;
+    const held: _HeldToken = {};
+    try {
+      for (let attempt = 1;; attempt++) {
+        let yielded = false;
+        try {
+          for await (const event of this.#attempt({ ...input, stream: true }, signal, next, held)) {
+            yielded = true;
+            yield event;
+          }
+          return;
+        } catch (error) {
+          if (yielded) throw error;
+          const retry = await this.#shouldRetry(error, attempt, spent, signal);
+          if (!retry) throw error;
+          next = retry;
         }
-        return;
-      } catch (error) {
-        if (yielded) throw error;
-        const retry = await this.#shouldRetry(error, attempt, spent, signal);
-        if (!retry) throw error;
-        next = retry;
       }
+    } finally {
+      _forget(held);
     }
   }
 
@@ -314,18 +326,23 @@ export class GatewayClient {
   async complete(input: ChatInput, signal?: AbortSignal): Promise<ChatEvent[]> {
     let next: _Retry = {};
     const spent = new Set<string>();
-    for (let attempt = 1;; attempt++) {
-      try {
-        const events: ChatEvent[] = [];
-        for await (const event of this.#attempt({ ...input, stream: false }, signal, next)) {
-          events.push(event);
+    const held: _HeldToken = {};
+    try {
+      for (let attempt = 1;; attempt++) {
+        try {
+          const events: ChatEvent[] = [];
+          for await (const event of this.#attempt({ ...input, stream: false }, signal, next, held)) {
+            events.push(event);
+          }
+          return events;
+        } catch (error) {
+          const retry = await this.#shouldRetry(error, attempt, spent, signal);
+          if (!retry) throw error;
+          next = retry;
         }
-        return events;
-      } catch (error) {
-        const retry = await this.#shouldRetry(error, attempt, spent, signal);
-        if (!retry) throw error;
-        next = retry;
       }
+    } finally {
+      _forget(held);
     }
   }
 
@@ -333,10 +350,13 @@ export class GatewayClient {
     input: ChatInput & { stream: boolean },
     signal: AbortSignal | undefined,
     retry: _Retry,
+    held: _HeldToken,
   ): AsyncIterable<ChatEvent> {
     const [key] = await this.keys();
-    // Token mode: one token per attempt, taken (and removed from the store) before sealing.
-    const token = this.#tokenMode() ? await (await this.#tokenWallet()).take() : undefined;
+    // Token mode: one token per call, taken (and removed from the store) before sealing; a retry of the
+    // same call reuses it when the gateway cannot have spent it (see _tokenUnspent).
+    const token = this.#tokenMode() ? held.token ?? await (await this.#tokenWallet()).take() : undefined;
+    held.token = undefined;
     const device = token ? undefined : await this.#device;
     // Streaming uses chunked OHTTP; a whole answer uses plain RFC 9458 (the gateway answers in kind).
     const chunked = input.stream;
@@ -381,14 +401,18 @@ export class GatewayClient {
         throw new GatewayRequestError("network_error", 0);
       }
       for await (const event of readAnswer(response, sealed, c)) {
+        // Nothing after an abort, even events already decrypted from the last read.
+        if (signal?.aborted) throw _abortError(signal);
         delivered = true;
         yield event;
       }
     } catch (error) {
-      if (token && !delivered && _tokenUnspent(error)) await (await this.#tokenWallet()).giveBack(token);
+      // Kept for this call's next attempt only, never put back into the wallet: a token the gateway has
+      // seen must not turn up in another, unrelated request (review of issue 14, finding 1).
+      if (token && !delivered && _tokenUnspent(error)) held.token = token;
       throw error;
     } finally {
-      token?.fill(0);
+      if (token && held.token !== token) token.fill(0);
     }
   }
 
@@ -491,9 +515,16 @@ export class GatewayClient {
         newestIssuedAt: this.#newestIssuedAt,
         windowClock: (issuedAt) => this.#learnClock(issuedAt),
         kems: this.#options.kems,
+        // The pin and the signatures are checked by the crypto the app chose, not whatever global exists.
+        crypto: await this.#crypto,
       },
     );
     const mode = verified.keySet.auth;
+    // `auto` stays in token mode across restarts too: tokens in the app's store mean it saw token mode
+    // (an old signed `device` key set, served by a cache to a freshly started app, must not win).
+    if (this.#options.auth === "auto" && !this.#sawTokenMode && (await this.#tokenStore.load()).length > 0) {
+      this.#sawTokenMode = true;
+    }
     const wanted = this.#options.auth === "auto" ? (this.#sawTokenMode ? "token" : mode) : this.#options.auth;
     // Refused before anything is sent: above all, no device key to a gateway that asks for tokens.
     if (mode !== wanted) throw new GatewayRequestError("auth_mode_mismatch", 0);
@@ -508,15 +539,35 @@ export class GatewayClient {
 }
 
 /**
- * Whether a failed attempt left its token unspent, so the wallet takes it back: refused in the clear
- * (before decryption: the gateway never saw it), no answer at all (if it did arrive and was spent, its
- * next use is refused as `token_spent` and replaced once), or refused inside the encryption before the
- * gateway marks a token spent (a full queue, a stale date: src/http/chat_handler.ts spends only once the
- * request holds a slot).
+ * Whether a failed attempt may have left its token unspent, so the next attempt of the same call sends
+ * it again: refused in the clear (before decryption), no answer, or refused inside the encryption before
+ * the gateway marks a token spent (a full queue, a stale date: src/http/chat_handler.ts spends only once
+ * the request holds a slot). If it was spent after all (a relay that timed out after forwarding, a spend
+ * whose store reply was lost), the retry is refused as `token_spent` and the next takes a fresh token.
+ * Either way the token only ever links attempts of one call, which carry the same request.
  */
 function _tokenUnspent(error: unknown): boolean {
   return error instanceof GatewayRequestError &&
     (!error.encapsulated || error.code === "overloaded" || error.code === "stale_request");
+}
+
+/** The signal's reason, or an `AbortError` where the engine gives none (Hermes has no DOMException). */
+function _abortError(signal: AbortSignal): unknown {
+  if (signal.reason !== undefined) return signal.reason;
+  const error = new Error("The chat was aborted");
+  error.name = "AbortError";
+  return error;
+}
+
+/** The token one call keeps between its attempts. */
+interface _HeldToken {
+  token?: Uint8Array<ArrayBuffer>;
+}
+
+/** Drops a call's kept token when the call ends: it goes nowhere else. */
+function _forget(held: _HeldToken): void {
+  held.token?.fill(0);
+  held.token = undefined;
 }
 
 /** What the next attempt needs: a proof-of-work solution, or a one-off clock offset. */

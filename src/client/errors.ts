@@ -87,7 +87,14 @@ export function errorKind(error: unknown): ErrorKind {
   const name = (error as { name?: string } | null)?.name;
   if (name === "AbortError" || name === "TimeoutError") return "aborted";
   if (name === "KeyVerificationError") {
-    return (error as { reason?: string }).reason === "pin_mismatch" ? "pin_mismatch" : "key_rotation";
+    const reason = (error as { reason?: string }).reason;
+    if (reason === "pin_mismatch") return "pin_mismatch";
+    // A key set that fails its signature or cannot be parsed, under the right pin, is forged or broken:
+    // never something to wait out (review of issue 16, finding 6).
+    if (reason === "bad_signature" || reason === "malformed") return "integrity";
+    return "key_rotation";
   }
+  // An issuer answer whose blind signature does not verify is forged or tagging, not a server hiccup.
+  if (name === "TokenIntegrityError") return "integrity";
   return "server";
 }

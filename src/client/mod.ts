@@ -22,8 +22,8 @@ export { type Aead, type ClientCrypto, detectCrypto, webCrypto } from "./platfor
 export { nobleCrypto } from "./noble_crypto.ts";
 export { type DeviceSigner, deviceSigner, generateDeviceKey } from "./device_key.ts";
 export { loadDeviceKey, MemorySecretStore, type SecretStore, secretTokenStore } from "./stores.ts";
-export { type SenderContext, setupBaseSender } from "./hpke.ts";
-export { responseOpener, type SealedRequest, sealRequest } from "./ohttp_client.ts";
+// The HPKE sender and OHTTP sealing stay internal: their test seam takes a fixed ephemeral key (`ikm`),
+// which reused would repeat enc, key and nonce (review of issue 16, finding 7).
 export type { ChatEvent } from "../protocol/events.ts";
 export type { ErrorCode } from "../protocol/errors.ts";
 export { ResponseIntegrityError } from "../protocol/response_integrity_error.ts";

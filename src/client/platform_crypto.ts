@@ -41,43 +41,15 @@ export interface ClientCrypto {
   aead(aeadId: number, key: Uint8Array): Aead;
 }
 
-/** PKCS#8 prefixes of a raw 32-byte Ed25519 seed / X25519 secret (RFC 8410 §7). */
-const _ED25519_PKCS8 = [
-  0x30,
-  0x2e,
-  0x02,
-  0x01,
-  0x00,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x70,
-  0x04,
-  0x22,
-  0x04,
-  0x20,
-];
-const _X25519_PKCS8 = [
-  0x30,
-  0x2e,
-  0x02,
-  0x01,
-  0x00,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x6e,
-  0x04,
-  0x22,
-  0x04,
-  0x20,
-];
+/**
+ * PKCS#8 prefix of a raw 32-byte RFC 8410 key (§7): SEQUENCE { version 0, AlgorithmIdentifier { OID
+ * 1.3.101.`oid` }, OCTET STRING { OCTET STRING (32 bytes) } }; 112 is Ed25519, 110 is X25519.
+ */
+function _rfc8410Prefix(oid: number): number[] {
+  return [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, oid, 0x04, 0x22, 0x04, 0x20];
+}
+const _ED25519_PKCS8 = _rfc8410Prefix(112);
+const _X25519_PKCS8 = _rfc8410Prefix(110);
 
 function _pkcs8(prefix: number[], secret: Uint8Array): Uint8Array<ArrayBuffer> {
   if (secret.byteLength !== 32) throw new RangeError("Pass a 32-byte private key");

@@ -114,6 +114,8 @@ export async function buildTokens(config: EnvConfig, deps: TokenDeps): Promise<T
     keys: view,
     spent: deps.store,
     issuerName,
+    // A claim outlives the longest wait for a slot, so it never lapses while its request is queued.
+    claimSeconds: config.PG_QUEUE_WAIT_SECONDS + 30,
     observe: deps.observeRedemption,
     nowMs,
   });

@@ -181,6 +181,8 @@ async function _answerOpened(
     let spend: Spend | undefined;
     if (deps.redeemer) {
       spend = await _verifyToken(chat, deps.redeemer);
+      // The in-flight claim ends with the request (or at once when it is refused before the commit).
+      releases.push(spend.release);
     } else {
       const device = await _device(chat, opened, network, deps);
       releases.push(await deps.guard.admitDevice(device, network, chat.pow));
@@ -196,7 +198,7 @@ async function _answerOpened(
       AbortSignal.timeout(deps.requestTimeoutMs),
     ]);
     releases.push(await deps.queue.admit(deps.queueWaitMs, signal, network));
-    if (spend) await _tokenOutcome(spend);
+    if (spend) await _tokenOutcome(spend.commit);
     let finalStatus = 200;
     let finalCode: string | undefined;
     const inferenceStarted = performance.now();

@@ -11,6 +11,7 @@
  */
 import { publicVerif, TokenChallenge } from "@cloudflare/privacypass-ts";
 import { NK } from "./wire.ts";
+import { tokenIntegrityError } from "./token_error.ts";
 
 /** One blinded request and how to finish it. */
 export interface PendingToken {
@@ -33,7 +34,12 @@ export async function blindTokenRequest(
       if (response.byteLength !== NK) {
         throw new Error("Cannot finalize the token: the response is not Nk bytes");
       }
-      const token = await client.finalize(new publicVerif.TokenResponse(new Uint8Array(response)));
+      let token;
+      try {
+        token = await client.finalize(new publicVerif.TokenResponse(new Uint8Array(response)));
+      } catch {
+        throw tokenIntegrityError("the issuer's signature does not verify");
+      }
       return new Uint8Array(token.serialize());
     },
   };

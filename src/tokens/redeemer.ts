@@ -6,15 +6,16 @@
  *   2. token_key_id names a key redeemable now (current/overlap)  → token_key_retired
  *   3. challenge_digest = SHA-256(the gateway's TokenChallenge)  → token_invalid
  *   4. authenticator verifies over token_input (RSASSA-PSS)       → token_invalid
- *   5. not yet spent: the store has no "tok:" ‖ b64url(SHA-256(token_key_id ‖ nonce)) → token_spent
+ *   5. not yet spent: the store has no "tok:" ‖ b64url(SHA-256(token_key_id ‖ nonce)), and no other
+ *      request holds it in flight (an atomic one-slot claim "tokq:" ‖ …, released on refusal) → token_spent
  *   6. first spend, later (`spend()` of what `verify()` returns): the store's atomic addIfAbsent of that
  *      key, kept until the key's notAfter → token_spent
  *      (a store failure at 5 or 6 refuses: fail closed, `overloaded`)
  *
  * Two phases so that a token is spent only once the request has a place (the gateway calls `verify()`,
  * then waits for an inference slot, then `spend()`): a valid token waiting in an overloaded queue is not
- * burnt, while a token that is garbage or already spent never reaches the queue. Two parallel requests
- * with one token may both pass 5; the atomic step 6 lets exactly one through.
+ * burnt, while a token that is garbage, already spent or already waiting never reaches the queue. The
+ * claim and the atomic step 6 each let exactly one of many parallel copies through.
  *
  * The signature is checked before the seen-set is touched, so garbage cannot fill it. Nothing derived from a
  * token leaves this function except that seen-set entry, which is random per token (the nonce) and so
@@ -29,10 +30,18 @@ import { gatewayChallenge, parseToken } from "./wire.ts";
 export interface SpentSet {
   addIfAbsent(key: string, ttlSeconds: number): Promise<boolean>;
   has(key: string): Promise<boolean>;
+  /** One in-flight claim per token while its request waits for a slot (LimitStore's slots). */
+  acquire(key: string, limit: number, ttlSeconds: number): Promise<boolean>;
+  release(key: string): Promise<void>;
 }
 
-/** Spends a verified token: resolves once it is marked spent, throws {@link TokenError} otherwise. */
-export type Spend = () => Promise<void>;
+/** A verified, claimed token: `commit()` marks it spent; `release()` drops the claim (idempotent). */
+export interface Spend {
+  /** Resolves once the token is marked spent; throws {@link TokenError} otherwise. */
+  commit(): Promise<void>;
+  /** Ends the in-flight claim: after a refusal the token may be sent again; after a commit, a no-op. */
+  release(): void;
+}
 
 /** Outcomes of a redemption (metrics label; a closed vocabulary, never an identifier). */
 export type RedemptionOutcome = "ok" | "invalid" | "key_retired" | "spent" | "store_unavailable";
@@ -43,6 +52,8 @@ export interface RedeemerOptions {
   spent: SpentSet;
   /** The gateway's issuer name, as in its TokenChallenge. */
   issuerName: string;
+  /** How long a token's in-flight claim lasts at most: the longest a request waits for a slot, and more. */
+  claimSeconds?: number;
   observe?: (outcome: RedemptionOutcome) => void;
   nowMs?: () => number;
 }
@@ -56,6 +67,7 @@ export class Redeemer {
   #spent: SpentSet;
   #observe: (outcome: RedemptionOutcome) => void;
   #nowMs: () => number;
+  #claimSeconds: number;
   #digest: Promise<Uint8Array>;
 
   constructor(options: RedeemerOptions) {
@@ -64,6 +76,7 @@ export class Redeemer {
     this.#spent = options.spent;
     this.#observe = options.observe ?? (() => {});
     this.#nowMs = options.nowMs ?? Date.now;
+    this.#claimSeconds = options.claimSeconds ?? 60;
     this.#digest = crypto.subtle.digest("SHA-256", gatewayChallenge(options.issuerName)).then((d) =>
       new Uint8Array(d)
     );
@@ -71,7 +84,12 @@ export class Redeemer {
 
   /** Accepts a valid token once; throws {@link TokenError} otherwise. Returns nothing about the token. */
   async redeem(tokenBytes: Uint8Array): Promise<void> {
-    await (await this.verify(tokenBytes))();
+    const spend = await this.verify(tokenBytes);
+    try {
+      await spend.commit();
+    } finally {
+      spend.release();
+    }
   }
 
   /**
@@ -102,15 +120,35 @@ export class Redeemer {
       return this.#refuse("store_unavailable", "overloaded", 1);
     }
     if (spent) return this.#refuse("spent", "token_spent");
-    return async () => {
-      let first: boolean;
-      try {
-        first = await this.#spent.addIfAbsent(spentKey, ttlSeconds);
-      } catch {
-        return this.#refuse("store_unavailable", "overloaded", 1);
-      }
-      if (!first) return this.#refuse("spent", "token_spent");
-      this.#observe("ok");
+    // One request per token in flight (atomic, shared by instances through the store): copies of one
+    // valid token cannot wait in the queue side by side, holding places for free (review of issue 14,
+    // finding 2). The claim expires on its own if this process dies while holding it.
+    const claimKey = `tokq:${toBase64Url(id)}`;
+    let claimed: boolean;
+    try {
+      claimed = await this.#spent.acquire(claimKey, 1, this.#claimSeconds);
+    } catch {
+      return this.#refuse("store_unavailable", "overloaded", 1);
+    }
+    if (!claimed) return this.#refuse("spent", "token_spent");
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#spent.release(claimKey).catch(() => {/* expires after claimSeconds */});
+    };
+    return {
+      commit: async () => {
+        let first: boolean;
+        try {
+          first = await this.#spent.addIfAbsent(spentKey, ttlSeconds);
+        } catch {
+          return this.#refuse("store_unavailable", "overloaded", 1);
+        }
+        if (!first) return this.#refuse("spent", "token_spent");
+        this.#observe("ok");
+      },
+      release,
     };
   }
 

@@ -72,3 +72,13 @@ export class TokenError extends Error {
     };
   }
 }
+
+/**
+ * An issuer answer that does not finalize into a valid token: forged, or a tag for one user (the SDK's
+ * `errorKind` says `integrity`, never a server hiccup to retry).
+ */
+export function tokenIntegrityError(detail: string): Error {
+  const error = new Error(`Cannot finalize the token: ${detail}`);
+  error.name = "TokenIntegrityError";
+  return error;
+}

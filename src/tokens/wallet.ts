@@ -64,6 +64,8 @@ export interface WalletOptions {
   nowMs?: () => number;
   /** Blinds one token (default: blinding.ts on WebCrypto; the app SDK passes a pure-JS one on Hermes). */
   blind?: (challenge: Uint8Array, pssSpki: Uint8Array) => Promise<PendingToken>;
+  /** CSPRNG bytes for the spending order and refill delays (default: `crypto.getRandomValues`). */
+  randomBytes?: (length: number) => Uint8Array;
 }
 
 /** Holds unspent tokens and hands them out. */
@@ -72,8 +74,6 @@ export class TokenWallet {
   #refilling?: Promise<number>;
   #scheduled = false;
   #lock: Promise<unknown> = Promise.resolve();
-  /** Tokens handed out, until given back or forgotten with the bytes (nothing else keeps them). */
-  #taken = new WeakMap<Uint8Array, StoredToken>();
 
   constructor(options: WalletOptions) {
     this.#o = {
@@ -84,6 +84,7 @@ export class TokenWallet {
       schedule: options.schedule ?? _unrefTimeout,
       nowMs: options.nowMs ?? Date.now,
       blind: options.blind ?? blindTokenRequest,
+      randomBytes: options.randomBytes ?? ((length) => crypto.getRandomValues(new Uint8Array(length))),
     };
     if (!(this.#o.batchSize >= 1 && this.#o.lowWater >= 0 && this.#o.lowWater < this.#o.batchSize)) {
       throw new Error("Cannot create the wallet: batchSize must be ≥ 1 and lowWater below it");
@@ -129,32 +130,13 @@ export class TokenWallet {
     }
   }
 
-  /**
-   * Puts back a token that {@link take} handed out and the gateway provably did not spend (refused before
-   * it decrypted the request, or before it marked the token: the SDK decides). Re-spending it can link the
-   * retry to the first attempt, which is the same request anyway. A token that is not one of this
-   * wallet's is ignored.
-   */
-  async giveBack(token: Uint8Array): Promise<void> {
-    const record = this.#taken.get(token);
-    if (!record) return;
-    this.#taken.delete(token);
-    await this.#exclusive(async () => {
-      const stored = await this.#kept();
-      if (!stored.some((t) => t.token === record.token)) stored.push(record);
-      await this.#o.store.save(stored);
-    });
-  }
-
   async #pick(): Promise<{ token: Uint8Array<ArrayBuffer>; left: number } | undefined> {
     const kept = await this.#kept();
     const usable = await this.#usableOf(kept);
     if (usable.length === 0) return undefined;
-    const chosen = usable[_randomIndex(usable.length)];
+    const chosen = usable[_randomIndex(usable.length, this.#o.randomBytes)];
     await this.#o.store.save(kept.filter((t) => t !== chosen));
-    const token = fromBase64Url(chosen.token)!;
-    this.#taken.set(token, chosen);
-    return { token, left: usable.length - 1 };
+    return { token: fromBase64Url(chosen.token)!, left: usable.length - 1 };
   }
 
   async #usable(): Promise<StoredToken[]> {
@@ -186,7 +168,7 @@ export class TokenWallet {
     this.#o.schedule(() => {
       this.#scheduled = false;
       this.refill().catch(() => {/* the next take() or the app's own refill tries again */});
-    }, min + _randomIndex(Math.max(1, max - min)));
+    }, min + _randomIndex(Math.max(1, max - min), this.#o.randomBytes));
   }
 
   async #fetchBatch(): Promise<number> {
@@ -222,11 +204,14 @@ export class TokenWallet {
 }
 
 /** Uniform integer in [0, n) from the CSPRNG (rejection sampling, no modulo bias). */
-function _randomIndex(n: number): number {
+function _randomIndex(n: number, randomBytes: (length: number) => Uint8Array): number {
   const limit = Math.floor(0x1_0000_0000 / n) * n;
-  const word = new Uint32Array(1);
-  do crypto.getRandomValues(word); while (word[0] >= limit);
-  return word[0] % n;
+  let word: number;
+  do {
+    const b = randomBytes(4);
+    word = ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0;
+  } while (word >= limit);
+  return word % n;
 }
 
 /** setTimeout that does not keep Deno or Node alive (the app SDK runs on both and in browsers and Hermes). */

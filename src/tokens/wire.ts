@@ -51,8 +51,12 @@ export const TOKEN_LENGTH = 2 + NONCE_LENGTH + 32 + NID + NK;
 /** Offset of the authenticator inside a Token (= length of token_input). */
 export const TOKEN_INPUT_LENGTH = TOKEN_LENGTH - NK;
 
-/** The library's description of token type 0x0002 (lengths, RSA parameters). */
-export const BLIND_RSA = TOKEN_TYPES.BLIND_RSA;
+/**
+ * The library's description of token type 0x0002 (RSA parameters). Typed here so that the SDK's published
+ * declarations do not name the library, which the package bundles instead of depending on (review of
+ * issue 16, finding 2).
+ */
+export const BLIND_RSA: { rsaParams: RsaHashedImportParams } = TOKEN_TYPES.BLIND_RSA;
 
 /** The one challenge of a gateway (see the header): no redemption context, no origin info. */
 export function gatewayChallenge(issuerName: string): Uint8Array<ArrayBuffer> {

@@ -24,8 +24,17 @@ export async function npmCi(dir: string): Promise<void> {
   try {
     await Deno.stat(`${dir}/node_modules/.package-lock.json`);
   } catch {
-    await _run("npm", ["ci", "--ignore-scripts", "--no-audit", "--no-fund"], dir);
+    await _run("npm", [..._npmInstall(dir), "--ignore-scripts", "--no-audit", "--no-fund"], dir);
   }
+}
+
+/**
+ * `npm ci` where it can; the Expo example uses `npm install`, which keeps its lock's versions: Expo's
+ * optional per-platform packages (e.g. @expo/modules-macros-linux-arm64) are not on this registry, so its
+ * lock cannot list them and `npm ci` refuses it as out of sync (scripts/test.sh does the same).
+ */
+function _npmInstall(dir: string): string[] {
+  return dir.includes("examples/") ? ["install"] : ["ci"];
 }
 
 let _built: Promise<void> | undefined;

@@ -4,6 +4,7 @@ import {
   AEAD_CHACHA20_POLY1305,
   ChunkCipher,
   decodeKeyConfig,
+  decodeKeySet,
   encodeKeyConfig,
   encodeKeySet,
   fromBase64Url,
@@ -109,9 +110,20 @@ Deno.test({
     const signature = await signKeySet(identity, keyset);
     const verified = await verifyKeySet(identity.publicKey, keyset, signature);
     assert.equal(verified?.entries.length, 1);
-    // The auth mode is signed: byte 9 (after format and issued_at) is covered like every other.
+    // The auth mode is signed: byte 9 (after format and issued_at); flipping it (token → device) breaks
+    // the signature, and an unknown mode is refused even when signed.
     assert.equal(verified?.auth, "token");
     assert.equal(keyset[9], 1);
+    const downgraded = keyset.slice();
+    downgraded[9] = 0;
+    assert.equal(await verifyKeySet(identity.publicKey, downgraded, signature), undefined);
+    assert.equal(decodeKeySet(downgraded)?.auth, "device", "the decoder reads the byte it is given");
+    const unknown = keyset.slice();
+    unknown[9] = 2;
+    assert.equal(
+      await verifyKeySet(identity.publicKey, unknown, await signKeySet(identity, unknown)),
+      undefined,
+    );
     for (let i = 0; i < keyset.byteLength; i += 7) {
       const tampered = keyset.slice();
       tampered[i] ^= 1;
