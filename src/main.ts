@@ -80,6 +80,11 @@ export interface RunningGateway {
 
 /** Most tools a request may declare: far more than an app offers, few enough to bound the prompt. */
 const MAX_TOOLS = 32;
+/**
+ * Time between ending the streams still open at the drain deadline and closing their connections: enough
+ * to seal and send the final `shutting_down` event (a few ms), with room for a slow client's window.
+ */
+const LAST_EVENT_MS = 1_000;
 /** How often the HTTPS certificate files are checked for renewal (certbot replaces them in place). */
 const TLS_RELOAD_MS = 10_000;
 
@@ -261,9 +266,15 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     logger,
   );
   resources.defer(async () => {
-    // Stop accepting, let in-flight streams finish until the drain deadline, then cut them.
-    const drained = listener.shutdown(config.PG_DRAIN_SECONDS * 1000);
-    const deadline = setTimeout(() => shutdown.abort(), config.PG_DRAIN_SECONDS * 1000);
+    // Stop accepting, let in-flight streams finish until the drain deadline, then cut them. Streams still
+    // open are ended first, each with an encrypted `shutting_down` and its final chunk, LAST_EVENT_MS
+    // before the edge closes the connections: an app sees why its answer stopped, never a bare cut.
+    const drainMs = config.PG_DRAIN_SECONDS * 1000;
+    const drained = listener.shutdown(drainMs);
+    const deadline = setTimeout(
+      () => shutdown.abort(),
+      Math.max(0, drainMs - Math.min(LAST_EVENT_MS, drainMs / 2)),
+    );
     await drained;
     clearTimeout(deadline);
     shutdown.abort();

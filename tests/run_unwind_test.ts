@@ -3,6 +3,8 @@
  * started, nothing is left running. Uses the FAKE llama-server (tests/helpers/fake_llama_server.py).
  */
 import assert from "node:assert/strict";
+import { type ChatEvent, GatewayClient } from "../src/client/mod.ts";
+import { EchoGenerator, type Generator } from "../src/inference/mod.ts";
 import { privateTempDir, startGateway } from "./helpers/gateway.ts";
 import { alive, waitFor } from "./helpers/process.ts";
 import { startRedis } from "./helpers/redis.ts";
@@ -43,4 +45,43 @@ Deno.test("run() stops llama-server, the rotation timer and Redis when listening
     taken.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("A stream still open at the drain deadline ends with an encrypted shutting_down, not a cut connection", async () => {
+  const echo = new EchoGenerator();
+  // A generation that never ends by itself: one word every 50 ms until the gateway aborts it.
+  const endless: Generator = {
+    ready: () => true,
+    async *generate(request, signal) {
+      for (let i = 0; !signal.aborted; i++) {
+        yield { type: "text", delta: `w${i} ` };
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      yield* echo.generate(request, signal);
+    },
+  };
+  const gateway = await startGateway({ PG_DRAIN_SECONDS: "2", PG_STREAM_TICK_MS: "0" }, {
+    generator: endless,
+  });
+  const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
+  let texts = 0;
+  let last: ChatEvent | undefined;
+  let stopping: Promise<void> | undefined;
+  const started = performance.now();
+  let failure: unknown;
+  try {
+    for await (const event of client.chat({ messages: [{ role: "user", content: "go on" }] })) {
+      if (event.type === "text") texts++;
+      last = event;
+      stopping ??= gateway.stop();
+    }
+  } catch (error) {
+    failure = error;
+  }
+  await stopping;
+  const elapsed = performance.now() - started;
+  assert.equal(failure, undefined, `the stream failed with ${String(failure)} (a cut connection)`);
+  assert.ok(texts > 5, `only ${texts} text events before the deadline`);
+  assert.equal(last?.type === "error" && last.code, "shutting_down");
+  assert.ok(elapsed < 4_000, `shutdown took ${Math.round(elapsed)} ms`);
 });
