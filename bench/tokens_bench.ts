@@ -44,7 +44,13 @@ const issuer = new Issuer({
 // The seen-set always says "first spend", so one token can be redeemed repeatedly: this measures the checks.
 const redeemer = new Redeemer({
   keys,
-  spent: { addIfAbsent: () => Promise.resolve(true) },
+  // Every token fresh: the store's checks answer at once (the redemption's own cost is what is measured).
+  spent: {
+    addIfAbsent: () => Promise.resolve(true),
+    has: () => Promise.resolve(false),
+    acquire: () => Promise.resolve(true),
+    release: () => Promise.resolve(),
+  },
   issuerName: NAME,
   nowMs: () => NOW,
 });
