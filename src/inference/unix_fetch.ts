@@ -13,6 +13,7 @@
  * trailers ignored), or by the connection's close. The result is a standard Response whose body cancels
  * the request (closes the socket, which is how llama-server learns the client is gone) when cancelled.
  */
+import { concat } from "../crypto/mod.ts";
 
 /** A fetch-like function bound to one socket. */
 export type SocketFetch = (
@@ -200,7 +201,7 @@ class _ConnReader {
   async *chunked(): AsyncGenerator<Uint8Array> {
     let pending: Uint8Array[] = [];
     const flush = () => {
-      const out = pending.length === 1 ? pending[0] : _concat(pending);
+      const out = pending.length === 1 ? pending[0] : concat(...pending);
       pending = [];
       return out;
     };
@@ -232,16 +233,4 @@ class _ConnReader {
       if (await this.#line(2) !== "") throw new Error("Upstream sent a chunk without its CRLF");
     }
   }
-}
-
-function _concat(parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.byteLength;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
 }
