@@ -192,3 +192,25 @@ Deno.test("GatewayClient with a seed device key completes a round trip on noble"
     "echo: whole",
   );
 });
+
+Deno.test("GatewayClient on injected noble crypto blinds its tokens in pure JS and chats in token mode", async () => {
+  await using gateway = await startGateway({ PG_AUTH: "token" });
+  const crypto = nobleCrypto();
+  let drawn = 0;
+  const client = new GatewayClient({
+    baseUrl: gateway.url,
+    pin: gateway.fingerprint,
+    // Counts the randomness drawn from the injected backend: the pure-JS blinding takes r from it.
+    crypto: { ...crypto, randomBytes: (n: number) => (drawn += n, crypto.randomBytes(n)) },
+    tokenBatchSize: 2,
+    tokenLowWater: 1,
+  });
+  assert.equal(await client.prefetchTokens(), 2);
+  assert.ok(drawn >= 2 * 256, `only ${drawn} random bytes from the injected crypto: blinding used another`);
+  const events = await client.complete({ messages: [{ role: "user", content: "noble tokens" }] });
+  assert.equal(
+    events.filter((e) => e.type === "text").map((e) => e.type === "text" && e.delta).join(""),
+    "echo: noble tokens",
+  );
+  assert.equal(client.tokenMode, true);
+});

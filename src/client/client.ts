@@ -271,10 +271,11 @@ export class GatewayClient {
     if (!this.#tokenMode() || !this.#tokenKeys) {
       throw new Error("Use token methods with a gateway in token mode");
     }
-    // Privacy Pass blinding: @cloudflare/privacypass-ts on WebCrypto where there is one, else the SDK's
-    // pure-JS RSABSSA (blind_rsa.ts, same RFC 9578 vectors) on engines without it, such as Hermes.
+    // Privacy Pass blinding: @cloudflare/privacypass-ts when the SDK runs on WebCrypto, else the SDK's
+    // pure-JS RSABSSA (blind_rsa.ts, same RFC 9578 vectors) on the crypto the app chose (Hermes, or an app
+    // that injected noble because its platform's WebCrypto is partial).
     const c = await this.#crypto;
-    const blind = typeof globalThis.crypto?.subtle?.digest === "function"
+    const blind = c.name === "webcrypto" && typeof globalThis.crypto?.subtle?.digest === "function"
       ? {}
       : { blind: nobleBlindTokenRequest(c) };
     this.#wallet ??= new TokenWallet({
