@@ -17,6 +17,8 @@
 import { parseArgs } from "node:util";
 import { GatewayClient } from "../src/client/mod.ts";
 import { demoModelFile } from "../src/inference/mod.ts";
+import { SINGLE_SOURCE_LIMITS } from "../scripts/lib/bench_limits.ts";
+import { permissionFlags, scopeFromEnv } from "../scripts/permissions.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -44,37 +46,30 @@ if (!fake) await demoModelFile(dir);
 const port = 20_000 + Math.floor(Math.random() * 20_000);
 const big = "1000000";
 const v8Flags = Deno.env.get("CPU_BENCH_V8_FLAGS");
+const env: Record<string, string> = {
+  PG_RUNTIME_DIR: dir,
+  PG_LLAMA_SERVER_BIN: fake ?? bin,
+  ...(fake ? { PG_MODEL_PATH: `${dir}/fake.gguf` } : {}),
+  PG_PORT: String(port),
+  PG_LOG_LEVEL: "error",
+  PG_LLAMA_THREADS: "1",
+  PG_LLAMA_PARALLEL: String(Math.max(2, concurrency)),
+  PG_LLAMA_CTX: String(Math.max(2, concurrency) * 1024),
+  ...SINGLE_SOURCE_LIMITS,
+  // Token mode (the default): wallets are filled before each series, so issuance is not counted.
+  PG_TOKEN_BATCH_SIZE: "100",
+  PG_TOKENS_PER_DEVICE_PER_DAY: big,
+};
+// The product's own permission flags for this configuration (scripts/permissions.ts), as `deno task start`.
 const child = new Deno.Command(Deno.execPath(), {
   args: [
     "run",
-    "-A",
+    ...permissionFlags(scopeFromEnv("gateway", env)),
     ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
     new URL("../src/main.ts", import.meta.url).pathname,
     "serve",
   ],
-  env: {
-    PG_RUNTIME_DIR: dir,
-    PG_LLAMA_SERVER_BIN: fake ?? bin,
-    ...(fake ? { PG_MODEL_PATH: `${dir}/fake.gguf` } : {}),
-    PG_PORT: String(port),
-    PG_LOG_LEVEL: "error",
-    PG_LLAMA_THREADS: "1",
-    PG_LLAMA_PARALLEL: String(Math.max(2, concurrency)),
-    PG_LLAMA_CTX: String(Math.max(2, concurrency) * 1024),
-    PG_MAX_TOKENS_CAP: "100000",
-    PG_NETWORK_STREAM_SHARE_PERCENT: "100",
-    PG_MAX_CONNECTIONS_PER_NETWORK: big,
-    PG_IP_RATE_PER_MINUTE: big,
-    PG_IP_BURST: "100000",
-    PG_DEVICE_RATE_PER_MINUTE: big,
-    PG_DEVICE_BURST: "100000",
-    PG_NEW_DEVICES_PER_NETWORK_PER_HOUR: big,
-    PG_DECAPSULATIONS_PER_SECOND: big,
-    PG_POW_LOAD_PERCENT: "1000",
-    // Token mode (the default): wallets are filled before each series, so issuance is not counted.
-    PG_TOKEN_BATCH_SIZE: "100",
-    PG_TOKENS_PER_DEVICE_PER_DAY: big,
-  },
+  env,
   stdout: "null",
   stderr: "inherit",
 }).spawn();

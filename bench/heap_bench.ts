@@ -11,6 +11,7 @@ import v8 from "node:v8";
 import { loadConfig } from "../src/config/mod.ts";
 import { run } from "../src/main.ts";
 import { createLogger } from "../src/observability/mod.ts";
+import { SINGLE_SOURCE_LIMITS } from "../scripts/lib/bench_limits.ts";
 
 const streams = Number(Deno.args.find((a) => /^\d+$/.test(a)) ?? 64);
 const snapshot = Deno.args.includes("--snapshot");
@@ -26,18 +27,9 @@ const loaded = loadConfig({
   PG_RUNTIME_DIR: dir,
   PG_MAX_CONCURRENT_STREAMS: String(streams * 2),
   PG_QUEUE_SIZE: String(streams * 2),
-  PG_MAX_TOKENS_CAP: "100000",
-  PG_NETWORK_STREAM_SHARE_PERCENT: "100",
-  PG_MAX_CONNECTIONS_PER_NETWORK: big,
+  ...SINGLE_SOURCE_LIMITS,
   PG_MAX_CONNECTIONS: big,
-  PG_IP_RATE_PER_MINUTE: big,
-  PG_IP_BURST: "100000",
-  PG_DEVICE_RATE_PER_MINUTE: big,
-  PG_DEVICE_BURST: "100000",
   PG_DEVICE_CONCURRENCY: "1000",
-  PG_NEW_DEVICES_PER_NETWORK_PER_HOUR: big,
-  PG_DECAPSULATIONS_PER_SECOND: big,
-  PG_POW_LOAD_PERCENT: "1000",
 }, () => "");
 if (!loaded.ok) throw new Error(loaded.problems.join("; "));
 const controller = new AbortController();

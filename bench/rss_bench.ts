@@ -6,6 +6,8 @@
  */
 import { GatewayClient } from "../src/client/mod.ts";
 import { demoModelFile } from "../src/inference/mod.ts";
+import { SINGLE_SOURCE_LIMITS } from "../scripts/lib/bench_limits.ts";
+import { permissionFlags, scopeFromEnv } from "../scripts/permissions.ts";
 
 const STREAMS = Number(Deno.args[0] ?? 256);
 const bin = Deno.env.get("PG_TEST_LLAMA_SERVER_BIN") ??
@@ -15,39 +17,31 @@ await Deno.chmod(dir, 0o700);
 // Generated here, not in the gateway: a production gateway loads a model file, it never generates one.
 await demoModelFile(dir);
 const port = 20_000 + Math.floor(Math.random() * 20_000);
-const big = "1000000";
 // RSS_BENCH_V8_FLAGS (e.g. --max-semi-space-size=1) is passed to the gateway's V8, to compare flags.
 const v8Flags = Deno.env.get("RSS_BENCH_V8_FLAGS");
+const env: Record<string, string> = {
+  PG_RUNTIME_DIR: dir,
+  PG_LLAMA_SERVER_BIN: bin,
+  PG_PORT: String(port),
+  PG_LOG_LEVEL: "error",
+  PG_LLAMA_PARALLEL: String(STREAMS),
+  PG_LLAMA_CTX: String(STREAMS * 512),
+  PG_MAX_CONCURRENT_STREAMS: String(STREAMS),
+  ...SINGLE_SOURCE_LIMITS,
+  // Device mode: in token mode (the default) each of the 256 SDK devices would first blind a batch of
+  // tokens in this process (~25 ms each, minutes in all); an open stream's state is the same either way.
+  PG_AUTH: "device",
+};
+// The product's own permission flags for this configuration (scripts/permissions.ts), as `deno task start`.
 const child = new Deno.Command(Deno.execPath(), {
   args: [
     "run",
-    "-A",
+    ...permissionFlags(scopeFromEnv("gateway", env)),
     ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
     new URL("../src/main.ts", import.meta.url).pathname,
     "serve",
   ],
-  env: {
-    PG_RUNTIME_DIR: dir,
-    PG_LLAMA_SERVER_BIN: bin,
-    PG_PORT: String(port),
-    PG_LOG_LEVEL: "error",
-    PG_LLAMA_PARALLEL: String(STREAMS),
-    PG_LLAMA_CTX: String(STREAMS * 512),
-    PG_MAX_CONCURRENT_STREAMS: String(STREAMS),
-    PG_MAX_TOKENS_CAP: "100000",
-    PG_NETWORK_STREAM_SHARE_PERCENT: "100",
-    PG_MAX_CONNECTIONS_PER_NETWORK: big,
-    PG_IP_RATE_PER_MINUTE: big,
-    PG_IP_BURST: "100000",
-    PG_DEVICE_RATE_PER_MINUTE: big,
-    PG_DEVICE_BURST: "100000",
-    PG_NEW_DEVICES_PER_NETWORK_PER_HOUR: big,
-    PG_DECAPSULATIONS_PER_SECOND: big,
-    PG_POW_LOAD_PERCENT: "1000",
-    // Device mode: in token mode (the default) each of the 256 SDK devices would first blind a batch of
-    // tokens in this process (~25 ms each, minutes in all); an open stream's state is the same either way.
-    PG_AUTH: "device",
-  },
+  env,
   stdout: Deno.env.get("RSS_BENCH_STDOUT") ? "inherit" : "null",
   stderr: "null",
 }).spawn();

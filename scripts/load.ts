@@ -34,6 +34,7 @@ import { createLogger } from "../src/observability/mod.ts";
 import { chatRequestSchema } from "../src/protocol/mod.ts";
 import { checkAgainstServer, loadO200kHarmony } from "../src/tokenizer/mod.ts";
 import type { LoadJob, LoadResult } from "./load_worker.ts";
+import { SINGLE_SOURCE_LIMITS } from "./lib/bench_limits.ts";
 
 /** A costlier gpt-oss shape: its per-token cost is closer to a real model's, so ratios show the rest. */
 const SMALL_SHAPE: GptOssShape = {
@@ -95,17 +96,9 @@ const loaded = loadConfig({
   PG_MAX_CONCURRENT_STREAMS: String(maxLevel * 2),
   PG_QUEUE_SIZE: String(maxLevel * 2),
   // One source, many devices: the per-network and per-device abuse limits would refuse the benchmark itself.
-  PG_NETWORK_STREAM_SHARE_PERCENT: "100",
-  PG_MAX_CONNECTIONS_PER_NETWORK: big,
+  ...SINGLE_SOURCE_LIMITS,
   PG_MAX_CONNECTIONS: big,
-  PG_IP_RATE_PER_MINUTE: big,
-  PG_IP_BURST: "100000",
-  PG_DEVICE_RATE_PER_MINUTE: big,
-  PG_DEVICE_BURST: "100000",
   PG_DEVICE_CONCURRENCY: "1000",
-  PG_NEW_DEVICES_PER_NETWORK_PER_HOUR: big,
-  PG_DECAPSULATIONS_PER_SECOND: big,
-  PG_POW_LOAD_PERCENT: "1000",
   // Token mode (the default): client 0 spends ~100 tokens; batches of up to 100.
   PG_TOKEN_BATCH_SIZE: "100",
   PG_TOKENS_PER_DEVICE_PER_DAY: big,

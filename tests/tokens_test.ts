@@ -4,6 +4,7 @@
  * (device-key attestation → batch → wallet → redemption).
  */
 import assert from "node:assert/strict";
+import { readBodyLimited } from "../src/http/read_body.ts";
 import { Hono } from "hono";
 import { connectRedisStore, MemoryStore, type RedisStore } from "../src/limits/mod.ts";
 import {
@@ -89,7 +90,10 @@ async function endpoint(limits = {}) {
   const attester = await DeviceKeyAttester.create(new Uint8Array(32).fill(1), await hasher(), store);
   const issue = await issuer(keys, store, { attester, limits });
   const app = new Hono();
-  app.post("/api/tokens", issuanceHandler({ issuer: issue, network: () => "net-hash-1" }));
+  app.post(
+    "/api/tokens",
+    issuanceHandler({ issuer: issue, network: () => "net-hash-1", readBody: readBodyLimited }),
+  );
   return app;
 }
 

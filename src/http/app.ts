@@ -7,6 +7,7 @@ import type { Logger, Metrics } from "../observability/mod.ts";
 import { GatewayError, OHTTP_KEYS_TYPE, toGatewayError } from "../protocol/mod.ts";
 import { type ChatHandlerDeps, handleChat } from "./chat_handler.ts";
 import type { KeyPublisher } from "./key_publisher.ts";
+import { readBodyLimited } from "./read_body.ts";
 import { clientAddress, networkOf } from "../limits/mod.ts";
 import { issuanceHandler, type Issuer } from "../tokens/mod.ts";
 
@@ -75,6 +76,7 @@ export function createApp(deps: AppDeps): Hono<{ Bindings: ConnectionInfo }> {
     // Issuance is not anonymous (the device proves itself); it is limited per device and per network.
     const issue = issuanceHandler({
       issuer,
+      readBody: readBodyLimited,
       network: (c) => {
         const peer = (c.env as ConnectionInfo | undefined)?.peer ?? "";
         const address = clientAddress(

@@ -137,14 +137,6 @@ export class Metrics {
         }
       },
     });
-    new client.Gauge({
-      name: "privacy_gateway_supervisor_restarts",
-      help: "Restarts of the local llama-server since start",
-      registers,
-      collect() {
-        this.set(sources.supervisorRestarts());
-      },
-    });
     registerOperatorGauges(this.registry, sources);
   }
 

@@ -28,14 +28,6 @@ export class NodeMetrics {
         this.set(active());
       },
     });
-    new client.Gauge({
-      name: "privacy_gateway_supervisor_restarts",
-      help: "Restarts of the local llama-server since start",
-      registers,
-      collect() {
-        this.set(sources.supervisorRestarts());
-      },
-    });
     registerOperatorGauges(this.registry, sources);
   }
 

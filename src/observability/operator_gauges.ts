@@ -22,6 +22,8 @@ export interface OperatorSources {
   certificates?: Record<string, string | undefined>;
   /** The local llama-server's state, when there is one. */
   supervisorState?: () => string | undefined;
+  /** Restarts of the local llama-server since start (0 without one). */
+  supervisorRestarts?: () => number;
 }
 
 /** Registers the gauges on `registry`. */
@@ -55,6 +57,17 @@ export function registerOperatorGauges(registry: client.Registry, sources: Opera
           // An unreadable file leaves the series absent, which `absent()` alert rules catch.
           if (seconds !== undefined) this.set({ certificate: label }, seconds);
         }
+      },
+    });
+  }
+  if (sources.supervisorRestarts) {
+    const restarts = sources.supervisorRestarts;
+    new client.Gauge({
+      name: "privacy_gateway_supervisor_restarts",
+      help: "Restarts of the local llama-server since start",
+      registers,
+      collect() {
+        this.set(restarts());
       },
     });
   }

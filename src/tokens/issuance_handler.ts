@@ -22,6 +22,11 @@ export interface IssuanceHandlerOptions {
   issuer: Issuer;
   /** The keyed hash of the caller's network (the limits' KeyHasher over networkOf(clientAddress)). */
   network: (c: Context) => string | Promise<string>;
+  /**
+   * Reads the body, at most `maxBytes`, throwing beyond (src/http/read_body.ts's `readBodyLimited`: the
+   * gateway's one bounded reader, which copies and lets go of each transport chunk).
+   */
+  readBody: (request: Request, maxBytes: number) => Promise<Uint8Array>;
   /** Body limit; a batch of 100 requests is about 35 KiB of base64url. */
   maxBodyBytes?: number;
 }
@@ -43,7 +48,10 @@ export function issuanceHandler(options: IssuanceHandlerOptions): (c: Context) =
       if (!(c.req.header("content-type") ?? "").toLowerCase().startsWith("application/json")) {
         throw new TokenError("invalid_token_request");
       }
-      const body = await _readLimited(c.req.raw, maxBodyBytes);
+      // Too large, or no body: one refusal for any malformed envelope.
+      const body = await options.readBody(c.req.raw, maxBodyBytes).catch(() => {
+        throw new TokenError("invalid_token_request");
+      });
       let json: unknown;
       try {
         json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
@@ -67,23 +75,4 @@ export function issuanceHandler(options: IssuanceHandlerOptions): (c: Context) =
       return c.json(refusal.toBody(), refusal.status as 400, headers);
     }
   };
-}
-
-async function _readLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > maxBytes || !request.body) throw new TokenError("invalid_token_request");
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for await (const part of request.body) {
-    total += part.byteLength;
-    if (total > maxBytes) throw new TokenError("invalid_token_request");
-    parts.push(part);
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.byteLength;
-  }
-  return out;
 }
