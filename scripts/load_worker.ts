@@ -6,7 +6,7 @@
  * The clients run here so that their encryption and parsing never share the gateway's event loop.
  */
 import { GatewayClient } from "../src/client/mod.ts";
-import { DEMO_SAMPLERS, LlamaClient } from "../src/inference/mod.ts";
+import { COMPLETION_FIELDS, DEMO_SAMPLERS, LlamaClient } from "../src/inference/mod.ts";
 
 /** What load.ts sends. */
 export interface LoadJob {
@@ -73,6 +73,7 @@ self.onmessage = async (event: MessageEvent<LoadJob>) => {
             top_p: 1,
             cache_prompt: false,
             return_tokens: true,
+            response_fields: COMPLETION_FIELDS,
             logit_bias: job.bias,
             samplers: DEMO_SAMPLERS,
           },
@@ -88,8 +89,10 @@ self.onmessage = async (event: MessageEvent<LoadJob>) => {
   };
   // One SDK client (one device key) per concurrent stream, as many phones would be.
   const maxLevel = Math.max(...job.levels);
-  // In token mode client 0 also runs the sequential series (2 × timelineRequests): larger batches, refilled
-  // below a higher mark; the others spend a few tokens per level.
+  // In token mode client 0 also runs the sequential series (2 × timelineRequests): larger batches. Wallets
+  // are filled by `refill` below before each timed part, and the SDK's background refill (which starts
+  // when a wallet falls under its low-water mark) must never run during one: its blinding takes ~25 ms
+  // of this thread per token, which showed as a 4× TTFT at one stream. Hence a low-water mark of 1.
   const clients = Array.from(
     { length: maxLevel },
     (_, i) =>
@@ -97,9 +100,8 @@ self.onmessage = async (event: MessageEvent<LoadJob>) => {
         baseUrl: job.url,
         pin: job.fingerprint,
         maxAttempts: 1,
-        ...(i === 0
-          ? { tokenBatchSize: 100, tokenLowWater: job.timelineRequests + 5 }
-          : { tokenLowWater: 3 }),
+        tokenLowWater: 1,
+        ...(i === 0 ? { tokenBatchSize: 100 } : {}),
       }),
   );
   await Promise.all(clients.map((c) => c.keys()));

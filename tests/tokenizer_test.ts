@@ -5,7 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { type ChatEvent, GatewayClient } from "../src/client/mod.ts";
-import { generateTinyModel, LlamaClient } from "../src/inference/mod.ts";
+import {
+  COMPLETION_FIELDS,
+  type CompletionChunk,
+  generateTinyModel,
+  LlamaClient,
+} from "../src/inference/mod.ts";
 import { checkAgainstServer, loadO200kHarmony, PROBE_TEXTS } from "../src/tokenizer/mod.ts";
 import { llamaServerBin, privateTempDir, startGateway } from "./helpers/gateway.ts";
 import { provideDemoModel, withLlamaServer } from "./helpers/models.ts";
@@ -117,4 +122,28 @@ Deno.test("HarmonyGenerator falls back to /tokenize, loudly, on another vocabula
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("HarmonyGenerator's final /completion chunk carries only the fields it reads: the prompt's text does not come back", async () => {
+  await using t = await countingGateway({});
+  const client = t.gateway.supervisor!.client;
+  const original = client.completion.bind(client);
+  const finals: CompletionChunk[] = [];
+  client.completion = async function* (...args: Parameters<LlamaClient["completion"]>) {
+    for await (const chunk of original(...args)) {
+      if (chunk.stop) finals.push(chunk);
+      yield chunk;
+    }
+  };
+  const events = await t.chat("a secret question");
+  const done = events.at(-1);
+  assert.equal(done?.type, "done");
+  assert.equal(finals.length, 1);
+  const keys = Object.keys(finals[0]);
+  assert.ok(keys.every((k) => COMPLETION_FIELDS.includes(k)), keys.join(","));
+  assert.ok(!JSON.stringify(finals[0]).includes("secret"), "no prompt text in the final chunk");
+  // The usage still comes from llama-server's counts.
+  if (done?.type !== "done") throw new Error("unreachable");
+  assert.equal(done.usage.prompt_tokens, finals[0].tokens_evaluated);
+  assert.ok(done.usage.prompt_tokens > 10);
 });

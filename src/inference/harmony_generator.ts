@@ -172,6 +172,7 @@ export class HarmonyGenerator implements Generator {
       ...clampSampling(request),
       cache_prompt: false,
       return_tokens: true,
+      response_fields: COMPLETION_FIELDS,
       ...(backend.demoBias ? { logit_bias: backend.demoBias, samplers: DEMO_SAMPLERS } : {}),
     };
     // Only a function call's content is needed whole (AnswerFilter's tool_call arguments); everything
@@ -274,6 +275,21 @@ export class HarmonyGenerator implements Generator {
     return tokenizer;
   }
 }
+
+/**
+ * The fields of /completion's final chunk the gateway reads (llama-server's `response_fields`). Without it
+ * the final chunk also carries the whole prompt as text (the conversation's plaintext, again) and every
+ * generation setting, the logit bias included: ~28 KB on the demo model, whose parsing alone was ~0.3 ms of
+ * the gateway's thread per request (docs/benchmarks.md). Streamed chunks are not affected.
+ */
+export const COMPLETION_FIELDS: readonly string[] = [
+  "content",
+  "tokens",
+  "stop",
+  "stop_type",
+  "tokens_predicted",
+  "tokens_evaluated",
+];
 
 /**
  * Demo model only: llama.cpp's sampler chain without the stages that scan all 201,088 candidates per token

@@ -12,6 +12,9 @@ import { fileStamp } from "../config/mod.ts";
 import { GatewayError } from "../protocol/mod.ts";
 import { createSocketFetch } from "./unix_fetch.ts";
 
+/** The reason given when a stream's upstream request is closed because the stream is over. */
+const _STREAM_ENDED = Object.freeze({ name: "StreamEnded" });
+
 /** Where a backend is and how to reach it. */
 export type Transport =
   | { kind: "unix"; socketPath: string }
@@ -311,8 +314,9 @@ export class LlamaClient {
     } finally {
       clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);
-      // Closing the response stream tells llama-server the client is gone.
-      upstream.abort();
+      // Closing the response stream tells llama-server the client is gone. A fixed reason: abort() without
+      // one builds a DOMException with its stack on every stream (~40 µs).
+      upstream.abort(_STREAM_ENDED);
     }
   }
 }

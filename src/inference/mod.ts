@@ -17,7 +17,12 @@ export {
   probedBackend,
   Router,
 } from "./router.ts";
-export { DEMO_SAMPLERS, HarmonyGenerator, type HarmonyGeneratorOptions } from "./harmony_generator.ts";
+export {
+  COMPLETION_FIELDS,
+  DEMO_SAMPLERS,
+  HarmonyGenerator,
+  type HarmonyGeneratorOptions,
+} from "./harmony_generator.ts";
 export { clampSampling } from "./sampling.ts";
 export {
   generateTinyModel,

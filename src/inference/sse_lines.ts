@@ -22,6 +22,7 @@ export async function* parseServerSentEvents(body: ReadableStream<Uint8Array>): 
       if (done) return;
       buffer += decoder.decode(value, { stream: true });
       let start = 0;
+      let cr = -2; // not searched yet in this buffer
       while (start < buffer.length) {
         if (skipLf) {
           skipLf = false;
@@ -30,17 +31,16 @@ export async function* parseServerSentEvents(body: ReadableStream<Uint8Array>): 
             continue;
           }
         }
-        let end = start;
-        let code = 0;
-        for (; end < buffer.length; end++) {
-          code = buffer.charCodeAt(end);
-          if (code === 10 || code === 13) break;
-        }
-        if (end === buffer.length) break; // an incomplete line waits for more bytes
+        // The runtime's own search, not a loop over characters: one event can be tens of kilobytes. A CR
+        // (rare) is searched again only past the last one found, so a read of many lines stays linear.
+        const lf = buffer.indexOf("\n", start);
+        if (cr !== -1 && cr < start) cr = buffer.indexOf("\r", start);
+        const end = cr >= 0 && (lf < 0 || cr < lf) ? cr : lf;
+        if (end < 0) break; // an incomplete line waits for more bytes
         const line = buffer.slice(start, end);
         start = end + 1;
         // CR LF is one line ending; the LF may arrive in the next read.
-        if (code === 13) skipLf = true;
+        if (end === cr) skipLf = true;
         if (line === "") {
           if (data !== undefined) yield data;
           data = undefined;
