@@ -1,15 +1,15 @@
 /**
- * What the edge's extra hop costs per streamed chunk (`taskset -c 1 deno run -A bench/edge_bench.ts
- * [--chunks 2000] [--rounds 5]`): the application answers one request with a stream of 530-byte chunks
- * (one sealed response chunk each, enqueued as the seal stage does) paced 1 ms apart so that each one
- * crosses on its own, and a raw HTTP/1.1 client in a worker reads it either
+ * What the edge costs per streamed chunk against `Deno.serve` alone (`taskset -c 1 deno run -A
+ * bench/edge_bench.ts [--chunks 2000] [--rounds 5]`): the application answers one request with a stream of
+ * 530-byte chunks (one sealed response chunk each, enqueued as the seal stage does) paced 1 ms apart so
+ * that each one crosses on its own, and a raw HTTP/1.1 client in a worker reads it over loopback TCP from
  *
- *   direct   client → the application's `Deno.serve` on its UNIX socket (no edge)
- *   edge     client → `listen()`'s accept loop + guardConnection (TCP) → the same `Deno.serve`
+ *   serve    `Deno.serve` (hyper) on a TCP port, no edge: what the runtime's own server costs
+ *   edge     `listen()`'s accept loop + guardConnection + response_writer.ts, the gateway's server
  *
- * The figure is this thread's CPU time (`process.cpuUsage()`; the client's worker thread is excluded by
- * reading /proc's per-thread counters) per chunk, median of the rounds; the edge's cost per chunk is the
- * difference. Both paths share everything else: the same handler, stream and `Deno.serve`.
+ * The figure is this thread's CPU time (the client's worker thread is excluded by reading /proc's
+ * per-thread counters) per chunk, median of the rounds. Both paths share the same handler and stream.
+ * (Until issue 15 the edge relayed to a `Deno.serve` on a UNIX socket; this bench measured that hop.)
  */
 import { parseArgs } from "node:util";
 import { listen } from "../src/http/mod.ts";
@@ -30,8 +30,6 @@ const mainCpuMs = () => {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 };
 
-const dir = await Deno.makeTempDir({ prefix: "pg-edge-bench-" });
-await Deno.chmod(dir, 0o700);
 const handler = () => {
   let sent = 0;
   const body = new ReadableStream<Uint8Array>({
@@ -56,20 +54,19 @@ const limits = {
   maxBodyBytesInFlight: 1 << 20,
 };
 const listener = await listen(
-  { hostname: "127.0.0.1", port: 0, socketDir: dir, socketName: "app.sock", edge: limits },
+  { hostname: "127.0.0.1", port: 0, edge: limits },
   handler,
   createLogger("error", () => {}),
 );
-// The same handler on a second Deno.serve without the edge, for the direct path.
-const direct = Deno.serve({ path: `${dir}/direct.sock`, onListen: () => {} }, handler);
+// The same handler on Deno.serve without the edge.
+const direct = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
 
 const worker = new Worker(
   `data:application/typescript,${
     encodeURIComponent(`
 self.onmessage = async (e) => {
   const { target, expect } = e.data;
-  const conn = target.startsWith("/") ? await Deno.connect({ transport: "unix", path: target })
-    : await Deno.connect({ hostname: "127.0.0.1", port: Number(target) });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(target) });
   await conn.write(new TextEncoder().encode("POST /api/chat HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\nContent-Length: 0\\r\\n\\r\\n"));
   const buf = new Uint8Array(65536);
   let total = 0;
@@ -87,25 +84,24 @@ const fetchOnce = (target: string) =>
   });
 
 const port = new URL(listener.url).port;
-const results: Record<string, number[]> = { direct: [], edge: [] };
+const results: Record<string, number[]> = { serve: [], edge: [] };
 try {
   for (let round = 0; round <= rounds; round++) {
-    for (const [name, target] of [["direct", `${dir}/direct.sock`], ["edge", port]] as const) {
+    for (const [name, target] of [["serve", String(direct.addr.port)], ["edge", port]] as const) {
       const cpu = mainCpuMs();
       if (!await fetchOnce(target)) throw new Error(`${name}: the answer came short`);
       if (round > 0) results[name].push(((mainCpuMs() - cpu) * 1000) / chunks);
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const d = median(results.direct);
+  const d = median(results.serve);
   const e = median(results.edge);
   console.log(
-    `µs CPU per ${CHUNK}-byte chunk (gateway thread, median of ${rounds}): direct ${d.toFixed(1)}, ` +
-      `through the edge ${e.toFixed(1)}, the edge's hop ${(e - d).toFixed(1)}`,
+    `µs CPU per ${CHUNK}-byte chunk (gateway thread, median of ${rounds}): Deno.serve ${d.toFixed(1)}, ` +
+      `the edge ${e.toFixed(1)}, difference ${(e - d).toFixed(1)}`,
   );
 } finally {
   worker.terminate();
   await direct.shutdown();
   await listener.shutdown(100);
-  await Deno.remove(dir, { recursive: true });
 }

@@ -20,13 +20,7 @@ import {
   startNode,
 } from "./gateway/mod.ts";
 import { createApp, KeyPublisher, listen } from "./http/mod.ts";
-import {
-  type Generator,
-  preparePrivateDir,
-  type Router,
-  type Supervisor,
-  type SupervisorTiming,
-} from "./inference/mod.ts";
+import { type Generator, type Router, type Supervisor, type SupervisorTiming } from "./inference/mod.ts";
 import {
   AbuseGuard,
   AdmissionQueue,
@@ -216,15 +210,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     ready: () => ring.keys.length > 0 && generator.ready(),
     metrics: config.PG_METRICS_LISTEN ? undefined : metrics,
   });
-  // The edge's UNIX sockets live in the private runtime directory (a temporary one when none is set).
-  const socketDir = config.PG_RUNTIME_DIR ?? await Deno.makeTempDir({ prefix: "privacy-gateway-" });
-  if (!config.PG_RUNTIME_DIR) {
-    resources.defer(() => Deno.remove(socketDir, { recursive: true }).catch(() => {}));
-  }
-  await preparePrivateDir(socketDir);
   const edge = {
-    socketDir,
-    role: "gateway" as const,
     limits: edgeLimitsFor(config),
     onOutcome: (o: string) => metrics.edgeClosed(o),
   };
@@ -255,8 +241,6 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
           reloadIntervalMs: deps.tlsReloadIntervalMs ?? TLS_RELOAD_MS,
         }
         : undefined,
-      socketDir,
-      socketName: "gateway.sock",
       edge: edge.limits,
       // Behind the gateway's own TLS proxy its connections carry many networks: the proxy caps per client.
       exemptFromNetworkCap: trustedProxies ? (peer) => trustedProxies.has(peer) : undefined,

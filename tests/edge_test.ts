@@ -100,7 +100,7 @@ Deno.test("edge: 413 for a declared body over the limit is sent at once and the 
   }
 });
 
-Deno.test("edge: Transfer-Encoding bodies are refused with 411 and a client's own x-pg-peer with 400", async () => {
+Deno.test("edge: Transfer-Encoding bodies are refused with 411", async () => {
   const edge = await edgeGateway(TIMEOUTS);
   try {
     const chunked = await rawConnect(edge.gateway.url);
@@ -108,21 +108,17 @@ Deno.test("edge: Transfer-Encoding bodies are refused with 411 and a client's ow
     await chunked.closed;
     assert.equal(status(chunked.received()), 411, chunked.received());
     assert.match(chunked.received(), /"code":"length_required"/);
-    const spoof = await rawConnect(edge.gateway.url);
-    await spoof.write("GET /health HTTP/1.1\r\nhost: x\r\nX-PG-Peer: 203.0.113.9\r\n\r\n");
-    await spoof.closed;
-    assert.equal(status(spoof.received()), 400, spoof.received());
   } finally {
     await stopGateway(edge);
   }
 });
 
-Deno.test("edge: a peer field or a body hidden behind a bare LF is refused (request smuggling)", async () => {
+Deno.test("edge: a field or a body hidden behind a bare LF is refused (request smuggling)", async () => {
   const edge = await edgeGateway(TIMEOUTS);
   try {
     for (
       const attack of [
-        "GET /health HTTP/1.1\r\nHost: a\r\nX-A: b\nx-pg-peer: 6.6.6.6\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost: a\r\nX-A: b\nX-Forwarded-For: 6.6.6.6\r\n\r\n",
         "GET /health HTTP/1.1\r\nHost: a\r\nX: a\nContent-Length: 1\r\n\r\n",
       ]
     ) {

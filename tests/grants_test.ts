@@ -79,12 +79,13 @@ Deno.test("deploy/privacy-gateway-development.env.example starts under the grant
 Deno.test("deploy/privacy-gateway-router.env.example starts under the grants built from it (nodes unreachable)", async () => {
   await using staged = await stage("privacy-gateway-router.env.example", "gateway");
   const flags = await builtGrants("gateway", staged.envFile);
-  // A router runs no program, and writes only its token issuer keys file and its runtime directory.
+  // A router runs no program, writes only its token issuer keys file, and has no UNIX socket of its own
+  // (the edge calls the application in process): nothing under its runtime directory.
   assert.equal(flags.some((f) => f.startsWith("--allow-run")), false);
   const keys = staged.values.get("PG_TOKEN_KEYS_FILE");
-  assert.deepEqual(flags.filter((f) => f.startsWith("--allow-write")), [
-    `--allow-write=${keys},${keys}.tmp,${staged.values.get("PG_RUNTIME_DIR")}`,
-  ]);
+  assert.deepEqual(flags.filter((f) => f.startsWith("--allow-write")), [`--allow-write=${keys},${keys}.tmp`]);
+  assert.equal(flags.some((f) => f.includes(staged.values.get("PG_RUNTIME_DIR")!)), false, flags.join(" "));
+  assert.equal(flags.some((f) => f.startsWith("--allow-sys")), false, flags.join(" "));
   const gateway = startDeployed({ args: ["serve"], envFile: staged.envFile, flags });
   try {
     const listening = await gateway.waitFor("gateway.listening");
@@ -137,14 +138,13 @@ Deno.test("A build from another env file refuses to start: exit 78, one line per
     [
       `  --allow-net=0.0.0.0:${v.get("PG_PORT")} (PG_HOST:PG_PORT)`,
       `  --allow-net=unix:${v.get("PG_RUNTIME_DIR")}/llama.sock (PG_RUNTIME_DIR (llama-server socket))`,
-      `  --allow-net=unix:${v.get("PG_RUNTIME_DIR")}/gateway.sock (PG_RUNTIME_DIR (edge socket))`,
       `  --allow-read=${v.get("PG_IDENTITY_KEY_FILE")} (PG_IDENTITY_KEY_FILE)`,
       `  --allow-read=${v.get("PG_MODEL_PATH")} (PG_MODEL_PATH)`,
       `  --allow-read=${v.get("PG_RUNTIME_DIR")} (PG_RUNTIME_DIR)`,
       `  --allow-read=${v.get("PG_TLS_CERT_FILE")} (PG_TLS_CERT_FILE)`,
       `  --allow-read=${v.get("PG_TLS_KEY_FILE")} (PG_TLS_KEY_FILE)`,
       `  --allow-run=${v.get("PG_LLAMA_SERVER_BIN")} (PG_LLAMA_SERVER_BIN)`,
-      // (--allow-sys=uid is not missing: the router's edge needs it too.)
+      `  --allow-sys=uid (PG_RUNTIME_DIR (owner check))`,
       `  --allow-write=${v.get("PG_RUNTIME_DIR")} (PG_RUNTIME_DIR)`,
       // Each box has its own Redis and token keys file here (the staged roots differ).
       `  --allow-net=${new URL(v.get("PG_REDIS_URL")!).host} (PG_REDIS_URL)`,

@@ -139,7 +139,7 @@ Deno.test("Graceful shutdown drains an in-flight stream, then stops llama-server
     stopping ??= gateway.stop();
     last = event;
   }
-  assert.equal(last?.type, "done");
+  assert.equal(last?.type, "done", JSON.stringify(last));
   await stopping;
   assert.equal(alive(pid), false);
   await assert.rejects(Deno.lstat(`${dir}/llama.sock`), Deno.errors.NotFound);

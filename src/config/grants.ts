@@ -107,18 +107,6 @@ export function requiredGrants(config: EnvConfig, role: Role): Grant[] {
     // Deno.uid(): the runtime directory must belong to this user.
     add("sys", "uid", "PG_RUNTIME_DIR (owner check)");
   }
-  // The edge relays client connections to the application's server over UNIX sockets in the runtime
-  // directory (src/http/listener.ts): the gateway's listener, and any metrics listener.
-  const edgeDir = config.PG_RUNTIME_DIR;
-  if (edgeDir && (role === "gateway" || config.PG_METRICS_LISTEN)) {
-    add("read", edgeDir, "PG_RUNTIME_DIR (edge sockets)");
-    add("write", edgeDir, "PG_RUNTIME_DIR (edge sockets)");
-    add("sys", "uid", "PG_RUNTIME_DIR (owner check)");
-    if (role === "gateway") add("net", `unix:${edgeDir}/gateway.sock`, "PG_RUNTIME_DIR (edge socket)");
-    if (config.PG_METRICS_LISTEN) {
-      add("net", `unix:${edgeDir}/${role}-metrics.sock`, "PG_METRICS_LISTEN (edge socket)");
-    }
-  }
   return grants;
 }
 

@@ -3,12 +3,8 @@ import { type EdgeLimits, listen, type Listener } from "../http/mod.ts";
 import type { Logger } from "../observability/mod.ts";
 import { parseHostPort } from "./host_port.ts";
 
-/** Where and how the edge relays connections (src/http/listener.ts). */
+/** The edge's limits for the metrics listener (src/http/listener.ts). */
 export interface EdgeSettings {
-  socketDir: string;
-  /** Which role listens: each role's sockets have their own names, so a router and a node can share one
-   * runtime directory on a test machine. */
-  role: "gateway" | "node";
   limits: EdgeLimits;
   onOutcome: (outcome: string) => void;
 }
@@ -23,8 +19,6 @@ export function startMetricsListener(
   return listen(
     {
       ...parseHostPort(address),
-      socketDir: edge.socketDir,
-      socketName: `${edge.role}-metrics.sock`,
       edge: edge.limits,
       onOutcome: edge.onOutcome,
     },

@@ -54,10 +54,8 @@ export async function startNode(
     supervisorState: () => supervisor.state,
     certificates: { mtls: config.PG_MTLS_CERT_FILE },
   });
-  const metricsListener = config.PG_METRICS_LISTEN && config.PG_RUNTIME_DIR
+  const metricsListener = config.PG_METRICS_LISTEN
     ? await startMetricsListener(config.PG_METRICS_LISTEN, metrics, {
-      socketDir: config.PG_RUNTIME_DIR,
-      role: "node",
       limits: edgeLimitsFor(config),
       onOutcome: () => {},
     }, logger)

@@ -1,23 +1,27 @@
 /**
  * One client connection at the edge, from accept to close. `Deno.serve` has no head, body, idle or stall
  * timeouts and no connection limits (issue #10: a half-sent head was kept 70 s and counting), so the
- * edge accepts connections itself and relays each one to the application's `Deno.serve` on a private
- * UNIX socket, enforcing on the way:
+ * edge accepts connections itself, reads each request under its bounds, hands it to the application in
+ * process, and writes the answer (response_writer.ts), enforcing on the way:
  *
  *   accept ─ head (TLS handshake included) within headTimeoutMs, at most maxHeadBytes
  *          ─ body: complete within bodyTimeoutMs, and never slower than bodyMinBytesPerSecond on average
  *            after a grace period; collected whole (≤ maxBodyBytes) before the application sees it
- *          ─ response: every write to the client completes within stallTimeoutMs
- *          ─ one request per connection: the edge adds `connection: close`, so there is no idle
+ *          ─ answer: started within responseStartMs; every write to the client completes within
+ *            stallTimeoutMs
+ *          ─ one request per connection: the edge sends `connection: close`, so there is no idle
  *            keep-alive state to hold (a front proxy, deploy/caddy, offers keep-alive with its own timeouts)
  *
- * Refusals (400/408/411/413/431/505) are answered by the edge itself and the connection is closed at
+ * Refusals (400/408/411/413/417/431/505) are answered by the edge itself and the connection is closed at
  * once: the rest of a refused body is never read (finding 3). Bytes a client sends after its body are
- * discarded (never a second request), up to a small bound, then the connection is closed.
+ * discarded (never a second request), up to a small bound, then the connection is closed. A connection
+ * that ends first (the client left, a deadline) cancels the answer being read, which is how the
+ * application learns that a stream lost its reader.
  */
 import { GatewayError } from "../protocol/mod.ts";
 import type { EdgeConn } from "./node_socket_conn.ts";
 import { edgeAnswer, headEnd, parseHead, REFUSAL_CODES } from "./request_head.ts";
+import { writeResponse } from "./response_writer.ts";
 
 /** The edge's per-connection limits (configuration: PG_HEAD_TIMEOUT_MS and friends). */
 export interface ConnectionLimits {
@@ -41,8 +45,7 @@ export interface ConnectionHooks {
   /** Takes `bytes` from the process-wide budget of bodies being collected; false when it is spent. */
   reserveBody?: (bytes: number) => boolean;
   releaseBody?: (bytes: number) => void;
-  /** This connection's id, passed to the application in the head; `onClose` runs once when it ends. */
-  connectionId?: string;
+  /** Runs once when the connection ends. */
   onClose?: () => void;
   /** Runs once the whole request has arrived (the connection is no longer idle). */
   onRequest?: () => void;
@@ -77,20 +80,18 @@ const _SMALL_READ_MAX_PAUSE_MS = 200;
 /** How long a refused client gets to read its answer before the connection is closed. */
 const _LINGER_MS = 1_000;
 const _encoder = new TextEncoder();
-/**
- * Relay buffer for the application's answer. Each open stream holds one for its whole life, so it is per
- * stream memory (it was 16 KiB: docs/benchmarks.md, "Memory per open stream"); a streamed chunk is ~530
- * bytes every tick, and a larger answer just takes more reads.
- */
+/** Scratch buffer for what a refused client still sends while its answer lingers. */
 const _BUFFER_BYTES = 4 * 1024;
 /** What the client may still send after its request is only watched for (and discarded). */
 const _WATCH_BYTES = 1024;
 
-/** Relays one connection to the application at `upstreamPath`; resolves when both sides are closed. */
+/** The application, called once per connection with the whole request. */
+export type Dispatch = (request: Request) => Response | Promise<Response>;
+
+/** Serves one connection's request with `dispatch`; resolves when the connection is closed. */
 export async function guardConnection(
   client: EdgeConn,
-  peer: string,
-  upstreamPath: string,
+  dispatch: Dispatch,
   limits: ConnectionLimits,
   hooks: ConnectionHooks,
 ): Promise<void> {
@@ -106,14 +107,15 @@ export async function guardConnection(
         : "response_timeout",
     );
     if (phase === "sent") return closeAll();
-    // (Before "sent" there is no upstream connection yet.) The request loop may be inside a read of its own: answer, but do not drain.
+    // The request loop may be inside a read of its own: answer, but do not drain.
     _answerAndClose(client, edgeAnswer(new GatewayError("request_timeout")), false).finally(closeAll);
   });
   let phase: "head" | "body" | "sent" = "head";
   let answered = false;
   let reserved = 0;
   let bodyOutcome: EdgeOutcome = "body_timeout";
-  let upstream: Deno.Conn | undefined;
+  /** Stops reading the application's answer (set while one is read). */
+  let cancelAnswer: (() => void) | undefined;
   let closed = false;
   const closeAll = () => {
     if (closed) return;
@@ -123,11 +125,10 @@ export async function guardConnection(
     hooks.force?.removeEventListener("abort", closeAll);
     if (reserved > 0) hooks.releaseBody?.(reserved);
     reserved = 0;
-    for (const conn of [client, upstream]) {
-      try {
-        conn?.close();
-      } catch { /* already closed */ }
-    }
+    try {
+      client.close();
+    } catch { /* already closed */ }
+    cancelAnswer?.();
   };
 
   if (hooks.force?.aborted) return closeAll();
@@ -173,7 +174,7 @@ export async function guardConnection(
       await _writeAll(client, _encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
     }
     const bodyStarted = Date.now();
-    let body: Uint8Array | undefined = new Uint8Array(parsed.contentLength);
+    let body: Uint8Array<ArrayBuffer> | undefined = new Uint8Array(parsed.contentLength);
     let received = Math.min(early.byteLength, parsed.contentLength);
     body.set(early.subarray(0, received));
     const alreadyTrailing = Math.max(0, early.byteLength - parsed.contentLength);
@@ -194,18 +195,17 @@ export async function guardConnection(
     phase = "sent";
     hooks.onRequest?.();
     timer.arm(limits.responseStartMs);
-    upstream = await Deno.connect({ transport: "unix", path: upstreamPath });
-    await _writeAll(upstream, parsed.forward(peer, hooks.connectionId));
-    if (body.length > 0) await _writeAll(upstream, body);
+    const request = parsed.toRequest(body);
     // Handed over: the body's memory now belongs to the application (which has its own bound), and this
     // connection no longer holds it.
     body = undefined;
     if (reserved > 0) hooks.releaseBody?.(reserved);
     reserved = 0;
-    const response = _relayResponse(upstream, client, limits.stallTimeoutMs, timer, () => answered = true);
+    if (!request) return await _refuse(client, 400, onOutcome, timer);
     const buffer = new Uint8Array(_WATCH_BYTES);
 
-    // After the request: watch for the client leaving (its disconnect cancels the stream behind us).
+    // While the application works and answers: watch for the client leaving (its disconnect cancels the
+    // answer, and the application's signal for this connection fires through onClose).
     const watch = (async () => {
       let trailing = alreadyTrailing;
       while (trailing <= _TRAILING_LIMIT) {
@@ -216,31 +216,30 @@ export async function guardConnection(
       if (trailing > _TRAILING_LIMIT) onOutcome("trailing_bytes");
       closeAll();
     })().catch(closeAll);
-    await Promise.race([response, watch]);
+    const answer = (async () => {
+      let response: Response;
+      try {
+        response = await dispatch(request);
+      } catch {
+        // The application maps its own errors; anything escaping it is answered without detail.
+        response = Response.json(new GatewayError("internal_error").toBody(), { status: 500 });
+      }
+      if (closed) return void await response.body?.cancel().catch(() => {});
+      answered = true;
+      await writeResponse(response, parsed, {
+        write: async (bytes) => {
+          timer.arm(limits.stallTimeoutMs);
+          await _writeAll(client, bytes);
+          timer.clear();
+        },
+        setCancel: (cancel) => cancelAnswer = cancel,
+      });
+    })().catch(closeAll);
+    await Promise.race([answer, watch]);
   } catch {
     // A reset or a write to a closed socket: the connection is over either way.
   } finally {
     closeAll();
-  }
-}
-
-/** Copies the application's answer to the client; a write that cannot complete in time closes both. */
-async function _relayResponse(
-  upstream: Deno.Conn,
-  client: EdgeConn,
-  stallTimeoutMs: number,
-  timer: _Deadline,
-  /** Called on every read from the application (idempotent: marks the answer as started). */
-  onFirstByte: () => void,
-): Promise<void> {
-  const buffer = new Uint8Array(_BUFFER_BYTES);
-  while (true) {
-    const n = await upstream.read(buffer);
-    if (n === null) return;
-    onFirstByte();
-    timer.arm(stallTimeoutMs);
-    await _writeAll(client, buffer.subarray(0, n));
-    timer.clear();
   }
 }
 

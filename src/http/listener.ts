@@ -1,17 +1,19 @@
 /**
- * The HTTP(S) listener: the edge in front of the application.
+ * The HTTP(S) listener: the edge, the gateway's only HTTP server.
  *
- *   client ─TCP/TLS─▶ accept loop (connection caps) ─▶ guardConnection (timeouts, bounds)
- *          ─UNIX socket in the private runtime directory─▶ Deno.serve ─▶ handler(request, peer)
+ *   client ─TCP/TLS─▶ accept loop (connection caps) ─▶ guardConnection (timeouts, bounds, one request)
+ *          ─▶ handler(request, connection) in process ─▶ response_writer.ts ─▶ client
  *
  * `Deno.serve` cannot time out a head or a body, nor cap connections (issue #10: a half-sent head was
  * kept 70 s and counting), and Deno's node:http server accepts `headersTimeout`/`requestTimeout` but does
  * not enforce them (measured with Deno 2.9.6: a half-sent head and a short body both still open after 8 s
- * with 2 s and 3 s set). So the edge owns the sockets and the application's server listens only on a 0600 socket in a 0700 directory. The
- * client's address travels to the handler in the edge's own field (request_head.ts), which clients cannot
- * send. With TLS files configured the edge serves HTTPS on node:tls (HTTP/1.1 only: the edge bounds
- * HTTP/1.1 framing; HTTP/2 and HTTP/3 belong to a front proxy) and swaps in a renewed certificate when the
- * files change (certbot renewals) without dropping connections.
+ * with 2 s and 3 s set). So the edge owns the sockets, reads each request under its bounds and calls the
+ * application itself (until issue 15 it relayed to a `Deno.serve` on a private UNIX socket: a second HTTP
+ * server, connection and copy per request, docs/benchmarks.md). The client's address reaches the handler
+ * as an argument, never as a field a client could send. With TLS files configured the edge serves HTTPS on
+ * node:tls (HTTP/1.1 only: the edge bounds HTTP/1.1 framing; HTTP/2 and HTTP/3 belong to a front proxy)
+ * and swaps in a renewed certificate when the files change (certbot renewals) without dropping
+ * connections.
  */
 import { fileStamp } from "../config/mod.ts";
 import { networkOf } from "../limits/mod.ts";
@@ -20,8 +22,6 @@ import type { Socket } from "node:net";
 import tls from "node:tls";
 import { type ConnectionLimits, type EdgeOutcome, guardConnection } from "./connection_guard.ts";
 import { type EdgeConn, NodeSocketConn } from "./node_socket_conn.ts";
-import { GatewayError } from "../protocol/mod.ts";
-import { CONNECTION_FIELD, PEER_FIELD } from "./request_head.ts";
 
 /** What the application learns about the client connection of a request. */
 export interface ClientConnection {
@@ -35,10 +35,6 @@ export interface ListenerOptions {
   hostname: string;
   port: number;
   tls?: { certFile: string; keyFile: string; reloadIntervalMs: number };
-  /** Private directory (0700) for the application's UNIX socket. */
-  socketDir: string;
-  /** Socket file name inside `socketDir` (one per listener). */
-  socketName: string;
   edge: EdgeLimits;
   /** Peers exempt from the per-network cap (a trusted front proxy carries many networks). */
   exemptFromNetworkCap?: (peer: string) => boolean;
@@ -70,14 +66,6 @@ export async function listen(
   handler: (request: Request, connection: ClientConnection) => Response | Promise<Response>,
   logger: Logger,
 ): Promise<Listener> {
-  // Client connections by id: hyper does not report a client that leaves before its answer starts, the
-  // edge does (a queued or non-streamed request then stops waiting).
-  const live = new Map<string, AbortController>();
-  let nextId = 0;
-  const socketPath = `${options.socketDir}/${options.socketName}`;
-  await _removeStaleSocket(socketPath);
-  const app = await _serveApp(socketPath, handler, live);
-
   const readTls = async () =>
     options.tls
       ? {
@@ -138,22 +126,23 @@ export async function listen(
     },
   };
   const guard = (conn: EdgeConn, peer: string, release: () => void, elapsedMs = 0) => {
-    const connectionId = String(++nextId);
+    // The application learns when the client leaves, also before its answer starts (a queued request
+    // then stops waiting).
     const closed = new AbortController();
     const kill = new AbortController();
-    live.set(connectionId, closed);
-    const onClose = () => {
-      live.delete(connectionId);
-      closed.abort();
-    };
-    const done: Promise<void> = guardConnection(conn, peer, socketPath, options.edge, {
-      ...hooks,
-      force: AbortSignal.any([force.signal, kill.signal]),
-      elapsedMs,
-      connectionId,
-      onClose,
-      onRequest: () => idle.delete(done),
-    })
+    const connection = { peer, closed: closed.signal };
+    const done: Promise<void> = guardConnection(
+      conn,
+      (request) => handler(request, connection),
+      options.edge,
+      {
+        ...hooks,
+        force: AbortSignal.any([force.signal, kill.signal]),
+        elapsedMs,
+        onClose: () => closed.abort(),
+        onRequest: () => idle.delete(done),
+      },
+    )
       .finally(() => {
         release();
         open.delete(done);
@@ -196,9 +185,7 @@ export async function listen(
       if (timer !== undefined) clearInterval(timer);
       await server.close();
       // In-flight requests finish until the drain deadline; then the edge closes every connection left,
-      // which ends the application's requests too. (Deno.serve's shutdown() resolves once the handlers
-      // have answered, before streamed bodies end: the edge's own connections are what to wait for.)
-      const shuttingDown = app.shutdown();
+      // which ends the application's requests too (their answers are cancelled).
       for (const kill of idle.values()) kill.abort();
       let deadline: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -208,10 +195,9 @@ export async function listen(
       clearTimeout(deadline);
       force.abort();
       await Promise.race([
-        Promise.all([shuttingDown, ...open]),
+        Promise.all(open),
         new Promise((resolve) => setTimeout(resolve, 1_000)),
       ]);
-      await _removeStaleSocket(socketPath);
     },
   };
 }
@@ -315,30 +301,6 @@ async function _serveTls(
   };
 }
 
-async function _serveApp(
-  path: string,
-  handler: (request: Request, connection: ClientConnection) => Response | Promise<Response>,
-  live: ReadonlyMap<string, AbortController>,
-): Promise<Deno.HttpServer> {
-  const bound = Promise.withResolvers<void>();
-  const server = Deno.serve(
-    { path, onListen: () => bound.resolve() },
-    (request) => {
-      // The edge writes exactly one address and a live connection id; anything else means a field got
-      // past it: refuse.
-      const peer = request.headers.get(PEER_FIELD) ?? "";
-      const closed = live.get(request.headers.get(CONNECTION_FIELD) ?? "")?.signal;
-      if (!/^[0-9A-Fa-f.:]{2,45}$/.test(peer) || !closed) {
-        return Response.json(new GatewayError("malformed_request").toBody(), { status: 400 });
-      }
-      return handler(request, { peer, closed });
-    },
-  );
-  await bound.promise;
-  await Deno.chmod(path, 0o600);
-  return server;
-}
-
 /** How many networks' worth of connections one IPv6 /56 may hold. */
 const _PREFIX_SHARE = 4;
 
@@ -347,11 +309,4 @@ function _prefix56(network: string): string {
   const groups = network.slice(0, -"::/64".length).split(":");
   const fourth = parseInt(groups[3] ?? "0", 16) & 0xff00;
   return `${groups.slice(0, 3).join(":")}:${fourth.toString(16)}::/56`;
-}
-
-/** Removes a leftover socket file, and only a socket: never a regular file someone placed there. */
-async function _removeStaleSocket(path: string): Promise<void> {
-  try {
-    if ((await Deno.lstat(path)).isSocket) await Deno.remove(path);
-  } catch { /* absent */ }
 }

@@ -1,23 +1,19 @@
 /**
- * The edge's view of an HTTP/1.1 request head (RFC 9112 §2–§6), just enough to bound a connection:
+ * The edge's view of an HTTP/1.1 request head (RFC 9112 §2–§6), just enough to bound a connection and to
+ * hand the request to the application:
  *
  *   head = request-line CRLF *( field-line CRLF ) CRLF        (at most `maxHeadBytes`)
  *
- * The edge does not route or interpret requests (Deno's own parser, hyper, does that behind it); it only
- * needs the body's length to know when the request is complete, so it can time the head and the body
- * separately and refuse what it cannot bound:
+ * The edge needs the body's length to know when the request is complete, so it can time the head and the
+ * body separately, and it refuses what it cannot bound:
  * - `Transfer-Encoding` is refused (411): a body must declare its `Content-Length`, so its end is known
  *   without parsing chunk framing here and a body of one-byte chunks cannot exist (issue #10, finding 1).
  * - `Content-Length` must be one decimal number (repeated identical values are merged, RFC 9110 §8.6);
- *   anything else is refused (400) so the edge and hyper can never disagree on where a body ends.
- * - The edge's own field (`x-pg-peer`, the client's address) is refused if a client sends it.
+ *   anything else is refused (400).
+ * - The request target must be in origin form (`/path?query`) or absolute form (RFC 9112 §3.2); the
+ *   application sees only its path and query, on a fixed origin (never the client's Host).
  */
 import type { ErrorCode, GatewayError } from "../protocol/mod.ts";
-
-/** The connection-info field the edge adds for the application behind it. */
-export const PEER_FIELD = "x-pg-peer";
-/** The edge's id of the client connection, so the application learns when the client leaves. */
-export const CONNECTION_FIELD = "x-pg-connection";
 
 /** A request head the edge accepted. */
 export interface RequestHead {
@@ -27,9 +23,20 @@ export interface RequestHead {
   contentLength: number;
   /** The client waits for `100 Continue` before sending its body (RFC 9110 §10.1.1). */
   expectsContinue: boolean;
-  /** The head rewritten for the application: the peer and connection fields and `connection: close` added. */
-  forward(peer: string, connection?: string): Uint8Array;
+  /** The request method, as sent (a token). */
+  method: string;
+  /** HTTP/1.0: the answer's body is delimited by the connection's close (no chunked coding in 1.0). */
+  http10: boolean;
+  /**
+   * The request for the application, with `body` (the whole body, collected by the edge; dropped for GET
+   * and HEAD, which cannot carry one in a Request), or undefined when the runtime refuses the method or a
+   * field (CONNECT, TRACE): the edge answers 400.
+   */
+  toRequest(body: Uint8Array<ArrayBuffer> | undefined): Request | undefined;
 }
+
+/** The application's origin: requests are routed by path only, and a client's Host is never trusted. */
+const _ORIGIN = "http://gateway.invalid";
 
 /** Why a head was refused: the HTTP status the edge answers with, then closes. */
 export type HeadRefusal = 400 | 411 | 413 | 417 | 431 | 505;
@@ -50,9 +57,9 @@ export function headEnd(bytes: Uint8Array, length: number, from = 0): number {
 }
 
 /**
- * Any control character but HTAB, anywhere in the head: a bare LF is a line break to hyper (RFC 9112 §2.2
- * lets a recipient accept it) but not to a CRLF splitter, so `X-A: b\nx-pg-peer: 6.6.6.6` once hid a
- * spoofed peer field, and `X: a\nContent-Length: 1` a body, from the edge (review of issue #10's edge).
+ * Any control character but HTAB, anywhere in the head: a bare LF is a line break to some parsers (RFC 9112
+ * §2.2 lets a recipient accept it) but not to a CRLF splitter, so `X: a\nContent-Length: 1` once hid a body
+ * from the edge when hyper parsed the head behind it (review of issue #10's edge); a front proxy may still.
  */
 // deno-lint-ignore no-control-regex -- matching control bytes is the point here
 const _CONTROL = /[\x00-\x08\x0A-\x1F\x7F]/;
@@ -66,9 +73,11 @@ export function parseHead(bytes: Uint8Array, maxBodyBytes: number): RequestHead 
   const requestLine = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP\/(\d)\.(\d)$/.exec(lines[0]);
   if (!requestLine) return 400;
   if (requestLine[3] !== "1" || (requestLine[4] !== "0" && requestLine[4] !== "1")) return 505;
+  const path = _originPath(requestLine[2]);
+  if (path === undefined) return 400;
   let contentLength: string | undefined;
   let expectsContinue = false;
-  const kept: string[] = [];
+  const kept: [string, string][] = [];
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(":");
     // No field name, a name that is not a token (whitespace before the colon, RFC 9112 §5.1, obsolete
@@ -76,10 +85,9 @@ export function parseHead(bytes: Uint8Array, maxBodyBytes: number): RequestHead 
     if (colon <= 0 || !_TOKEN.test(line.slice(0, colon))) return 400;
     const name = line.slice(0, colon).toLowerCase();
     // Only SP and HTAB are whitespace around a value (RFC 9110 §5.5); JavaScript's trim() would also strip
-    // NBSP and NEL, which hyper keeps.
+    // NBSP and NEL.
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
     if (name === "transfer-encoding") return 411;
-    if (name === PEER_FIELD || name === CONNECTION_FIELD) return 400;
     // The edge answers `Expect: 100-continue` itself (it collects the body before the application sees
     // the request), so the field is not passed on; any other expectation cannot be met (RFC 9110 §10.1.1).
     if (name === "expect") {
@@ -87,9 +95,9 @@ export function parseHead(bytes: Uint8Array, maxBodyBytes: number): RequestHead 
       expectsContinue = true;
       continue;
     }
-    kept.push(line);
+    kept.push([name, value]);
     if (name === "content-length") {
-      // One decimal number; a repeated identical line is what hyper accepts too, a list is not.
+      // One decimal number; a repeated identical line is accepted (RFC 9110 §8.6), a list is not.
       if (!/^\d{1,15}$/.test(value) || (contentLength !== undefined && contentLength !== value)) return 400;
       contentLength = value;
     }
@@ -100,20 +108,33 @@ export function parseHead(bytes: Uint8Array, maxBodyBytes: number): RequestHead 
     length: bytes.length,
     contentLength: declared,
     expectsContinue,
-    forward(peer: string, connection?: string): Uint8Array {
-      // The request line, then the edge's fields, then the client's fields unchanged (but Expect). hyper
-      // closes the connection after the response when any Connection field carries "close" (RFC 9112 §9.6).
-      const fields = [
-        `${PEER_FIELD}: ${peer}`,
-        ...(connection ? [`${CONNECTION_FIELD}: ${connection}`] : []),
-        "connection: close",
-        ...kept,
-      ];
-      // Back to bytes as latin1, the way they were read: obs-text bytes pass through unchanged.
-      const head = `${lines[0]}\r\n${fields.map((f) => `${f}\r\n`).join("")}\r\n`;
-      return Uint8Array.from(head, (c) => c.charCodeAt(0));
+    method: requestLine[1],
+    http10: requestLine[4] === "0",
+    toRequest(body: Uint8Array<ArrayBuffer> | undefined): Request | undefined {
+      const method = requestLine[1];
+      try {
+        const headers = new Headers();
+        // Values are ByteStrings read as latin1: obs-text bytes arrive unchanged, as they were sent.
+        for (const [name, value] of kept) headers.append(name, value);
+        const bodyless = method === "GET" || method === "HEAD" || !body || body.byteLength === 0;
+        return new Request(_ORIGIN + path, { method, headers, body: bodyless ? null : body });
+      } catch {
+        return undefined;
+      }
     },
   };
+}
+
+/** The path and query of an origin-form or absolute-form target (RFC 9112 §3.2), else undefined. */
+function _originPath(target: string): string | undefined {
+  if (target.startsWith("/")) return target;
+  if (!/^https?:\/\//i.test(target)) return undefined;
+  try {
+    const url = new URL(target);
+    return url.pathname + url.search;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The stable error code the edge answers each refusal with. */

@@ -1,0 +1,134 @@
+/**
+ * The edge hands each request to the application in process (src/http/listener.ts, connection_guard.ts,
+ * response_writer.ts): what a client that leaves, an application that fails, and an HTTP/1.0 client see,
+ * over real loopback TCP connections.
+ */
+import assert from "node:assert/strict";
+import { type ClientConnection, listen } from "../src/http/mod.ts";
+import { createLogger } from "../src/observability/mod.ts";
+
+const LIMITS = {
+  headTimeoutMs: 5_000,
+  maxHeadBytes: 16 * 1024,
+  bodyTimeoutMs: 5_000,
+  bodyMinBytesPerSecond: 1,
+  // Long on purpose: what is measured below must not come from the stall deadline.
+  stallTimeoutMs: 60_000,
+  maxBodyBytes: 1024,
+  responseStartMs: 60_000,
+  maxConnections: 100,
+  maxConnectionsPerNetwork: 100,
+  maxBodyBytesInFlight: 1 << 20,
+};
+
+async function withEdge(
+  handler: (request: Request, connection: ClientConnection) => Response | Promise<Response>,
+  fn: (port: number) => Promise<void>,
+) {
+  const listener = await listen(
+    { hostname: "127.0.0.1", port: 0, edge: LIMITS },
+    handler,
+    createLogger("error", () => {}),
+  );
+  try {
+    await fn(Number(new URL(listener.url).port));
+  } finally {
+    await listener.shutdown(100);
+  }
+}
+
+async function exchange(port: number, head: string, leaveAfterMs?: number): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(new TextEncoder().encode(head));
+  if (leaveAfterMs !== undefined) {
+    await new Promise((resolve) => setTimeout(resolve, leaveAfterMs));
+    conn.close();
+    return "";
+  }
+  const parts: Uint8Array[] = [];
+  const buffer = new Uint8Array(4096);
+  while (true) {
+    const n = await conn.read(buffer);
+    if (n === null) break;
+    parts.push(buffer.slice(0, n));
+  }
+  conn.close();
+  return new TextDecoder().decode(Uint8Array.from(parts.flatMap((p) => [...p])));
+}
+
+const waitUntil = async (check: () => boolean, ms: number) => {
+  const until = performance.now() + ms;
+  while (!check() && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+  return check();
+};
+
+Deno.test("edge: a client that leaves a quiet stream cancels the application's stream at once", async () => {
+  let cancelledAt = 0;
+  const handler = () =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        start: (c) => c.enqueue(new Uint8Array([1])),
+        // Then nothing: a model thinking, no token to write that would fail.
+        cancel: () => void (cancelledAt = performance.now()),
+      }),
+      { headers: { "content-type": "message/ohttp-chunked-res" } },
+    );
+  await withEdge(handler, async (port) => {
+    await exchange(port, "GET /s HTTP/1.1\r\nHost: x\r\n\r\n", 200);
+    const leftAt = performance.now();
+    assert.ok(await waitUntil(() => cancelledAt > 0, 2_000), "the stream was never cancelled");
+    assert.ok(
+      cancelledAt - leftAt < 500,
+      `cancelled ${Math.round(cancelledAt - leftAt)} ms after the client left`,
+    );
+  });
+});
+
+Deno.test("edge: a client that leaves before the answer starts aborts its connection signal, and the late answer is cancelled", async () => {
+  let closedSeen = false;
+  let lateCancelled = false;
+  const handler = async (_request: Request, connection: ClientConnection) => {
+    await new Promise<void>((resolve) => connection.closed.addEventListener("abort", () => resolve()));
+    closedSeen = true;
+    return new Response(
+      new ReadableStream<Uint8Array>({ cancel: () => void (lateCancelled = true) }),
+      { headers: { "content-type": "message/ohttp-chunked-res" } },
+    );
+  };
+  await withEdge(handler, async (port) => {
+    await exchange(port, "GET /q HTTP/1.1\r\nHost: x\r\n\r\n", 100);
+    assert.ok(await waitUntil(() => closedSeen && lateCancelled, 2_000), `${closedSeen} ${lateCancelled}`);
+  });
+});
+
+Deno.test("edge: an application that throws answers 500 internal_error without detail", async () => {
+  await withEdge(() => {
+    throw new Error("secret detail");
+  }, async (port) => {
+    const answer = await exchange(port, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.match(answer, /^HTTP\/1\.1 500 Internal Server Error\r\n/);
+    assert.match(answer, /"code":"internal_error"/);
+    assert.doesNotMatch(answer, /secret/);
+  });
+});
+
+Deno.test("edge: peer and body reach the application; HTTP/1.0 gets a close-delimited stream, 1.1 a chunked one", async () => {
+  const seen: string[] = [];
+  const handler = async (request: Request, connection: ClientConnection) => {
+    seen.push(
+      `${connection.peer} ${request.method} ${new URL(request.url).pathname} ${await request.text()}`,
+    );
+    return new Response(ReadableStream.from([new TextEncoder().encode("hello")]), {
+      headers: { "content-type": "message/ohttp-chunked-res" },
+    });
+  };
+  await withEdge(handler, async (port) => {
+    const old = await exchange(port, "POST /a HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi");
+    assert.doesNotMatch(old, /transfer-encoding/);
+    assert.ok(old.endsWith("\r\n\r\nhello"), old);
+    const current = await exchange(port, "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    assert.match(current, /transfer-encoding: chunked\r\n/);
+    assert.ok(current.endsWith("\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), current);
+    assert.deepEqual(seen, ["127.0.0.1 POST /a hi", "127.0.0.1 POST /b abc"]);
+  });
+});
