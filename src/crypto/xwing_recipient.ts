@@ -24,13 +24,17 @@
  *    instance's own ML-KEM object, taken only for ρ inside a cached sk_M, transposed as Encrypt uses it,
  *    and the cached ρ bytes are compared on every use; if the method or slot is not there (another
  *    version), decapsulation stays the library's.
- *    `@noble/post-quantum` 0.7.1 was measured for the same step and is slower here: one core, µs of CPU
- *    per ML-KEM-768 decapsulation with the 2,400-byte dk (same shared secrets, tampered ones included):
- *    `mlkem` 165–172, `mlkem` with Â kept 113–114, noble `ml_kem768.decapsulate` 385–398, noble
- *    `prepare(ek).decapsulate` (its own Â cache) 280–285.
+ *    `@noble/post-quantum` 0.7.1 was measured for the same step and is slower here. One core, µs of CPU
+ *    per ML-KEM-768 decapsulation with the 2,400-byte dk, two runs (all four give the same shared secrets,
+ *    tampered ciphertexts included): `mlkem` 163–172 (~6,000/s), `mlkem` with Â kept 111–114 (~8,900/s),
+ *    noble `ml_kem768.decapsulate` 374–398 (~2,600/s), noble `prepare(ek).decapsulate` (its own Â cache,
+ *    marked experimental) 276–285 (~3,600/s).
  *
- * Measured on one core (bench/throughput_bench.ts): decapsulation + HPKE key schedule 829 → see
- * docs/benchmarks.md. Encapsulation (the client's side) is the library's, unchanged.
+ * Measured on one core (bench/throughput_bench.ts, docs/benchmarks.md): decapsulation + HPKE key schedule
+ * 829 µs before 1. and 2., 318–333 before 3., 263–266 after it; `openRequest()` 356–361 → 287–305 µs
+ * (2,770–2,810 → 3,280–3,480 opens/s). What remains of a decapsulation (~195 µs): ML-KEM ~115, WebCrypto
+ * X25519 ~68, the combiner and promises the rest. Encapsulation (the client's side) is the library's,
+ * unchanged.
  */
 import { XWing } from "@hpke/hybridkem-x-wing";
 import { constantTimeEqual } from "./bytes.ts";
