@@ -1,6 +1,6 @@
 /**
  * The gateway's X-Wing decapsulation (src/crypto/xwing_recipient.ts: cached key expansion, WebCrypto
- * X25519) must compute exactly the library's X-Wing: same shared secret for honest ciphertexts, and the same
+ * X25519, ML-KEM's matrix Â kept per key) must compute exactly the library's X-Wing: same shared secret for honest ciphertexts, and the same
  * result for tampered ones (ML-KEM's implicit rejection, a changed X25519 share). No permissions.
  */
 import assert from "node:assert/strict";
@@ -57,5 +57,71 @@ Deno.test({
     const expected = new Uint8Array(await library.decap({ enc, recipientKey: b }));
     const actual = new Uint8Array(await recipient.decap({ enc, recipientKey: a.privateKey }));
     assert.deepEqual(actual, expected);
+  },
+});
+
+Deno.test({
+  ...none,
+  name:
+    "XWingRecipient.decap() equals the library's for many keys and ciphertexts, honest and tampered, keys interleaved",
+  async fn() {
+    const library = new XWing();
+    const recipient = new XWingRecipient();
+    const pairs: CryptoKeyPair[] = [];
+    for (let i = 0; i < 5; i++) pairs.push(await library.generateKeyPair());
+    const random = new Uint32Array(64);
+    crypto.getRandomValues(random);
+    for (let i = 0; i < 40; i++) {
+      const pair = pairs[random[i] % pairs.length];
+      // Every third ciphertext has one bit flipped at a random place in ct_M (implicit rejection), one in
+      // ten in ct_X; the rest are honest.
+      const tamper = i % 3 === 0
+        ? random[i + 1] % 1088
+        : i % 10 === 1
+        ? 1088 + (random[i + 1] % 32)
+        : undefined;
+      await _case(recipient, library, pair, tamper);
+    }
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "XWingRecipient samples ML-KEM's matrix Â once per key, not on every decapsulation",
+  async fn() {
+    const library = new XWing();
+    // The sampler of mlkem's ML-KEM class (shared prototype), counted while this test's recipient exists.
+    const proto = Object.getPrototypeOf((library as unknown as { _m: object })._m);
+    const owner = Object.getPrototypeOf(proto)._sampleMatrix ? Object.getPrototypeOf(proto) : proto;
+    const original = owner._sampleMatrix;
+    const calls = { transposed: 0, plain: 0 };
+    owner._sampleMatrix = function (this: unknown, seed: Uint8Array, transposed: boolean) {
+      if (transposed) calls.transposed++;
+      else calls.plain++;
+      return original.call(this, seed, transposed);
+    };
+    try {
+      const recipient = new XWingRecipient();
+      const a = await library.generateKeyPair();
+      const b = await library.generateKeyPair();
+      const encs = [];
+      for (const pair of [a, b, a, b, a, b]) {
+        encs.push((await library.encap({ recipientPublicKey: pair.publicKey })).enc);
+      }
+      const counted = { ...calls };
+      for (const [i, enc] of encs.entries()) {
+        await recipient.decap({ enc, recipientKey: i % 2 === 0 ? a : b });
+      }
+      // Two expansions (key generation's Â) and one re-encryption Â per key: 2 + 2, not 2 + 6.
+      assert.deepEqual({
+        transposed: calls.transposed - counted.transposed,
+        plain: calls.plain - counted.plain,
+      }, {
+        transposed: 2,
+        plain: 2,
+      });
+    } finally {
+      owner._sampleMatrix = original;
+    }
   },
 });
