@@ -54,7 +54,8 @@ Deno.test({
 
 Deno.test({
   ...none,
-  name: "parseHead().toRequest() keeps an absolute-form target's path only and refuses what Request cannot carry",
+  name:
+    "parseHead().toRequest() keeps an absolute-form target's path only and refuses what Request cannot carry",
   async fn() {
     const parse = (text: string) => parseHead(bytes(text), 1000);
     const absolute = parse("GET http://evil.example/health?x=1 HTTP/1.1\r\nHost: evil.example\r\n\r\n");
@@ -78,7 +79,8 @@ Deno.test({
 
 Deno.test({
   ...none,
-  name: "parseHead() refuses a bare LF, CR or other control byte that another parser would read as a line break",
+  name:
+    "parseHead() refuses a bare LF, CR or other control byte that another parser would read as a line break",
   fn() {
     const parse = (text: string) => parseHead(bytes(text), 1000);
     // A lenient parser (a front proxy, hyper once behind the edge) reads a bare LF as a line break.
