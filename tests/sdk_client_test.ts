@@ -214,3 +214,63 @@ Deno.test("GatewayClient on injected noble crypto blinds its tokens in pure JS a
   );
   assert.equal(client.tokenMode, true);
 });
+
+Deno.test("GatewayClient encapsulates the next request ahead (after keys and after each request), never twice with one context", async () => {
+  await using gateway = await startGateway({ PG_STREAM_TICK_MS: "0" });
+  const base = webCrypto();
+  const encapsulations: number[] = [];
+  const counted = {
+    ...base,
+    mlKem768Encapsulate: (publicKey: Uint8Array, m: Uint8Array) => {
+      encapsulations.push(performance.now());
+      return base.mlKem768Encapsulate(publicKey, m);
+    },
+  };
+  const posted: { at: number; enc: string }[] = [];
+  const fetchSpy: typeof fetch = async (input, init) => {
+    if (String(input).endsWith("/api/chat")) {
+      const body = new Uint8Array(init!.body as Uint8Array);
+      // hdr (7 bytes), then X-Wing's 1,120-byte enc.
+      posted.push({ at: performance.now(), enc: body.subarray(7, 7 + 1120).join(",") });
+    }
+    return await fetch(input, init);
+  };
+  const client = new GatewayClient({
+    baseUrl: gateway.url,
+    pin: gateway.fingerprint,
+    crypto: counted,
+    fetch: fetchSpy,
+  });
+  await client.keys();
+  const chat = async () => {
+    const startedAt = performance.now();
+    for await (const _ of client.chat({ messages: [{ role: "user", content: "hi" }], max_tokens: 4 }));
+    return startedAt;
+  };
+  for (let i = 0; i < 3; i++) {
+    // Let the encapsulation prepared after the keys (or the last answer) finish.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const startedAt = await chat();
+    const sentAt = posted[i].at;
+    assert.equal(
+      encapsulations.filter((t) => t >= startedAt && t <= sentAt).length,
+      0,
+      `request ${i} encapsulated on its own path`,
+    );
+  }
+  // Every request a fresh encapsulation: a prepared context is used once.
+  assert.equal(new Set(posted.map((p) => p.enc)).size, 3);
+  // And the option turns it off.
+  const plain = new GatewayClient({
+    baseUrl: gateway.url,
+    pin: gateway.fingerprint,
+    crypto: counted,
+    fetch: fetchSpy,
+    prepareAhead: false,
+  });
+  await plain.keys();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const before = encapsulations.length;
+  for await (const _ of plain.chat({ messages: [{ role: "user", content: "hi" }], max_tokens: 4 }));
+  assert.equal(encapsulations.length, before + 1);
+});

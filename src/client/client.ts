@@ -28,7 +28,7 @@ import { GatewayRequestError, readAnswer } from "./answer.ts";
 import { nobleBlindTokenRequest } from "./blind_rsa.ts";
 import { type DeviceSigner, deviceSigner } from "./device_key.ts";
 import { type UsableKey, verifyPubkeyDocument } from "./keys.ts";
-import { sealRequest } from "./ohttp_client.ts";
+import { type PreparedSeal, prepareSeal, sealRequest } from "./ohttp_client.ts";
 import { type ClientCrypto, detectCrypto } from "./platform_crypto.ts";
 import { deviceKeyIssuance } from "./token_issuance.ts";
 
@@ -118,6 +118,13 @@ export interface GatewayClientOptions {
   /** Token mode: tokens fetched per refill, and the stock below which a background refill is scheduled. */
   tokenBatchSize?: number;
   tokenLowWater?: number;
+  /**
+   * Encapsulate the next request ahead of time (default true): once the keys are fetched and after each
+   * request, the client prepares one HPKE encapsulation to the preferred key (its KEM and key schedule,
+   * ~1 ms with X-Wing, more on a phone) so that the next request only seals its content. The prepared
+   * context is used once, kept in memory only, and dropped when the key set changes.
+   */
+  prepareAhead?: boolean;
 }
 
 /**
@@ -187,6 +194,8 @@ export class GatewayClient {
   #device: Promise<DeviceSigner>;
   #crypto: Promise<ClientCrypto>;
   #keys?: Promise<UsableKey[]>;
+  /** The next streaming request's encapsulation, made ahead ({@link GatewayClientOptions.prepareAhead}). */
+  #prepared?: { key: UsableKey; seal: Promise<PreparedSeal | undefined> };
   /** Token mode: the token keys and issuer name from the last verified signed key set. */
   #tokenKeys?: { issuerName: string; keys: { tokenKeyId: string; spki: string; notAfter: number }[] };
   #sawTokenMode = false;
@@ -215,6 +224,7 @@ export class GatewayClient {
       maxBackoffMs: 4000,
       allowUnpinned: false,
       auth: "auto",
+      prepareAhead: true,
       ...options,
       baseUrl: options.baseUrl.replace(/\/+$/, ""),
     };
@@ -229,10 +239,27 @@ export class GatewayClient {
   /** Fetches and verifies the key set (cached until a key is refused). */
   keys(refresh = false): Promise<UsableKey[]> {
     if (refresh || !this.#keys) {
-      this.#keys = this.#fetchKeys();
-      this.#keys.catch(() => (this.#keys = undefined));
+      const keys = this.#fetchKeys();
+      this.#keys = keys;
+      keys.then(([key]) => this.#prepareNext(key), () => (this.#keys = undefined));
     }
     return this.#keys;
+  }
+
+  /** Starts the next streaming request's encapsulation to `key` (replacing any other). */
+  #prepareNext(key: UsableKey | undefined): void {
+    if (this.#options.prepareAhead === false || !key) return;
+    const seal = this.#crypto
+      .then((c) => prepareSeal(c, key, { chunked: true, aeadId: key.aeadId }))
+      .catch(() => undefined);
+    this.#prepared = { key, seal };
+  }
+
+  /** The prepared encapsulation if it is for `key` and streaming; it is taken either way (one use). */
+  #takePrepared(key: UsableKey, chunked: boolean): Promise<PreparedSeal | undefined> {
+    const prepared = this.#prepared;
+    this.#prepared = undefined;
+    return prepared && prepared.key === key && chunked ? prepared.seal : Promise.resolve(undefined);
   }
 
   /** Whether this client spends tokens (known once the key set was fetched when `auth` is `auto`). */
@@ -366,6 +393,7 @@ export class GatewayClient {
       ? this.#now()
       : this.#options.now() + retry.clockOffset;
     const c = await this.#crypto;
+    const prepared = await this.#takePrepared(key, chunked);
     const sealed = await sealRequest(c, key, async ({ hdr, enc }) => {
       let authorization: Record<string, unknown>;
       if (device) {
@@ -383,7 +411,7 @@ export class GatewayClient {
       const message = encodeChatRequest(body, { nowSeconds, requestId });
       body.fill(0);
       return message;
-    }, { chunked, aeadId: key.aeadId });
+    }, { chunked, aeadId: key.aeadId, prepared });
     let delivered = false;
     try {
       let response: Response;
@@ -414,6 +442,9 @@ export class GatewayClient {
       throw error;
     } finally {
       if (token && held.token !== token) token.fill(0);
+      // The next request's encapsulation, made once this one is over (not while it waits for its first
+      // token, which it would delay on this thread).
+      this.#prepareNext(key);
     }
   }
 

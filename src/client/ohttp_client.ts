@@ -38,15 +38,23 @@ export interface SealedRequest {
 }
 
 /**
- * Encapsulates a request. The plaintext is built once `hdr` and `enc` exist, so it can carry a device
- * signature over them. `ikm` fixes the ephemeral key (vectors and the Hermes bridge only).
+ * A request's encapsulation made before its content exists (`prepareSeal`): the KEM and the HPKE key
+ * schedule, ~all of a request's public-key cost. One use only (`sealRequest` takes it), memory only.
  */
-export async function sealRequest(
+export interface PreparedSeal {
+  header: SealedRequest["header"];
+  hdr: Uint8Array<ArrayBuffer>;
+  chunked: boolean;
+  publicKey: Uint8Array;
+  context: SenderContext;
+}
+
+/** Encapsulates to `key` ahead of a request. `ikm` fixes the ephemeral key (vectors and the Hermes bridge only). */
+export async function prepareSeal(
   c: ClientCrypto,
   key: { keyId: number; kemId: number; publicKey: Uint8Array },
-  plaintext: Uint8Array | ((binding: { hdr: Uint8Array; enc: Uint8Array }) => Promise<Uint8Array>),
   options: { chunked: boolean; aeadId: number; ikm?: Uint8Array },
-): Promise<SealedRequest> {
+): Promise<PreparedSeal> {
   const header = { keyId: key.keyId, kemId: key.kemId, kdfId: KDF_HKDF_SHA256, aeadId: options.aeadId };
   const hdr = concat(
     uintBE(header.keyId, 1),
@@ -62,6 +70,28 @@ export async function sealRequest(
     concat(utf8(label), new Uint8Array([0]), hdr),
     options.ikm,
   );
+  return { header, hdr, chunked: options.chunked, publicKey: key.publicKey, context };
+}
+
+/**
+ * Encapsulates a request. The plaintext is built once `hdr` and `enc` exist, so it can carry a device
+ * signature over them. `prepared` (from {@link prepareSeal}, for this very key and mode) skips the
+ * encapsulation; anything else is refused rather than sealed to the wrong key.
+ */
+export async function sealRequest(
+  c: ClientCrypto,
+  key: { keyId: number; kemId: number; publicKey: Uint8Array },
+  plaintext: Uint8Array | ((binding: { hdr: Uint8Array; enc: Uint8Array }) => Promise<Uint8Array>),
+  options: { chunked: boolean; aeadId: number; ikm?: Uint8Array; prepared?: PreparedSeal },
+): Promise<SealedRequest> {
+  const prepared = options.prepared ?? await prepareSeal(c, key, options);
+  if (
+    prepared.publicKey !== key.publicKey || prepared.chunked !== options.chunked ||
+    prepared.header.keyId !== key.keyId || prepared.header.aeadId !== options.aeadId
+  ) {
+    throw new Error("The prepared encapsulation is for another key or mode");
+  }
+  const { header, hdr, context } = prepared;
   const message = typeof plaintext === "function" ? await plaintext({ hdr, enc: context.enc }) : plaintext;
   const body = options.chunked
     ? concat(hdr, context.enc, encodeVarint(0), await context.seal(message, _FINAL))

@@ -9,7 +9,7 @@ import { fromHex, KEM_XWING, toHex } from "../../src/crypto/mod.ts";
 import { nobleCrypto } from "../../src/client/noble_crypto.ts";
 import { type ClientCrypto, webCrypto } from "../../src/client/platform_crypto.ts";
 import { setupBaseSender } from "../../src/client/hpke.ts";
-import { responseOpener, sealRequest } from "../../src/client/ohttp_client.ts";
+import { prepareSeal, responseOpener, sealRequest } from "../../src/client/ohttp_client.ts";
 import { ChunkedResponseOpener } from "../../src/protocol/response_reader.ts";
 import { openRequest, splitRequest } from "../../src/protocol/ohttp.ts";
 import { KeyRing } from "../../src/crypto/key_ring.ts";
@@ -131,3 +131,33 @@ for (const [name, c] of backends) {
     });
   }
 }
+
+Deno.test({
+  name:
+    "sealRequest() with a prepareSeal() encapsulation is opened by the gateway; one for another key or mode is refused",
+  permissions: "none",
+  async fn() {
+    const c = webCrypto();
+    const ring = await KeyRing.generate(1000, 3600);
+    const [key, other] = ring.keys.filter((k) => k.kemId === KEM_XWING);
+    const prepared = await prepareSeal(c, key, { chunked: true, aeadId: 0x0003 });
+    const sealed = await sealRequest(c, key, new Uint8Array([7, 8, 9]), {
+      chunked: true,
+      aeadId: 0x0003,
+      prepared,
+    });
+    assert.deepEqual(sealed.enc, prepared.context.enc);
+    const opened = await openRequest(ring, splitRequest(sealed.body, true), 1000);
+    assert.deepEqual(opened.plaintext, new Uint8Array([7, 8, 9]));
+    const fresh = await prepareSeal(c, key, { chunked: true, aeadId: 0x0003 });
+    // Another key under the same id (ids are one byte and wrap around), another key, another mode.
+    const sameId = { ...key, publicKey: (other ?? ring.keys.find((k) => k !== key)!).publicKey };
+    const cases = [[sameId, true], [other ?? ring.keys.find((k) => k !== key)!, true], [key, false]] as const;
+    for (const [k, chunked] of cases) {
+      await assert.rejects(
+        sealRequest(c, k, new Uint8Array([1]), { chunked, aeadId: 0x0003, prepared: fresh }),
+        /prepared encapsulation is for another key or mode/,
+      );
+    }
+  },
+});
