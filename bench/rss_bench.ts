@@ -43,7 +43,7 @@ const child = new Deno.Command(Deno.execPath(), {
   ],
   env,
   stdout: Deno.env.get("RSS_BENCH_STDOUT") ? "inherit" : "null",
-  stderr: "null",
+  stderr: Deno.env.get("RSS_BENCH_STDOUT") ? "inherit" : "null",
 }).spawn();
 const rssKiB = () => {
   const out = new Deno.Command("cat", { args: [`/proc/${child.pid}/status`] }).outputSync();

@@ -43,6 +43,8 @@ export function coalesceEvents(
   let pending: ChatEvent[] = [];
   let timer: unknown;
   let ended = false;
+  /** Set once the reader has cancelled: nothing is enqueued or armed after it, whatever still arrives. */
+  let cancelled = false;
   let first = true;
   /** Set by every enqueue: a pull returns once it has produced something (or the source ended). */
   let produced = false;
@@ -50,13 +52,16 @@ export function coalesceEvents(
   const flush = () => {
     if (timer !== undefined) clock.clear(timer);
     timer = undefined;
-    if (pending.length === 0) return;
+    // An event still in flight when the client left (the source's cleanup can outlast a tick) is dropped:
+    // an enqueue into the cancelled stream would throw from a timer, ending the process.
+    if (pending.length === 0 || cancelled) return;
     const batch = pending;
     pending = [];
     controller.enqueue(batch);
     produced = true;
   };
   const push = (event: ChatEvent) => {
+    if (cancelled) return;
     const last = pending.at(-1);
     if (last && (last.type === "text" || last.type === "reasoning") && last.type === event.type) {
       pending[pending.length - 1] = { type: last.type, delta: last.delta + (event as typeof last).delta };
@@ -79,7 +84,7 @@ export function coalesceEvents(
     },
     async pull(c) {
       produced = false;
-      while (!produced) {
+      while (!produced && !cancelled) {
         let next: IteratorResult<ChatEvent>;
         try {
           next = await iterator.next();
@@ -105,6 +110,8 @@ export function coalesceEvents(
       }
     },
     async cancel() {
+      cancelled = true;
+      pending = [];
       if (timer !== undefined) clock.clear(timer);
       timer = undefined;
       options.onCancel?.();

@@ -178,6 +178,46 @@ Deno.test({
   },
 });
 
+Deno.test({
+  ...none,
+  name:
+    "coalesceEvents() cancelled while it waits for an event drops that event: no tick, no enqueue into the cancelled stream",
+  async fn() {
+    // The source's next() was already pending when the client left, and still delivers one event (the
+    // token that was in flight): before the fix it armed a tick that enqueued into the cancelled stream and
+    // threw from a timer, which ended the whole gateway process (found by bench/rss_bench.ts, 256 streams).
+    const clock = new ManualTimer();
+    const queued: ChatEvent[] = [text("a")];
+    let wake: (() => void) | undefined;
+    // The source's own cleanup takes a while (closing the upstream connection), longer than a tick.
+    const cleanup = Promise.withResolvers<void>();
+    async function* source(): AsyncGenerator<ChatEvent> {
+      try {
+        while (true) {
+          if (queued.length > 0) yield queued.shift()!;
+          else await new Promise<void>((resolve) => wake = resolve);
+        }
+      } finally {
+        await cleanup.promise;
+      }
+    }
+    const reader = coalesceEvents(source(), { tickMs: 50, clock }).getReader();
+    assert.deepEqual((await reader.read()).value, [text("a")]);
+    const waiting = reader.read();
+    await new Promise((r) => setTimeout(r, 0));
+    const cancelling = reader.cancel();
+    queued.push(text("b"));
+    wake?.();
+    await new Promise((r) => setTimeout(r, 0));
+    // A tick passes while the source cleans up: nothing may fire into the cancelled stream.
+    clock.advance(100);
+    cleanup.resolve();
+    await cancelling;
+    assert.equal((await waiting).done, true);
+    assert.equal(clock.pending, 0, "no tick left armed");
+  },
+});
+
 async function _sealed(batches: ChatEvent[][], chunkSize = 128) {
   const secret = crypto.getRandomValues(new Uint8Array(32));
   const enc = crypto.getRandomValues(new Uint8Array(32));
