@@ -6,6 +6,11 @@
 import assert from "node:assert/strict";
 import { type ClientConnection, listen } from "../src/http/mod.ts";
 import { createLogger } from "../src/observability/mod.ts";
+import { GatewayClient } from "../src/client/mod.ts";
+import { SINGLE_SOURCE_LIMITS } from "../scripts/lib/bench_limits.ts";
+import { llamaServerBin, privateTempDir } from "./helpers/gateway.ts";
+import { spawnGateway } from "./helpers/gateway_process.ts";
+import { waitFor } from "./helpers/process.ts";
 
 const LIMITS = {
   headTimeoutMs: 5_000,
@@ -131,4 +136,50 @@ Deno.test("edge: peer and body reach the application; HTTP/1.0 gets a close-deli
     assert.ok(current.endsWith("\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), current);
     assert.deepEqual(seen, ["127.0.0.1 POST /a hi", "127.0.0.1 POST /b abc"]);
   });
+});
+
+Deno.test("edge: 128 clients leaving their streams at once do not take the gateway down (product flags, real llama-server)", async () => {
+  const dir = await privateTempDir("pg-leave-");
+  const gateway = await spawnGateway({
+    PG_LLAMA_SERVER_BIN: llamaServerBin(),
+    PG_RUNTIME_DIR: dir,
+    PG_LLAMA_PARALLEL: "128",
+    PG_LLAMA_CTX: String(128 * 512),
+    PG_MAX_CONCURRENT_STREAMS: "128",
+    ...SINGLE_SOURCE_LIMITS,
+  });
+  try {
+    assert.ok(await waitFor(() => gateway.logs().some((l) => l.event === "supervisor.ready"), 30_000));
+    const clients = Array.from(
+      { length: 128 },
+      () => new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 }),
+    );
+    for (let round = 0; round < 2; round++) {
+      const controller = new AbortController();
+      let open = 0;
+      const streams = clients.map(async (client) => {
+        try {
+          let first = true;
+          const input = { messages: [{ role: "user" as const, content: "go" }], max_tokens: 50_000 };
+          for await (const _ of client.chat(input, controller.signal)) if (first && !(first = false)) open++;
+        } catch { /* aborted */ }
+      });
+      assert.ok(await waitFor(() => open === 128, 60_000), `${open} of 128 streams started`);
+      controller.abort();
+      await Promise.all(streams);
+    }
+    // Alive, and still answering.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const events: string[] = [];
+    for await (const e of clients[0].chat({ messages: [{ role: "user", content: "hi" }], max_tokens: 4 })) {
+      events.push(e.type);
+    }
+    assert.equal(events.at(-1), "done", gateway.output().slice(-2000));
+  } finally {
+    const status = await gateway.stop();
+    assert.doesNotMatch(gateway.output(), /Uncaught/, gateway.output().slice(-2000));
+    // A clean shutdown on SIGTERM, not a crash earlier.
+    assert.equal(status.code, 0, gateway.output().slice(-2000));
+    await Deno.remove(dir, { recursive: true });
+  }
 });
