@@ -85,8 +85,9 @@ export function createSocketFetch(socketPath: string): { fetch: SocketFetch; clo
           signal?.removeEventListener("abort", onAbort);
           close();
         },
-        // Read the socket only when asked (no read ahead): llama_client.ts spaces its reads so that one
-        // read carries the tokens that came meanwhile.
+        // Read the socket only when asked (no read ahead). Spacing the reads (at most one per 40 ms once
+        // the first token is out) changed neither tokens/s nor the gateway's CPU at 8 and 32 streams
+        // (docs/benchmarks.md): one read per token is not what limits the tiny model's tokens/s.
       });
       // A status without a body (204, 304) has none; Response refuses a body for them.
       const empty = status === 204 || status === 304;
