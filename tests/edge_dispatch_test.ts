@@ -117,7 +117,7 @@ Deno.test("edge: an application that throws answers 500 internal_error without d
   });
 });
 
-Deno.test("edge: peer and body reach the application; HTTP/1.0 gets a close-delimited stream, 1.1 a chunked one", async () => {
+Deno.test("edge: peer and body reach the application; HTTP/1.0 gets a stream whole with its length, 1.1 chunked", async () => {
   const seen: string[] = [];
   const handler = async (request: Request, connection: ClientConnection) => {
     seen.push(
@@ -130,11 +130,97 @@ Deno.test("edge: peer and body reach the application; HTTP/1.0 gets a close-deli
   await withEdge(handler, async (port) => {
     const old = await exchange(port, "POST /a HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi");
     assert.doesNotMatch(old, /transfer-encoding/);
+    assert.match(old, /content-length: 5\r\n/);
     assert.ok(old.endsWith("\r\n\r\nhello"), old);
     const current = await exchange(port, "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
     assert.match(current, /transfer-encoding: chunked\r\n/);
     assert.ok(current.endsWith("\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), current);
     assert.deepEqual(seen, ["127.0.0.1 POST /a hi", "127.0.0.1 POST /b abc"]);
+  });
+});
+
+Deno.test("edge: 600 clients leaving right after their request: every answer stream is cancelled, every signal fires", async () => {
+  // Review of issue 15's edge, finding 1: a client leaving while the answer's head was written left the
+  // stream unread and uncancelled (30 of 600 in the reviewer's run).
+  let dispatched = 0;
+  let cancelled = 0;
+  let signalled = 0;
+  const handler = (_request: Request, connection: ClientConnection) => {
+    dispatched++;
+    connection.closed.addEventListener("abort", () => signalled++);
+    return new Response(
+      new ReadableStream<Uint8Array>({
+        pull: () => new Promise(() => {}),
+        cancel: () => void cancelled++,
+      }, { highWaterMark: 0 }),
+      { headers: { "content-type": "message/ohttp-chunked-res" } },
+    );
+  };
+  await withEdge(handler, async (port) => {
+    for (let i = 0; i < 600; i++) await exchange(port, `GET /idle?i=${i} HTTP/1.1\r\n\r\n`, 0);
+    assert.ok(
+      await waitUntil(() => dispatched === 600 && cancelled === 600 && signalled === 600, 5_000),
+      `dispatched ${dispatched}, cancelled ${cancelled}, signalled ${signalled}`,
+    );
+  });
+});
+
+Deno.test("edge: clients leaving during a whole answer are not counted as stalled; HEAD in any case gets no body", async () => {
+  const outcomes: string[] = [];
+  const handler = (request: Request) =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        async start(c) {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          try {
+            c.enqueue(new TextEncoder().encode(`ok:${new URL(request.url).pathname}`));
+            c.close();
+          } catch { /* cancelled meanwhile */ }
+        },
+      }),
+      { headers: { "content-type": "text/plain" } },
+    );
+  const listener = await listen(
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      edge: { ...LIMITS, stallTimeoutMs: 500 },
+      onOutcome: (o) => outcomes.push(o),
+    },
+    handler,
+    createLogger("error", () => {}),
+  );
+  try {
+    const port = Number(new URL(listener.url).port);
+    for (let i = 0; i < 5; i++) await exchange(port, "GET / HTTP/1.1\r\n\r\n", 100);
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    assert.deepEqual(outcomes, []);
+    const head = await exchange(port, "head /x HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.ok(head.endsWith("\r\n\r\n"), head);
+  } finally {
+    await listener.shutdown(100);
+  }
+});
+
+Deno.test("edge: HTTP/1.0's Expect: 100-continue is ignored (RFC 9110 §10.1.1)", async () => {
+  await withEdge(async (request) => new Response(await request.text()), async (port) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(
+      new TextEncoder().encode("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await conn.write(new TextEncoder().encode("hi"));
+    const buffer = new Uint8Array(4096);
+    let text = "";
+    while (true) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    conn.close();
+    assert.doesNotMatch(text, /100 Continue/);
+    assert.ok(text.endsWith("\r\n\r\nhi"), text);
   });
 });
 

@@ -130,3 +130,31 @@ Deno.test("LlamaClient over the UNIX socket refuses a chunk without its CRLF and
     });
   }
 });
+
+Deno.test("LlamaClient.completion() with a signal already aborted (the client left) sends nothing to llama-server", async () => {
+  const dir = await privateTempDir("pg-llamaclient-");
+  const path = `${dir}/llama.sock`;
+  let requests = 0;
+  const server = Deno.serve({ path, onListen() {} }, () => {
+    requests++;
+    return new Response('data: {"stop":true}\n\n', { headers: { "content-type": "text/event-stream" } });
+  });
+  const client = LlamaClient.forSocket("test", path);
+  try {
+    const gone = new AbortController();
+    gone.abort(new DOMException("Client disconnected", "AbortError"));
+    const deadlines = { connectMs: 1000, firstTokenMs: 1000, idleMs: 1000 };
+    await assert.rejects(
+      (async () => {
+        for await (const _ of client.completion({ prompt: [1] }, gone.signal, deadlines));
+      })(),
+      (e: Error) => e.name === "AbortError",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(requests, 0);
+  } finally {
+    client.close();
+    await server.shutdown().catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});

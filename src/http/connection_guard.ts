@@ -170,7 +170,8 @@ export async function guardConnection(
       }
       reserved = parsed.contentLength;
     }
-    if (parsed.expectsContinue && parsed.contentLength > early.byteLength) {
+    // RFC 9110 §10.1.1: an HTTP/1.0 request's expectation is ignored.
+    if (parsed.expectsContinue && !parsed.http10 && parsed.contentLength > early.byteLength) {
       await _writeAll(client, _encoder.encode("HTTP/1.1 100 Continue\r\n\r\n"));
     }
     const bodyStarted = Date.now();
@@ -226,13 +227,17 @@ export async function guardConnection(
       }
       if (closed) return void await response.body?.cancel().catch(() => {});
       answered = true;
-      await writeResponse(response, parsed, {
+      await writeResponse(response, { method: request.method, http10: parsed.http10 }, {
         write: async (bytes) => {
           timer.arm(limits.stallTimeoutMs);
           await _writeAll(client, bytes);
           timer.clear();
         },
-        setCancel: (cancel) => cancelAnswer = cancel,
+        setCancel: (cancel) => {
+          cancelAnswer = cancel;
+          // The connection ended while the answer was being set up: stop it at once.
+          if (closed) cancel?.();
+        },
       });
     })().catch(closeAll);
     await Promise.race([answer, watch]);
@@ -325,8 +330,9 @@ class _Deadline {
     this.#at = Infinity;
   }
 
-  /** Removes the pending timer for good (the connection is closed). */
+  /** Removes the pending timer for good (the connection is closed); nothing re-arms it afterwards. */
   dispose(): void {
+    this.#expired = true;
     this.#at = Infinity;
     if (this.#id !== undefined) clearTimeout(this.#id);
     this.#id = undefined;

@@ -125,8 +125,13 @@ export function parseHead(bytes: Uint8Array, maxBodyBytes: number): RequestHead 
   };
 }
 
-/** The path and query of an origin-form or absolute-form target (RFC 9112 §3.2), else undefined. */
+/**
+ * The path and query of an origin-form or absolute-form target (RFC 9112 §3.2), else undefined. A target
+ * is ASCII (non-ASCII is percent-encoded by clients): raw bytes above 0x7F are refused rather than read
+ * as latin1 and encoded again.
+ */
 function _originPath(target: string): string | undefined {
+  if (/[^\x21-\x7e]/.test(target)) return undefined;
   if (target.startsWith("/")) return target;
   if (!/^https?:\/\//i.test(target)) return undefined;
   try {

@@ -6,7 +6,6 @@
  *   status-line = "HTTP/1.1" SP status SP reason
  *   body        = exactly content-length bytes                    (every answer but a stream)
  *               | *( hex-size CRLF data CRLF ) "0" CRLF CRLF      (a stream, to an HTTP/1.1 client)
- *               | data until the connection closes                (a stream, to an HTTP/1.0 client)
  *
  * Streams are the encrypted chat answers (`message/ohttp-chunked-res`, and `text/event-stream` in
  * general): each piece the application produces leaves as one chunk in one write, at once. Every other
@@ -38,7 +37,10 @@ const _encoder = new TextEncoder();
 const _CRLF = _encoder.encode("\r\n");
 const _LAST_CHUNK = _encoder.encode("0\r\n\r\n");
 
-/** Writes `response` for a request made with `method` (HTTP/1.0 when `http10`). */
+/**
+ * Writes `response` for a request made with `method` (as the Request normalised it: `head` is `HEAD`),
+ * whole for an HTTP/1.0 client (`http10`).
+ */
 export async function writeResponse(
   response: Response,
   request: { method: string; http10: boolean },
@@ -52,12 +54,14 @@ export async function writeResponse(
     await response.body?.cancel();
     return await sink.write(_head(response, bodyless ? [] : ["content-length: 0"]));
   }
-  if (!_STREAMED.has(type)) {
+  // HTTP/1.0 has no chunked coding, and a body delimited by the close cannot tell a cut from an end: an
+  // HTTP/1.0 client gets every answer whole, with its length.
+  if (!_STREAMED.has(type) || request.http10) {
     const body = await _collect(response.body, sink);
     return await sink.write(concat(_head(response, [`content-length: ${body.byteLength}`]), body));
   }
-  const chunked = !request.http10;
-  await sink.write(_head(response, chunked ? ["transfer-encoding: chunked"] : []));
+  // The reader and its cancel exist before the first write: a client that leaves during the head's write
+  // still cancels the stream (review of issue 15's edge, finding 1).
   const reader = response.body.getReader();
   let cancelled = false;
   sink.setCancel(() => {
@@ -66,14 +70,13 @@ export async function writeResponse(
   });
   let ended = false;
   try {
+    await sink.write(_head(response, ["transfer-encoding: chunked"]));
     while (true) {
       const { value, done } = await reader.read();
       if (done) break;
       // An empty chunk would read as the last one.
       if (value.byteLength === 0) continue;
-      await sink.write(
-        chunked ? concat(_encoder.encode(`${value.byteLength.toString(16)}\r\n`), value, _CRLF) : value,
-      );
+      await sink.write(concat(_encoder.encode(`${value.byteLength.toString(16)}\r\n`), value, _CRLF));
     }
     ended = true;
   } finally {
@@ -83,13 +86,17 @@ export async function writeResponse(
   }
   // A cancelled answer (the connection ended) must not look complete.
   if (cancelled) throw new Error("The answer was cancelled");
-  if (chunked) await sink.write(_LAST_CHUNK);
+  await sink.write(_LAST_CHUNK);
 }
 
 /** Reads a whole (small, application-made) body; a connection that ends meanwhile cancels it. */
 async function _collect(body: ReadableStream<Uint8Array>, sink: ResponseSink): Promise<Uint8Array> {
   const reader = body.getReader();
-  sink.setCancel(() => reader.cancel().catch(() => {}));
+  let cancelled = false;
+  sink.setCancel(() => {
+    cancelled = true;
+    reader.cancel().catch(() => {});
+  });
   try {
     const parts: Uint8Array[] = [];
     while (true) {
@@ -97,6 +104,8 @@ async function _collect(body: ReadableStream<Uint8Array>, sink: ResponseSink): P
       if (done) break;
       parts.push(value);
     }
+    // What was read before a cancel is not the whole answer.
+    if (cancelled) throw new Error("The answer was cancelled");
     return concat(...parts);
   } finally {
     sink.setCancel(undefined);

@@ -276,6 +276,8 @@ export class LlamaClient {
     const upstream = new AbortController();
     const onAbort = () => upstream.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
+    // Already aborted (the client left before this started): the listener above would never fire.
+    if (signal.aborted) onAbort();
     // One timer for the whole stream: each chunk only records when it came; when the timer fires early
     // (a chunk came since), it is re-armed for the remainder. First-token deadline, then idle deadline.
     let lastChunkAt = 0;

@@ -52,6 +52,9 @@ export class AdmissionQueue {
 
   /** Waits for a slot for a request from `network`; returns an idempotent release function. */
   async admit(waitMs: number, signal: AbortSignal, network = ""): Promise<() => void> {
+    // A request whose client already left takes no slot and no place (an abort listener added now would
+    // never fire: review of issue 15's edge, finding 2).
+    signal.throwIfAborted();
     if (this.#active < this.maxActive && this.#eligible(network)) return this.#take(network);
     if (this.#waiting.length >= this.maxQueued) {
       throw new GatewayError("overloaded", { retryAfterSeconds: 2 });

@@ -61,6 +61,11 @@ Deno.test({
     const absolute = parse("GET http://evil.example/health?x=1 HTTP/1.1\r\nHost: evil.example\r\n\r\n");
     assert.ok(typeof absolute === "object");
     assert.equal(absolute.toRequest(undefined)?.url, "http://gateway.invalid/health?x=1");
+    // Raw non-ASCII bytes in a target (clients percent-encode) are refused, not encoded twice.
+    assert.equal(
+      parseHead(new Uint8Array([...bytes("GET /"), 0xc3, 0xa9, ...bytes(" HTTP/1.1\r\n\r\n")]), 1000),
+      400,
+    );
     const trace = parse("TRACE / HTTP/1.1\r\n\r\n");
     assert.ok(typeof trace === "object");
     assert.equal(trace.toRequest(undefined), undefined);
@@ -237,5 +242,25 @@ Deno.test({
     // 100,000 levels: no recursion, no stack overflow.
     const text = "[".repeat(100_000) + "]".repeat(100_000);
     assert.match(checkJsonShape(JSON.parse(text)) ?? "", /nested deeper/);
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "AdmissionQueue.admit() refuses at once a request whose client already left: no slot, no place",
+  async fn() {
+    const queue = new AdmissionQueue(1, 10);
+    const gone = new AbortController();
+    gone.abort(new DOMException("Client disconnected", "AbortError"));
+    // A free slot is not taken…
+    await assert.rejects(queue.admit(1500, gone.signal), (e: Error) => e.name === "AbortError");
+    assert.equal(queue.active, 0);
+    // …and with the slot held, no place in the queue is kept for 1.5 s.
+    const release = await queue.admit(1500, new AbortController().signal);
+    const started = performance.now();
+    await assert.rejects(queue.admit(1500, gone.signal), (e: Error) => e.name === "AbortError");
+    assert.ok(performance.now() - started < 100);
+    assert.equal(queue.queued, 0);
+    release();
   },
 });
