@@ -197,6 +197,8 @@ Deno.test("No canary from any path reaches logs, metrics, spans or files", async
       haystacks.push([file, new TextDecoder("latin1").decode(await Deno.readFile(file))]);
     }
     assert.ok(spans.length > 0, "spans were exported, so the search covers them");
+    // With tracing on, chat spans carry the keyed hash of the request id (computed only when recording).
+    assert.ok(spans.some((s) => s.includes("privacy_gateway.request_id_hash")), "request id hash in spans");
     assert.ok(
       gateway.output().includes("request.finished"),
       "requests were logged, so the search covers logs",

@@ -169,11 +169,14 @@ async function _answerOpened(
       throw error;
     }
     const inner = readInnerRequest(opened.plaintext);
-    // Traces get a keyed hash of the app's request id, or of enc when it sent none.
-    const requestId = inner.requestId ? fromBase64Url(inner.requestId) : undefined;
-    requestIdHash = await deps.requestIds.hash(
-      requestId && requestId.byteLength > 0 ? requestId : opened.enc,
-    );
+    // Traces get a keyed hash of the app's request id, or of enc when it sent none; computed only when a
+    // trace is being recorded (an asynchronous HMAC per request otherwise spent for nothing).
+    if (span.isRecording()) {
+      const requestId = inner.requestId ? fromBase64Url(inner.requestId) : undefined;
+      requestIdHash = await deps.requestIds.hash(
+        requestId && requestId.byteLength > 0 ? requestId : opened.enc,
+      );
+    }
     deps.replay.checkDate(inner.date, deps.nowSeconds());
     const chat = parseChatRequest(inner.content, deps.schema);
     opened.plaintext.fill(0);

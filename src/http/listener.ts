@@ -226,6 +226,8 @@ function _servePlain(options: ListenerOptions, admit: _Admit, guard: _Guard): _S
         continue;
       }
       const peer = (conn.remoteAddr as Deno.NetAddr).hostname;
+      // Each streamed chunk is one write that must leave at once (no Nagle delay), as on the TLS path.
+      (conn as Deno.TcpConn).setNoDelay(true);
       const release = admit(peer);
       if (!release) {
         try {
