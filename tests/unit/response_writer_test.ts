@@ -129,3 +129,32 @@ Deno.test({
     assert.doesNotMatch(text(empty.writes), /content-length/);
   },
 });
+
+Deno.test({
+  ...none,
+  name: "writeResponse() sends nothing of a whole answer cancelled while it is collected",
+  async fn() {
+    const out = sink();
+    let release!: () => void;
+    const slow = new ReadableStream<Uint8Array>({
+      async start(c) {
+        c.enqueue(new TextEncoder().encode('{"partial":'));
+        await new Promise<void>((resolve) => release = resolve);
+        try {
+          c.enqueue(new TextEncoder().encode("1}"));
+          c.close();
+        } catch { /* cancelled */ }
+      },
+    });
+    const writing = writeResponse(
+      new Response(slow, { headers: { "content-type": "application/json" } }),
+      POST,
+      out.sink,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    out.cancel();
+    release();
+    await assert.rejects(writing, /cancelled/);
+    assert.equal(out.writes.length, 0);
+  },
+});
