@@ -3,9 +3,12 @@
  * bench/heap_bench.ts [streams] [--snapshot]`): the gateway runs in this process (`run()`, the scripted fake
  * llama-server of tests/helpers/fake_harmony_llama.py answering one token every 20 ms, so no model competes
  * for the cores), the SDK clients run in a worker (their objects are in another heap), and the heap after a
- * full GC is compared idle and with every stream open. With `--snapshot`, a V8 heap snapshot is taken in
- * both states and the growth is listed by constructor (self sizes), largest first. RSS is shown too: its
- * growth beyond the heap's is native memory (sockets' buffers in the runtime, ArrayBuffer contents).
+ * full GC is compared idle, with half the streams open and with all of them: the second half's growth is
+ * the marginal cost of one stream (what the first streams grow once, compiled code and the heap's own
+ * structures, is left out). With `--snapshot`, a V8 heap snapshot is taken at half and at all, and the
+ * growth per stream of the second half is listed by constructor (self sizes of reachable objects), largest
+ * first. RSS is shown too: its growth beyond the heap's is native memory (sockets' buffers in the runtime,
+ * ArrayBuffer contents). The fake backend keeps up with 64 streams; at 128 it did not finish in 4 minutes.
  */
 import v8 from "node:v8";
 import { loadConfig } from "../src/config/mod.ts";
@@ -73,26 +76,39 @@ try {
   await settle();
   const idleHeap = Deno.memoryUsage().heapUsed;
   const idleRss = rssKiB();
-  const idleSnapshot = snapshot ? v8.writeHeapSnapshot(`${dir}/idle.heapsnapshot`) : "";
-  await message({ url: gateway.url, fingerprint: gateway.fingerprint, streams, warm: false });
+  // Streams open in two halves: the second half's growth is the marginal cost of a stream, without what
+  // the first streams grow once (code compiled for the streaming paths, the heap's own structures).
+  const half = Math.floor(streams / 2);
+  await message({ url: gateway.url, fingerprint: gateway.fingerprint, streams: half, warm: false });
+  await settle();
+  const halfHeap = Deno.memoryUsage().heapUsed;
+  const halfRss = rssKiB();
+  const idleSnapshot = snapshot ? v8.writeHeapSnapshot(`${dir}/half.heapsnapshot`) : "";
+  await message({ url: gateway.url, fingerprint: gateway.fingerprint, streams: streams - half, warm: false });
   await settle();
   const openHeap = Deno.memoryUsage().heapUsed;
   const openRss = rssKiB();
   const openSnapshot = snapshot ? v8.writeHeapSnapshot(`${dir}/open.heapsnapshot`) : "";
+  const second = streams - half;
   console.log(
     `${streams} open streams: JS heap +${
       ((openHeap - idleHeap) / 1024 / streams).toFixed(1)
-    } KiB per stream, ` +
-      `RSS (whole process, clients in the worker included) +${
+    } KiB per stream from idle, +${((openHeap - halfHeap) / 1024 / second).toFixed(1)} KiB per stream ` +
+      `for the second ${second}; RSS (whole process, clients in the worker included) +${
         ((openRss - idleRss) / streams).toFixed(0)
-      } KiB`,
+      } KiB from idle, +${((openRss - halfRss) / second).toFixed(0)} KiB for the second half`,
   );
   if (snapshot) {
     const before = bySize(idleSnapshot);
     const after = bySize(openSnapshot);
+    // Growth from the first half to all streams, per stream of the second half.
     const rows = [...after].map(([key, a]) => {
       const b = before.get(key) ?? { size: 0, count: 0 };
-      return { key, size: a.size - b.size, count: a.count - b.count };
+      return {
+        key,
+        size: (a.size - b.size) * streams / second,
+        count: (a.count - b.count) * streams / second,
+      };
     }).sort((x, y) => y.size - x.size).slice(0, 40);
     console.log("| object (type:constructor) | bytes per stream | count per stream |\n|---|---:|---:|");
     for (const r of rows) {
