@@ -167,8 +167,20 @@ llama.tokenize = async (...args: Parameters<typeof llama.tokenize>) => {
   }
 };
 const originalCompletion = llama.completion.bind(llama);
+let promptChecked = false;
 llama.completion = async function* (...args: Parameters<typeof llama.completion>) {
   const record = { at: _now(), firstChunkAt: 0 };
+  if (!promptChecked) {
+    // The comparison is fair only if the direct and nginx paths send what the gateway sends.
+    promptChecked = true;
+    const sent = args[0] as { prompt?: number[]; n_predict?: number };
+    if (JSON.stringify(sent.prompt) !== JSON.stringify(prompt) || sent.n_predict !== tokens) {
+      throw new Error(
+        `The gateway's request (${sent.prompt?.length} prompt ids, n_predict ${sent.n_predict}) is not the ` +
+          `direct path's (${prompt.length}, ${tokens})`,
+      );
+    }
+  }
   completions.push(record);
   for await (const chunk of originalCompletion(...args) as AsyncIterable<CompletionChunk>) {
     if (!record.firstChunkAt && chunk.content) record.firstChunkAt = _now();
