@@ -1,6 +1,7 @@
 /**
- * Gateway CPU per request and per token (`deno run -A bench/cpu_bench.ts [--requests 40] [--tokens 1,256]
- * [--concurrency 1] [--hold 0]`): the gateway runs as its own process (`src/main.ts serve`, the generated
+ * Gateway CPU per request and per token (`deno run --allow-read --allow-write --allow-env --allow-run
+ * --allow-net bench/cpu_bench.ts [--requests 40] [--tokens 1,256] [--concurrency 1] [--hold 0]`): the
+ * gateway runs as its own process (`src/main.ts serve`, the generated
  * demo model, llama-server with `-t 1`), this process sends sequential SDK requests (X-Wing, the SDK's
  * defaults), and the CPU time of each gateway thread is read from /proc before and after each series
  * (`utime + stime` of /proc/PID/task/TID/stat; 10 ms ticks, so series are long). llama-server is a separate
@@ -18,7 +19,7 @@ import { parseArgs } from "node:util";
 import { GatewayClient } from "../src/client/mod.ts";
 import { demoModelFile } from "../src/inference/mod.ts";
 import { SINGLE_SOURCE_LIMITS } from "../scripts/lib/bench_limits.ts";
-import { permissionFlags, scopeFromEnv } from "../scripts/permissions.ts";
+import { spawnBenchGateway } from "../scripts/lib/bench_gateway.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -60,19 +61,8 @@ const env: Record<string, string> = {
   PG_TOKEN_BATCH_SIZE: "100",
   PG_TOKENS_PER_DEVICE_PER_DAY: big,
 };
-// The product's own permission flags for this configuration (scripts/permissions.ts), as `deno task start`.
-const child = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    ...permissionFlags(scopeFromEnv("gateway", env)),
-    ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
-    new URL("../src/main.ts", import.meta.url).pathname,
-    "serve",
-  ],
-  env,
-  stdout: "null",
-  stderr: "inherit",
-}).spawn();
+// The product's own permission flags for this configuration, as `deno task start` (scripts/lib/bench_gateway.ts).
+const child = spawnBenchGateway(env, { v8Flags, stdout: "null", stderr: "inherit" });
 
 /** CPU ms of each gateway thread by name (the main thread is the one whose tid is the pid). */
 const threadsCpu = (): Map<string, number> => {

@@ -1,5 +1,5 @@
 /**
- * What the edge costs per streamed chunk against `Deno.serve` alone (`taskset -c 1 deno run -A
+ * What the edge costs per streamed chunk against `Deno.serve` alone (`taskset -c 1 deno run --allow-net=127.0.0.1
  * bench/edge_bench.ts [--chunks 2000] [--rounds 5]`): the application answers one request with a stream of
  * 530-byte chunks (one sealed response chunk each, enqueued as the seal stage does) paced 1 ms apart so
  * that each one crosses on its own, and a raw HTTP/1.1 client in a worker reads it over loopback TCP from
@@ -7,10 +7,11 @@
  *   serve    `Deno.serve` (hyper) on a TCP port, no edge: what the runtime's own server costs
  *   edge     `listen()`'s accept loop + guardConnection + response_writer.ts, the gateway's server
  *
- * The figure is this thread's CPU time (the client's worker thread is excluded by reading /proc's
- * per-thread counters) per chunk, median of the rounds. Both paths share the same handler and stream.
+ * The figure is this thread's CPU time (`process.threadCpuUsage()`: the client's worker thread is
+ * excluded; 10 ms ticks) per chunk, median of the rounds. Both paths share the same handler and stream.
  * (Until issue 15 the edge relayed to a `Deno.serve` on a UNIX socket; this bench measured that hop.)
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { listen } from "../src/http/mod.ts";
 import { createLogger } from "../src/observability/mod.ts";
@@ -23,11 +24,10 @@ const chunks = Number(values.chunks);
 const rounds = Number(values.rounds);
 const CHUNK = 530;
 
-/** CPU ms of this process's main thread (the event loop that runs the edge and Deno.serve). */
+/** CPU ms of this thread (the event loop that runs the edge and Deno.serve; the client's worker excluded). */
 const mainCpuMs = () => {
-  const stat = Deno.readTextFileSync(`/proc/${Deno.pid}/task/${Deno.pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  const { user, system } = process.threadCpuUsage();
+  return (user + system) / 1000;
 };
 
 const handler = () => {

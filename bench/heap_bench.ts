@@ -1,5 +1,5 @@
 /**
- * JavaScript heap per open stream, and what it is made of (`deno run -A --v8-flags=--expose-gc
+ * JavaScript heap per open stream, and what it is made of (`deno run --allow-read --allow-write --allow-env --allow-run --allow-net --allow-sys=uid --v8-flags=--expose-gc
  * bench/heap_bench.ts [streams] [--snapshot]`): the gateway runs in this process (`run()`, the scripted fake
  * llama-server of tests/helpers/fake_harmony_llama.py answering one token every 20 ms, so no model competes
  * for the cores), the SDK clients run in a worker (their objects are in another heap), and the heap after a
@@ -39,7 +39,7 @@ const controller = new AbortController();
 const gateway = await run(loaded.config, { logger: createLogger("error", () => {}) }, controller.signal);
 await gateway.supervisor!.ensureReady(AbortSignal.timeout(30_000));
 
-const rssKiB = () => Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync("/proc/self/status"))![1]);
+const rssKiB = () => Deno.memoryUsage().rss / 1024;
 const settle = async () => {
   for (let i = 0; i < 3; i++) {
     gc();

@@ -1,5 +1,5 @@
 /**
- * Per-token cost of reading a llama-server stream (`deno run -A bench/llama_stream_bench.ts`): a stand-in
+ * Per-token cost of reading a llama-server stream (`deno run --allow-read --allow-write --allow-run --allow-net bench/llama_stream_bench.ts`): a stand-in
  * server (Python, a separate process, so its CPU is not counted) streams /completion chunks shaped like
  * llama-server's, one per write and paced so that each arrives on its own as a model's tokens do, over a
  * UNIX socket; the gateway's LlamaClient reads

@@ -1,5 +1,5 @@
 /**
- * Gateway memory per open stream (`deno run -A bench/rss_bench.ts [streams]`): the gateway runs as its own
+ * Gateway memory per open stream (`deno run --allow-read --allow-write --allow-env --allow-run --allow-net bench/rss_bench.ts [streams]`): the gateway runs as its own
  * process (`src/main.ts serve`, demo model, llama-server with one slot per stream), this process opens N
  * streams through the SDK (one device each) and keeps reading them slowly; the gateway's RSS is read from
  * /proc when idle, with all streams open, and after they are cancelled and a few seconds have passed.
@@ -7,7 +7,7 @@
 import { GatewayClient } from "../src/client/mod.ts";
 import { demoModelFile } from "../src/inference/mod.ts";
 import { SINGLE_SOURCE_LIMITS } from "../scripts/lib/bench_limits.ts";
-import { permissionFlags, scopeFromEnv } from "../scripts/permissions.ts";
+import { spawnBenchGateway } from "../scripts/lib/bench_gateway.ts";
 
 const STREAMS = Number(Deno.args[0] ?? 256);
 const bin = Deno.env.get("PG_TEST_LLAMA_SERVER_BIN") ??
@@ -32,19 +32,9 @@ const env: Record<string, string> = {
   // tokens in this process (~25 ms each, minutes in all); an open stream's state is the same either way.
   PG_AUTH: "device",
 };
-// The product's own permission flags for this configuration (scripts/permissions.ts), as `deno task start`.
-const child = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    ...permissionFlags(scopeFromEnv("gateway", env)),
-    ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
-    new URL("../src/main.ts", import.meta.url).pathname,
-    "serve",
-  ],
-  env,
-  stdout: Deno.env.get("RSS_BENCH_STDOUT") ? "inherit" : "null",
-  stderr: Deno.env.get("RSS_BENCH_STDOUT") ? "inherit" : "null",
-}).spawn();
+// The product's own permission flags for this configuration, as `deno task start` (scripts/lib/bench_gateway.ts).
+const shown = Deno.env.get("RSS_BENCH_STDOUT") ? "inherit" : "null";
+const child = spawnBenchGateway(env, { v8Flags, stdout: shown, stderr: shown });
 const rssKiB = () => {
   const out = new Deno.Command("cat", { args: [`/proc/${child.pid}/status`] }).outputSync();
   return Number(/VmRSS:\s+(\d+)/.exec(new TextDecoder().decode(out.stdout))![1]);

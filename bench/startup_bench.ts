@@ -1,26 +1,20 @@
 /**
- * Start-up of the embedded demo default (`deno run -A bench/startup_bench.ts`): the gateway process is
+ * Start-up of the embedded demo default (`deno run --allow-read --allow-write --allow-env --allow-run --allow-net bench/startup_bench.ts`): the gateway process is
  * started with no PG_MODEL_PATH, as `deno task start` does, and /ready is polled every 10 ms. Twice per
  * round in a fresh runtime directory: the first start generates the gpt-oss demo model, the second reuses
  * it. Needs the cached llama-server build. Prints medians over the rounds. Results: docs/benchmarks.md.
  */
-import { permissionFlags, scopeFromEnv } from "../scripts/permissions.ts";
+import { spawnBenchGateway } from "../scripts/lib/bench_gateway.ts";
 
 const ROUNDS = Number(Deno.args[0] ?? 3);
 const bin = Deno.env.get("PG_TEST_LLAMA_SERVER_BIN") ??
   `${Deno.env.get("HOME")}/.cache/privacy-gateway/llama-server-node-llama-cpp-3.22.1-cpu/bin/llama-server`;
-const main = new URL("../src/main.ts", import.meta.url).pathname;
 
 async function readyAfterMs(dir: string, port: number): Promise<number> {
   const started = performance.now();
   const env = { PG_RUNTIME_DIR: dir, PG_LLAMA_SERVER_BIN: bin, PG_PORT: String(port), PG_LOG_LEVEL: "error" };
-  // The product's own permission flags for this configuration (scripts/permissions.ts), as `deno task start`.
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissionFlags(scopeFromEnv("gateway", env)), main, "serve"],
-    env,
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  // The product's own permission flags for this configuration, as `deno task start`.
+  const child = spawnBenchGateway(env, { stdout: "null", stderr: "null" });
   try {
     while (true) {
       const ok = await fetch(`http://127.0.0.1:${port}/ready`).then(

@@ -248,7 +248,7 @@ export class GatewayClient {
 
   /** Starts the next streaming request's encapsulation to `key` (replacing any other). */
   #prepareNext(key: UsableKey | undefined): void {
-    if (this.#options.prepareAhead === false || !key) return;
+    if (!this.#options.prepareAhead || !key) return;
     const seal = this.#crypto
       .then((c) => prepareSeal(c, key, { chunked: true, aeadId: key.aeadId }))
       .catch(() => undefined);

@@ -137,7 +137,7 @@ async function _answerOpened(
   opened: OpenedRequest,
   network: string,
   deps: ChatHandlerDeps,
-  /** Aborted when the client connection ends (the edge knows; hyper does not before the answer starts). */
+  /** Aborted when the client connection ends, also before the answer starts (the edge reads the socket). */
   clientGone: AbortSignal,
 ): Promise<Response> {
   const { responseNonce, cipher } = await responseCipher(opened);

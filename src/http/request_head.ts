@@ -23,8 +23,6 @@ export interface RequestHead {
   contentLength: number;
   /** The client waits for `100 Continue` before sending its body (RFC 9110 §10.1.1). */
   expectsContinue: boolean;
-  /** The request method, as sent (a token). */
-  method: string;
   /** HTTP/1.0: the answer's body is delimited by the connection's close (no chunked coding in 1.0). */
   http10: boolean;
   /**
@@ -108,7 +106,6 @@ export function parseHead(bytes: Uint8Array, maxBodyBytes: number): RequestHead 
     length: bytes.length,
     contentLength: declared,
     expectsContinue,
-    method: requestLine[1],
     http10: requestLine[4] === "0",
     toRequest(body: Uint8Array<ArrayBuffer> | undefined): Request | undefined {
       const method = requestLine[1];

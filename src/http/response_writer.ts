@@ -60,9 +60,35 @@ export async function writeResponse(
     const body = await _collect(response.body, sink);
     return await sink.write(concat(_head(response, [`content-length: ${body.byteLength}`]), body));
   }
-  // The reader and its cancel exist before the first write: a client that leaves during the head's write
-  // still cancels the stream (review of issue 15's edge, finding 1).
-  const reader = response.body.getReader();
+  const chunk = (value: Uint8Array) =>
+    concat(_encoder.encode(`${value.byteLength.toString(16)}\r\n`), value, _CRLF);
+  await _pump(response.body, sink, async (value) => {
+    // An empty chunk would read as the last one.
+    if (value.byteLength > 0) await sink.write(chunk(value));
+  }, () => sink.write(_head(response, ["transfer-encoding: chunked"])));
+  await sink.write(_LAST_CHUNK);
+}
+
+/** Reads a whole (small, application-made) body; a connection that ends meanwhile cancels it. */
+async function _collect(body: ReadableStream<Uint8Array>, sink: ResponseSink): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  await _pump(body, sink, (value) => void parts.push(value));
+  return concat(...parts);
+}
+
+/**
+ * Reads `body` to its end, handing each piece to `onPiece` (after `start`). The reader and its cancel exist
+ * before anything is written, so a client that leaves at any moment, the head's write included, cancels
+ * the body (review of issue 15's edge, finding 1); a failed write cancels it too. A cancelled body throws:
+ * what was read before the cancel is never taken for the whole answer.
+ */
+async function _pump(
+  body: ReadableStream<Uint8Array>,
+  sink: ResponseSink,
+  onPiece: (value: Uint8Array) => void | Promise<void>,
+  start?: () => Promise<void>,
+): Promise<void> {
+  const reader = body.getReader();
   let cancelled = false;
   sink.setCancel(() => {
     cancelled = true;
@@ -70,46 +96,18 @@ export async function writeResponse(
   });
   let ended = false;
   try {
-    await sink.write(_head(response, ["transfer-encoding: chunked"]));
+    await start?.();
     while (true) {
       const { value, done } = await reader.read();
       if (done) break;
-      // An empty chunk would read as the last one.
-      if (value.byteLength === 0) continue;
-      await sink.write(concat(_encoder.encode(`${value.byteLength.toString(16)}\r\n`), value, _CRLF));
+      await onPiece(value);
     }
     ended = true;
   } finally {
     sink.setCancel(undefined);
-    // A write that failed (the client is gone) stops the application's stream at once.
     if (!ended) reader.cancel().catch(() => {});
   }
-  // A cancelled answer (the connection ended) must not look complete.
   if (cancelled) throw new Error("The answer was cancelled");
-  await sink.write(_LAST_CHUNK);
-}
-
-/** Reads a whole (small, application-made) body; a connection that ends meanwhile cancels it. */
-async function _collect(body: ReadableStream<Uint8Array>, sink: ResponseSink): Promise<Uint8Array> {
-  const reader = body.getReader();
-  let cancelled = false;
-  sink.setCancel(() => {
-    cancelled = true;
-    reader.cancel().catch(() => {});
-  });
-  try {
-    const parts: Uint8Array[] = [];
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      parts.push(value);
-    }
-    // What was read before a cancel is not the whole answer.
-    if (cancelled) throw new Error("The answer was cancelled");
-    return concat(...parts);
-  } finally {
-    sink.setCancel(undefined);
-  }
 }
 
 function _head(response: Response, framing: string[]): Uint8Array {

@@ -49,9 +49,12 @@ export function coalesceEvents(
   /** Set by every enqueue: a pull returns once it has produced something (or the source ended). */
   let produced = false;
   let controller!: ReadableStreamDefaultController<ChatEvent[]>;
-  const flush = () => {
+  const stopTick = () => {
     if (timer !== undefined) clock.clear(timer);
     timer = undefined;
+  };
+  const flush = () => {
+    stopTick();
     // An event still in flight when the client left (the source's cleanup can outlast a tick) is dropped:
     // an enqueue into the cancelled stream would throw from a timer, ending the process.
     if (pending.length === 0 || cancelled) return;
@@ -90,8 +93,7 @@ export function coalesceEvents(
           next = await iterator.next();
         } catch (error) {
           // The stream errors: no tick may enqueue into it afterwards.
-          if (timer !== undefined) clock.clear(timer);
-          timer = undefined;
+          stopTick();
           throw error;
         }
         const { done, value } = next;
@@ -112,8 +114,7 @@ export function coalesceEvents(
     async cancel() {
       cancelled = true;
       pending = [];
-      if (timer !== undefined) clock.clear(timer);
-      timer = undefined;
+      stopTick();
       options.onCancel?.();
       await iterator.return?.();
     },

@@ -1,0 +1,25 @@
+/**
+ * A benchmark's gateway as its own process, the way `deno task start` runs it: `src/main.ts serve` under
+ * the product's own permission flags for `env` (scripts/permissions.ts), never -A (bench/cpu_bench.ts,
+ * bench/rss_bench.ts, bench/startup_bench.ts).
+ */
+import { permissionFlags, scopeFromEnv } from "../permissions.ts";
+
+/** Spawns the gateway for `env`; `v8Flags` (e.g. --max-semi-space-size=1) go to its V8, to compare flags. */
+export function spawnBenchGateway(
+  env: Record<string, string>,
+  options: { v8Flags?: string; stdout: "inherit" | "null"; stderr: "inherit" | "null" },
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...permissionFlags(scopeFromEnv("gateway", env)),
+      ...(options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : []),
+      new URL("../../src/main.ts", import.meta.url).pathname,
+      "serve",
+    ],
+    env,
+    stdout: options.stdout,
+    stderr: options.stderr,
+  }).spawn();
+}
