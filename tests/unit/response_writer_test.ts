@@ -158,3 +158,29 @@ Deno.test({
     assert.equal(out.writes.length, 0);
   },
 });
+
+Deno.test({
+  ...none,
+  name: "writeResponse() cancels the application's stream when a write fails (the client is gone)",
+  async fn() {
+    let cancelled = false;
+    let writes = 0;
+    const failing = {
+      write: () => ++writes === 2 ? Promise.reject(new Error("broken pipe")) : Promise.resolve(),
+      setCancel: () => {},
+    };
+    const endless = new ReadableStream<Uint8Array>({
+      pull: (c) => c.enqueue(new Uint8Array([1])),
+      cancel: () => void (cancelled = true),
+    });
+    await assert.rejects(
+      writeResponse(
+        new Response(endless, { headers: { "content-type": "message/ohttp-chunked-res" } }),
+        POST,
+        failing,
+      ),
+      /broken pipe/,
+    );
+    assert.ok(cancelled, "the stream was cancelled");
+  },
+});
