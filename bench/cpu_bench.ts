@@ -62,7 +62,12 @@ const env: Record<string, string> = {
   PG_TOKENS_PER_DEVICE_PER_DAY: big,
 };
 // The product's own permission flags for this configuration, as `deno task start` (scripts/lib/bench_gateway.ts).
-const child = spawnBenchGateway(env, { v8Flags, stdout: "null", stderr: "inherit" });
+// CPU_BENCH_STDOUT shows the gateway's own output (e.g. with CPU_BENCH_V8_FLAGS=--trace-gc).
+const child = spawnBenchGateway(env, {
+  v8Flags,
+  stdout: Deno.env.get("CPU_BENCH_STDOUT") ? "inherit" : "null",
+  stderr: "inherit",
+});
 
 /** CPU ms of each gateway thread by name (the main thread is the one whose tid is the pid). */
 const threadsCpu = (): Map<string, number> => {

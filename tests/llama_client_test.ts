@@ -122,6 +122,8 @@ Deno.test("LlamaClient over the UNIX socket refuses a chunk without its CRLF and
     looseSize,
     HEAD.slice(0, 10),
     `${EVENT.length.toString(16)}\r\n${EVENT.slice(0, 5)}`,
+    // Cut off in the trailer section: the message never ended.
+    chunk(EVENT) + "0\r\nX-Trailer: t\r\n",
   ];
   for (const broken of cases) {
     await withRawServer(broken === HEAD.slice(0, 10) ? broken : HEAD + broken, async (client) => {

@@ -19,7 +19,13 @@ import {
   toBase64Url,
   utf8,
 } from "../src/crypto/mod.ts";
-import { encodeChatRequest, encodeRequest, OHTTP_REQUEST_TYPE } from "../src/protocol/mod.ts";
+import {
+  type ChatEvent,
+  encodeChatRequest,
+  encodeRequest,
+  GatewayError,
+  OHTTP_REQUEST_TYPE,
+} from "../src/protocol/mod.ts";
 import { startGateway, type TestGateway } from "./helpers/gateway.ts";
 import {
   chat,
@@ -526,4 +532,40 @@ Deno.test("parseChatRequest() enforces the configured message count and length l
     "422 invalid_request",
   );
   assert.equal(await refused({ messages: [{ role: "user", content: "ok" }], max_tokens: 50 }), "accepted");
+});
+
+/** A fake backend for a fault: one word, then a failure (`throws`) or an end without `done` (`ends`). */
+class FakeFailingGenerator {
+  constructor(readonly mode: "throws" | "ends") {}
+  ready(): boolean {
+    return true;
+  }
+  async *generate(): AsyncIterable<ChatEvent> {
+    yield { type: "text", delta: "partial" };
+    await Promise.resolve();
+    if (this.mode === "throws") throw new GatewayError("upstream_unavailable");
+  }
+}
+
+Deno.test("A stream that fails after its first event ends with an encrypted error event, and its real outcome is counted", async () => {
+  for (
+    const [mode, code, status] of [["throws", "upstream_unavailable", 503], [
+      "ends",
+      "upstream_error",
+      502,
+    ]] as const
+  ) {
+    await using gateway = await startGateway({}, { generator: new FakeFailingGenerator(mode) });
+    const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint });
+    const events: ChatEvent[] = [];
+    for await (const event of client.chat({ messages: [{ role: "user", content: "x" }] })) events.push(event);
+    assert.deepEqual(events.map((e) => e.type), ["text", "error"], mode);
+    assert.equal((events[1] as { code: string }).code, code);
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    assert.match(
+      metrics,
+      new RegExp(`privacy_gateway_requests_total\\{route="chat",status="${status}",code="${code}"\\} 1`),
+      mode,
+    );
+  }
 });

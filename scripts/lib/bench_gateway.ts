@@ -5,7 +5,10 @@
  */
 import { permissionFlags, scopeFromEnv } from "../permissions.ts";
 
-/** Spawns the gateway for `env`; `v8Flags` (e.g. --max-semi-space-size=1) go to its V8, to compare flags. */
+/**
+ * Spawns the gateway for `env`; `v8Flags` (e.g. --max-semi-space-size=1) go to its V8, to compare flags.
+ * BENCH_PROF_DIR, when set, makes the gateway write a V8 CPU profile there when it exits (`--cpu-prof`).
+ */
 export function spawnBenchGateway(
   env: Record<string, string>,
   options: { v8Flags?: string; stdout: "inherit" | "null"; stderr: "inherit" | "null" },
@@ -15,6 +18,9 @@ export function spawnBenchGateway(
       "run",
       ...permissionFlags(scopeFromEnv("gateway", env)),
       ...(options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : []),
+      ...(Deno.env.get("BENCH_PROF_DIR")
+        ? ["--cpu-prof", `--cpu-prof-dir=${Deno.env.get("BENCH_PROF_DIR")}`]
+        : []),
       new URL("../../src/main.ts", import.meta.url).pathname,
       "serve",
     ],

@@ -206,7 +206,7 @@ async function _answerOpened(
     let finalCode: string | undefined;
     const inferenceStarted = performance.now();
     let firstTokenSeconds: number | undefined;
-    const events = _observe(_eventsWithErrors(deps.generator.generate(chat, signal), signal), (event) => {
+    const events = _reported(deps.generator.generate(chat, signal), signal, (event) => {
       if (event.type === "text" && firstTokenSeconds === undefined) {
         firstTokenSeconds = (performance.now() - started) / 1000;
       }
@@ -322,36 +322,34 @@ async function _tokenOutcome<T>(step: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Turns a generator failure or abort into a terminal error event, so the stream always ends properly. */
-async function* _eventsWithErrors(
+/**
+ * Passes events through, reporting each; turns a generator failure or abort into a terminal error event,
+ * so the stream always ends properly; and calls `finish` exactly once however the stream ends. One
+ * generator for the three, not one each: every layer costs ~0.6 KB of promises and results per token
+ * (docs/benchmarks.md, "Allocation per token").
+ */
+async function* _reported(
   source: AsyncIterable<ChatEvent>,
   signal: AbortSignal,
-): AsyncIterable<ChatEvent> {
-  try {
-    for await (const event of source) {
-      yield event;
-      if (event.type === "done" || event.type === "error") return;
-    }
-    if (signal.aborted) throw signal.reason;
-    throw new GatewayError("upstream_error");
-  } catch (error) {
-    let failure = toGatewayError(error);
-    if (!(error instanceof GatewayError) && signal.aborted) {
-      const reason = signal.reason as { name?: string } | undefined;
-      failure = new GatewayError(reason?.name === "TimeoutError" ? "upstream_timeout" : "shutting_down");
-    }
-    yield { type: "error", code: failure.code, message: failure.message };
-  }
-}
-
-/** Passes events through, reporting each, and calls `finish` exactly once however the stream ends. */
-async function* _observe(
-  source: AsyncIterable<ChatEvent>,
   onEvent: (event: ChatEvent) => void,
   finish: () => void,
 ): AsyncIterable<ChatEvent> {
   try {
-    for await (const event of source) {
+    try {
+      for await (const event of source) {
+        onEvent(event);
+        yield event;
+        if (event.type === "done" || event.type === "error") return;
+      }
+      if (signal.aborted) throw signal.reason;
+      throw new GatewayError("upstream_error");
+    } catch (error) {
+      let failure = toGatewayError(error);
+      if (!(error instanceof GatewayError) && signal.aborted) {
+        const reason = signal.reason as { name?: string } | undefined;
+        failure = new GatewayError(reason?.name === "TimeoutError" ? "upstream_timeout" : "shutting_down");
+      }
+      const event: ChatEvent = { type: "error", code: failure.code, message: failure.message };
       onEvent(event);
       yield event;
     }

@@ -111,7 +111,26 @@ export class HarmonyGenerator implements Generator {
     await this.#backend(client, this.#options.deadlines.firstTokenMs).catch(() => {});
   }
 
-  async *generate(request: ChatRequest, signal: AbortSignal): AsyncIterable<ChatEvent> {
+  /**
+   * Not a generator itself: it returns failover's, so an event crosses one layer less. A request refused
+   * here (too long) still fails when it is iterated, as every other failure of the answer does.
+   */
+  generate(request: ChatRequest, signal: AbortSignal): AsyncIterable<ChatEvent> {
+    let pieces: Piece[];
+    try {
+      pieces = this.#render(request);
+    } catch (error) {
+      return _failing(error);
+    }
+    return failover(
+      this.#router,
+      this.#options,
+      signal,
+      (client) => this.#run(client, request, pieces, signal),
+    );
+  }
+
+  #render(request: ChatRequest): Piece[] {
     const pieces = renderConversation(conversationFor(request, this.#options.policy, this.#options.today()), {
       mode: "completion",
       autoDropAnalysis: true,
@@ -124,12 +143,7 @@ export class HarmonyGenerator implements Generator {
     if (chars > this.#options.contextTokens * _MAX_CHARS_PER_TOKEN) {
       throw new GatewayError("context_too_long");
     }
-    yield* failover(
-      this.#router,
-      this.#options,
-      signal,
-      (client) => this.#run(client, request, pieces, signal),
-    );
+    return pieces;
   }
 
   async *#run(
@@ -198,14 +212,15 @@ export class HarmonyGenerator implements Generator {
       for (const piece of chunkPieces(chunk.content, chunk.tokens, names)) {
         for (const parsed of parser.push(piece)) {
           if (parsed.type === "malformed") throw new GatewayError("upstream_error");
-          yield* filter.accept(parsed);
+          // A loop, not yield* over the array: yield* wraps a sync iterable in an async iterator per event.
+          for (const event of filter.accept(parsed)) yield event;
         }
       }
       if (chunk.stop) break;
     }
     for (const parsed of parser.end()) {
       if (parsed.type === "malformed") throw new GatewayError("upstream_error");
-      yield* filter.accept(parsed);
+      for (const event of filter.accept(parsed)) yield event;
     }
     yield {
       type: "done",
@@ -313,4 +328,10 @@ function _demoLogitBias(specials: SpecialTokenIds, realVocabulary: boolean): [nu
   }
   for (const id of specials.forbidden) banned.push([id, false]);
   return banned;
+}
+
+/** An answer that fails as soon as it is read. */
+// deno-lint-ignore require-yield
+async function* _failing(error: unknown): AsyncIterable<ChatEvent> {
+  throw error;
 }

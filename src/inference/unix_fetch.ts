@@ -62,16 +62,17 @@ export function createSocketFetch(socketPath: string): { fetch: SocketFetch; clo
       const { status, headers } = await reader.head();
       const length = headers.get("content-length");
       const chunked = /\bchunked\b/i.test(headers.get("transfer-encoding") ?? "");
-      const source = chunked
-        ? reader.chunked()
+      // Methods the stream's pull calls directly, not generators: one layer less per token.
+      const next = chunked
+        ? () => reader.nextChunked()
         : length !== null
-        ? reader.fixed(Number(length))
-        : reader.untilClose();
+        ? reader.fixedLength(Number(length))
+        : () => reader.nextUntilClose();
       const stream = new ReadableStream<Uint8Array>({
         async pull(controller) {
           try {
-            const { value, done } = await source.next();
-            if (done) {
+            const value = await next();
+            if (value === null) {
               signal?.removeEventListener("abort", onAbort);
               close();
               controller.close();
@@ -176,62 +177,67 @@ class _ConnReader {
     return { status: Number(match[1]), headers };
   }
 
-  async *fixed(length: number): AsyncGenerator<Uint8Array> {
+  /** A reader of a body of `length` bytes: each call gives the next piece, null after the last. */
+  fixedLength(length: number): () => Promise<Uint8Array | null> {
     let left = length;
-    while (left > 0) {
+    return async () => {
+      if (left <= 0) return null;
       if (this.#buffer.byteLength === 0 && !await this.#fill()) {
         throw new Error("Upstream closed the connection mid-body");
       }
       const part = this.#take(Math.min(left, this.#buffer.byteLength));
       left -= part.byteLength;
-      yield part;
-    }
+      return part;
+    };
   }
 
-  async *untilClose(): AsyncGenerator<Uint8Array> {
-    while (true) {
-      if (this.#buffer.byteLength > 0) yield this.#take(this.#buffer.byteLength);
-      if (!await this.#fill()) return;
-    }
+  /** The next piece of a body that ends with the connection; null at its end. */
+  async nextUntilClose(): Promise<Uint8Array | null> {
+    if (this.#buffer.byteLength === 0 && !await this.#fill()) return null;
+    return this.#take(this.#buffer.byteLength);
   }
+
+  /** Where a chunked body is: data bytes left in the current chunk (> 0), or what comes next. */
+  #chunk: number | "size" | "crlf" | "trailers" | "ended" = "size";
 
   /**
-   * The body of a chunked response. Everything already buffered is handed out as one piece, however many
-   * chunks it spans (llama-server sends one chunk per token): one piece per socket read, not per chunk.
+   * The next piece of a chunked body, null at its end. Everything already buffered is handed out as one
+   * piece, however many chunks it spans (llama-server sends one chunk per token): one piece per socket
+   * read, not per chunk. A piece is handed out before any wait for the socket.
    */
-  async *chunked(): AsyncGenerator<Uint8Array> {
-    let pending: Uint8Array[] = [];
-    const flush = () => {
-      const out = pending.length === 1 ? pending[0] : concat(...pending);
-      pending = [];
-      return out;
-    };
+  async nextChunked(): Promise<Uint8Array | null> {
+    const pending: Uint8Array[] = [];
+    const out = () => (pending.length === 1 ? pending[0] : concat(...pending));
     while (true) {
-      // About to wait for the socket: hand out what is complete first.
-      if (pending.length > 0 && this.#buffer.indexOf(10) < 0) yield flush();
-      const sizeLine = await this.#line(4096);
-      const digits = sizeLine.split(";")[0].trim();
-      // Strictly hex (parseInt alone would read "data: …" as 0xda).
-      if (!/^[0-9a-fA-F]{1,8}$/.test(digits)) throw new Error("Upstream sent a malformed chunk size");
-      const size = parseInt(digits, 16);
-      if (size === 0) {
-        if (pending.length > 0) yield flush();
-        // Trailer fields, up to the empty line; their content is not used.
-        while (await this.#line(_MAX_HEAD_BYTES) !== "");
-        return;
-      }
-      let left = size;
-      while (left > 0) {
+      const state = this.#chunk;
+      if (state === "ended") return pending.length > 0 ? out() : null;
+      if (typeof state === "number") {
         if (this.#buffer.byteLength === 0) {
-          if (pending.length > 0) yield flush();
+          if (pending.length > 0) return out();
           if (!await this.#fill()) throw new Error("Upstream closed the connection mid-chunk");
         }
-        const part = this.#take(Math.min(left, this.#buffer.byteLength));
-        left -= part.byteLength;
+        const part = this.#take(Math.min(state, this.#buffer.byteLength));
         pending.push(part);
+        this.#chunk = state - part.byteLength > 0 ? state - part.byteLength : "crlf";
+        continue;
       }
-      if (pending.length > 0 && this.#buffer.indexOf(10) < 0) yield flush();
-      if (await this.#line(2) !== "") throw new Error("Upstream sent a chunk without its CRLF");
+      // About to read a line, which may wait for the socket: hand out what is complete first.
+      if (pending.length > 0 && this.#buffer.indexOf(10) < 0) return out();
+      if (state === "crlf") {
+        if (await this.#line(2) !== "") throw new Error("Upstream sent a chunk without its CRLF");
+        this.#chunk = "size";
+      } else if (state === "trailers") {
+        // Trailer fields, up to the empty line; their content is not used.
+        while (await this.#line(_MAX_HEAD_BYTES) !== "");
+        this.#chunk = "ended";
+      } else {
+        const sizeLine = await this.#line(4096);
+        const digits = sizeLine.split(";")[0].trim();
+        // Strictly hex (parseInt alone would read "data: …" as 0xda).
+        if (!/^[0-9a-fA-F]{1,8}$/.test(digits)) throw new Error("Upstream sent a malformed chunk size");
+        const size = parseInt(digits, 16);
+        this.#chunk = size === 0 ? "trailers" : size;
+      }
     }
   }
 }
