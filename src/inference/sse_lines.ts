@@ -4,9 +4,9 @@
  * `data` lines join with LF; a blank line dispatches; comments and other fields are ignored; an event cut
  * off by the end of the stream is discarded, as the spec says.
  *
- * It reads the body directly (one reader, one streaming TextDecoder) instead of through TransformStreams:
- * llama-server sends one event per token, so every per-chunk promise and allocation counts
- * (bench/llama_stream_bench.ts).
+ * The caller feeds it each read of the body (LlamaClient reads the body itself): no TransformStream and no
+ * generator in between, since llama-server sends one event per token and every per-token promise and
+ * allocation counts (bench/llama_stream_bench.ts; docs/benchmarks.md, "Allocation per token").
  */
 
 /** No events: returned by {@link ServerSentEventParser.push} for a read that completes none (no allocation). */
@@ -57,21 +57,5 @@ export class ServerSentEventParser {
     }
     this.#buffer = start === 0 ? buffer : buffer.slice(start);
     return out ?? _NONE;
-  }
-}
-
-/** The `data` of each event of `body`, in order. Stopping early cancels the body. */
-export async function* parseServerSentEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const reader = body.getReader();
-  const parser = new ServerSentEventParser();
-  try {
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      for (const data of parser.push(value)) yield data;
-    }
-  } finally {
-    // Cancelling tells the server the client is gone (a no-op once the stream has ended).
-    await reader.cancel().catch(() => {});
   }
 }
