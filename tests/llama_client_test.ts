@@ -160,3 +160,21 @@ Deno.test("LlamaClient.completion() with a signal already aborted (the client le
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("LlamaClient over the UNIX socket refuses a Content-Length that is not a number, instead of reading forever", async () => {
+  // A repeated field is joined ("26, 26"): read as a number it was NaN, a body that never ended (an endless
+  // loop of empty pieces that starved the event loop, found in review).
+  const body = 'data: {"stop":true}\n\n';
+  for (const field of [`${body.length}\r\nContent-Length: ${body.length}`, "x", "1.5", "-1", ""]) {
+    const head = `HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: ${field}\r\n\r\n`;
+    await withRawServer(head + body, async (client) => {
+      const result = await read(client, { connectMs: 1000, firstTokenMs: 1000, idleMs: 1000 });
+      assert.ok(result instanceof GatewayError, `${JSON.stringify(field)}: ${JSON.stringify(result)}`);
+    });
+  }
+  // The same body with a valid length is read.
+  const head = `HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: ${body.length}\r\n\r\n`;
+  await withRawServer(head + body, async (client) => {
+    assert.deepEqual(await read(client, { connectMs: 1000, firstTokenMs: 1000, idleMs: 1000 }), []);
+  });
+});

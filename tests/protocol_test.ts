@@ -569,3 +569,49 @@ Deno.test("A stream that fails after its first event ends with an encrypted erro
     );
   }
 });
+
+/** A fake backend whose cleanup fails: words every 10 ms until the reader leaves, then its `finally` throws. */
+class FakeFailingCleanupGenerator {
+  ready(): boolean {
+    return true;
+  }
+  async *generate(): AsyncIterable<ChatEvent> {
+    try {
+      for (let i = 0; i < 1000; i++) {
+        yield { type: "text", delta: `w${i} ` };
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    } finally {
+      // deno-lint-ignore no-unsafe-finally
+      throw new Error("cleanup failed");
+    }
+  }
+}
+
+Deno.test("A client that leaves a stream whose backend cleanup fails still frees its slot and is counted", async () => {
+  await using gateway = await startGateway(
+    { PG_MAX_CONCURRENT_STREAMS: "1", PG_QUEUE_SIZE: "0", PG_STREAM_TICK_MS: "0" },
+    { generator: new FakeFailingCleanupGenerator() },
+  );
+  const client = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
+  for (let round = 0; round < 3; round++) {
+    const leave = new AbortController();
+    let seen = 0;
+    try {
+      for await (const event of client.chat({ messages: [{ role: "user", content: "x" }] }, leave.signal)) {
+        if (event.type === "text" && ++seen === 3) leave.abort();
+      }
+    } catch { /* left */ }
+    assert.equal(seen, 3, `round ${round}: the stream was served (its one slot was free)`);
+    // The edge notices the close and cancels the answer; the slot must come back.
+    let metrics = "";
+    for (let i = 0; i < 100; i++) {
+      metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+      if (new RegExp(`privacy_gateway_requests_total\\{route="chat"[^}]*\\} ${round + 1}`).test(metrics)) {
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.match(metrics, new RegExp(`privacy_gateway_requests_total\\{route="chat"[^}]*\\} ${round + 1}`));
+  }
+});

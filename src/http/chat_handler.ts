@@ -334,16 +334,22 @@ async function* _reported(
   onEvent: (event: ChatEvent) => void,
   finish: () => void,
 ): AsyncIterable<ChatEvent> {
+  // Set while the consumer holds an event: if it leaves then (return()), the source is closed and a failure
+  // of that close must not become an error event, which would pause this generator before `finish`.
+  let handedOut = false;
   try {
     try {
       for await (const event of source) {
         onEvent(event);
+        handedOut = true;
         yield event;
+        handedOut = false;
         if (event.type === "done" || event.type === "error") return;
       }
       if (signal.aborted) throw signal.reason;
       throw new GatewayError("upstream_error");
     } catch (error) {
+      if (handedOut) throw error;
       let failure = toGatewayError(error);
       if (!(error instanceof GatewayError) && signal.aborted) {
         const reason = signal.reason as { name?: string } | undefined;

@@ -61,6 +61,11 @@ export function createSocketFetch(socketPath: string): { fetch: SocketFetch; clo
       const reader = new _ConnReader(conn);
       const { status, headers } = await reader.head();
       const length = headers.get("content-length");
+      // Digits only: a repeated field ("5, 5") or any other form read as a number would be NaN, and a body
+      // of NaN bytes never ends (an endless loop of empty pieces that never yields to the event loop).
+      if (length !== null && !/^\d{1,15}$/.test(length)) {
+        throw new Error("Upstream sent an invalid Content-Length");
+      }
       const chunked = /\bchunked\b/i.test(headers.get("transfer-encoding") ?? "");
       // Methods the stream's pull calls directly, not generators: one layer less per token.
       const next = chunked
