@@ -16,6 +16,9 @@ import {
   fromBase64Url,
   KEM_X25519,
   KEM_XWING,
+  kemSuite,
+  KeyRing,
+  makeHpkeKey,
   toBase64Url,
   utf8,
 } from "../src/crypto/mod.ts";
@@ -614,4 +617,53 @@ Deno.test("A client that leaves a stream whose backend cleanup fails still frees
     }
     assert.match(metrics, new RegExp(`privacy_gateway_requests_total\\{route="chat"[^}]*\\} ${round + 1}`));
   }
+});
+
+/** The outcome of one SDK chat: the last event's type, or the refusal's status and code. */
+async function chatResult(client: GatewayClient, content: string): Promise<string> {
+  try {
+    let last = "";
+    for await (const event of client.chat({ messages: [{ role: "user", content }] })) last = event.type;
+    return last;
+  } catch (error) {
+    return error instanceof GatewayRequestError ? `${error.status} ${error.code}` : String(error);
+  }
+}
+
+Deno.test("After a restart that reuses a key id for a new key, the SDK refetches the signed keys and the chat succeeds", async () => {
+  // A restarted gateway draws its key ids at random: the new X-Wing key can get the id of the old one, and
+  // a request sealed to the old key then fails as decryption_failed (not unknown_key_id).
+  const now = Math.floor(Date.now() / 1000);
+  const make = async () =>
+    await makeHpkeKey(KEM_XWING, await kemSuite(KEM_XWING).kem.generateKeyPair(), 7, now - 60, now + 3600);
+  const ring = KeyRing.fixed([await make()]);
+  await using gateway = await startGateway({}, { keyRing: ring });
+  let posts = 0;
+  let tamper = false;
+  const client = new GatewayClient({
+    baseUrl: gateway.url,
+    pin: gateway.fingerprint,
+    maxAttempts: 3,
+    fetch: async (input, init) => {
+      if (init?.method === "POST") {
+        posts++;
+        if (tamper) {
+          const body = new Uint8Array(init.body as Uint8Array);
+          body[body.length - 1] ^= 1;
+          return await fetch(input, { ...init, body });
+        }
+      }
+      return await fetch(input, init);
+    },
+  });
+  assert.equal(await chatResult(client, "before"), "done");
+  ring.replaceFixed([await make()]);
+  posts = 0;
+  assert.equal(await chatResult(client, "after the restart"), "done");
+  assert.equal(posts, 2, "one refused attempt, one retry to the new key");
+  // The same key, and a request that fails anyway (tampered): not retried, whatever maxAttempts allows.
+  tamper = true;
+  posts = 0;
+  assert.equal(await chatResult(client, "tampered"), "400 decryption_failed");
+  assert.equal(posts, 1);
 });

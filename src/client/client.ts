@@ -16,7 +16,8 @@
  * refetch the signed key set. The clock is corrected from the signed key set's `issued_at` (review items 3
  * and 4), and, for one retry only, from the `Date` of an encapsulated `stale_request` answer, bounded by
  * MAX_CLOCK_CORRECTION_SECONDS (RFC 9458 §6.5). Unknown-key and stale-date failures are retried at most
- * once each.
+ * once each, and so is a decryption failure when the refetched signed key set holds a new key (a restart
+ * that reused the key id).
  */
 import { toBase64Url } from "../crypto/bytes.ts";
 import { deviceProofMessage } from "../protocol/device_proof.ts";
@@ -148,6 +149,8 @@ const _LOOPBACK_URL = /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?
 const _ONCE: ReadonlySet<string> = new Set([
   "stale_request",
   "unknown_key_id",
+  // Retried only when the refetched signed key set holds another key than the one used (below).
+  "decryption_failed",
   // A refused token is dropped (it was removed from the wallet when taken) and another spent, once.
   "token_invalid",
   "token_spent",
@@ -162,6 +165,7 @@ const _RETRYABLE: ReadonlySet<string> = new Set([
   "network_error",
   "stale_request",
   "unknown_key_id",
+  "decryption_failed",
   "upstream_error",
   "token_invalid",
   "token_spent",
@@ -465,6 +469,15 @@ export class GatewayClient {
       await this.keys(true);
       return {};
     }
+    if (error.code === "decryption_failed") {
+      // A gateway that restarted draws new key ids at random (one byte), so it can hold a new key under
+      // the id of the old key this request was sealed to: it answers decryption_failed, not unknown_key_id
+      // (seen in the upgrade rehearsal). The signed key set is fetched again and the call retried once,
+      // only if it now holds another key: a failure against the same key is not the client's to fix.
+      const [before] = await this.keys();
+      const [after] = await this.keys(true);
+      return before && after && !_sameBytes(before.publicKey, after.publicKey) ? {} : false;
+    }
     if (error.code === "token_invalid" || error.code === "token_spent") return {};
     if (error.code === "stale_request") {
       if (error.encapsulated && error.serverDate !== undefined) {
@@ -578,6 +591,10 @@ export class GatewayClient {
  * whose store reply was lost), the retry is refused as `token_spent` and the next takes a fresh token.
  * Either way the token only ever links attempts of one call, which carry the same request.
  */
+function _sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
+}
+
 function _tokenUnspent(error: unknown): boolean {
   return error instanceof GatewayRequestError &&
     (!error.encapsulated || error.code === "overloaded" || error.code === "stale_request");
