@@ -661,6 +661,13 @@ Deno.test("After a restart that reuses a key id for a new key, the SDK refetches
   posts = 0;
   assert.equal(await chatResult(client, "after the restart"), "done");
   assert.equal(posts, 2, "one refused attempt, one retry to the new key");
+  // Two calls at once after another such restart: the one whose retry finds the keys already refetched by
+  // the other still retries (it compares with the key it sealed to, not with the cached set).
+  ring.replaceFixed([await make()]);
+  assert.deepEqual(await Promise.all([chatResult(client, "one"), chatResult(client, "two")]), [
+    "done",
+    "done",
+  ]);
   // The same key, and a request that fails anyway (tampered): not retried, whatever maxAttempts allows.
   tamper = true;
   posts = 0;

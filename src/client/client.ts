@@ -333,18 +333,19 @@ export class GatewayClient {
     let next: _Retry = {};
     const spent = new Set<string>();
     const held: _HeldToken = {};
+    const sealedTo: _SealedTo = {};
     try {
       for (let attempt = 1;; attempt++) {
         let yielded = false;
         try {
-          for await (const event of this.#attempt({ ...input, stream: true }, signal, next, held)) {
+          for await (const event of this.#attempt({ ...input, stream: true }, signal, next, held, sealedTo)) {
             yielded = true;
             yield event;
           }
           return;
         } catch (error) {
           if (yielded) throw error;
-          const retry = await this.#shouldRetry(error, attempt, spent, signal);
+          const retry = await this.#shouldRetry(error, attempt, spent, sealedTo, signal);
           if (!retry) throw error;
           next = retry;
         }
@@ -359,16 +360,19 @@ export class GatewayClient {
     let next: _Retry = {};
     const spent = new Set<string>();
     const held: _HeldToken = {};
+    const sealedTo: _SealedTo = {};
     try {
       for (let attempt = 1;; attempt++) {
         try {
           const events: ChatEvent[] = [];
-          for await (const event of this.#attempt({ ...input, stream: false }, signal, next, held)) {
+          for await (
+            const event of this.#attempt({ ...input, stream: false }, signal, next, held, sealedTo)
+          ) {
             events.push(event);
           }
           return events;
         } catch (error) {
-          const retry = await this.#shouldRetry(error, attempt, spent, signal);
+          const retry = await this.#shouldRetry(error, attempt, spent, sealedTo, signal);
           if (!retry) throw error;
           next = retry;
         }
@@ -383,8 +387,10 @@ export class GatewayClient {
     signal: AbortSignal | undefined,
     retry: _Retry,
     held: _HeldToken,
+    sealedTo: _SealedTo,
   ): AsyncIterable<ChatEvent> {
     const [key] = await this.keys();
+    sealedTo.key = key;
     // Token mode: one token per call, taken (and removed from the store) before sealing; a retry of the
     // same call reuses it when the gateway cannot have spent it (see _tokenUnspent).
     const token = this.#tokenMode() ? held.token ?? await (await this.#tokenWallet()).take() : undefined;
@@ -457,6 +463,7 @@ export class GatewayClient {
     error: unknown,
     attempt: number,
     spent: Set<string>,
+    sealedTo: _SealedTo,
     signal?: AbortSignal,
   ): Promise<false | _Retry> {
     if (!(error instanceof GatewayRequestError) || !_RETRYABLE.has(error.code)) return false;
@@ -474,9 +481,8 @@ export class GatewayClient {
       // the id of the old key this request was sealed to: it answers decryption_failed, not unknown_key_id
       // (seen in the upgrade rehearsal). The signed key set is fetched again and the call retried once,
       // only if it now holds another key: a failure against the same key is not the client's to fix.
-      const [before] = await this.keys();
-      const [after] = await this.keys(true);
-      return before && after && !_sameBytes(before.publicKey, after.publicKey) ? {} : false;
+      const [now] = await this.keys(true);
+      return sealedTo.key && now && !_sameBytes(sealedTo.key.publicKey, now.publicKey) ? {} : false;
     }
     if (error.code === "token_invalid" || error.code === "token_spent") return {};
     if (error.code === "stale_request") {
@@ -591,6 +597,11 @@ export class GatewayClient {
  * whose store reply was lost), the retry is refused as `token_spent` and the next takes a fresh token.
  * Either way the token only ever links attempts of one call, which carry the same request.
  */
+/** The key a call's last attempt was sealed to (what a decryption failure is checked against). */
+interface _SealedTo {
+  key?: UsableKey;
+}
+
 function _sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
 }
