@@ -640,11 +640,13 @@ Deno.test("After a restart that reuses a key id for a new key, the SDK refetches
   await using gateway = await startGateway({}, { keyRing: ring });
   let posts = 0;
   let tamper = false;
+  let keysDown = false;
   const client = new GatewayClient({
     baseUrl: gateway.url,
     pin: gateway.fingerprint,
     maxAttempts: 3,
     fetch: async (input, init) => {
+      if (keysDown && String(input).endsWith("/api/pubkey")) throw new TypeError("network down");
       if (init?.method === "POST") {
         posts++;
         if (tamper) {
@@ -673,4 +675,7 @@ Deno.test("After a restart that reuses a key id for a new key, the SDK refetches
   posts = 0;
   assert.equal(await chatResult(client, "tampered"), "400 decryption_failed");
   assert.equal(posts, 1);
+  // A key set that cannot be fetched again leaves the call with its own error, not the fetch's.
+  keysDown = true;
+  assert.equal(await chatResult(client, "keys unreachable"), "400 decryption_failed");
 });

@@ -481,7 +481,8 @@ export class GatewayClient {
       // the id of the old key this request was sealed to: it answers decryption_failed, not unknown_key_id
       // (seen in the upgrade rehearsal). The signed key set is fetched again and the call retried once,
       // only if it now holds another key: a failure against the same key is not the client's to fix.
-      const [now] = await this.keys(true);
+      // A refetch that fails leaves the call with its own error, not the refetch's.
+      const [now] = await this.keys(true).catch(() => [] as UsableKey[]);
       return sealedTo.key && now && !_sameBytes(sealedTo.key.publicKey, now.publicKey) ? {} : false;
     }
     if (error.code === "token_invalid" || error.code === "token_spent") return {};
@@ -589,14 +590,6 @@ export class GatewayClient {
   }
 }
 
-/**
- * Whether a failed attempt may have left its token unspent, so the next attempt of the same call sends
- * it again: refused in the clear (before decryption), no answer, or refused inside the encryption before
- * the gateway marks a token spent (a full queue, a stale date: src/http/chat_handler.ts spends only once
- * the request holds a slot). If it was spent after all (a relay that timed out after forwarding, a spend
- * whose store reply was lost), the retry is refused as `token_spent` and the next takes a fresh token.
- * Either way the token only ever links attempts of one call, which carry the same request.
- */
 /** The key a call's last attempt was sealed to (what a decryption failure is checked against). */
 interface _SealedTo {
   key?: UsableKey;
@@ -606,6 +599,14 @@ function _sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
 }
 
+/**
+ * Whether a failed attempt may have left its token unspent, so the next attempt of the same call sends
+ * it again: refused in the clear (before decryption), no answer, or refused inside the encryption before
+ * the gateway marks a token spent (a full queue, a stale date: src/http/chat_handler.ts spends only once
+ * the request holds a slot). If it was spent after all (a relay that timed out after forwarding, a spend
+ * whose store reply was lost), the retry is refused as `token_spent` and the next takes a fresh token.
+ * Either way the token only ever links attempts of one call, which carry the same request.
+ */
 function _tokenUnspent(error: unknown): boolean {
   return error instanceof GatewayRequestError &&
     (!error.encapsulated || error.code === "overloaded" || error.code === "stale_request");
