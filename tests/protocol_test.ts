@@ -675,6 +675,14 @@ Deno.test("After a restart that reuses a key id for a new key, the SDK refetches
   posts = 0;
   assert.equal(await chatResult(client, "tampered"), "400 decryption_failed");
   assert.equal(posts, 1);
+  // A call that may not retry (one attempt) fails, but the stale key is not kept: the next call succeeds.
+  tamper = false;
+  const once = new GatewayClient({ baseUrl: gateway.url, pin: gateway.fingerprint, maxAttempts: 1 });
+  assert.equal(await chatResult(once, "cached"), "done");
+  ring.replaceFixed([await make()]);
+  assert.equal(await chatResult(once, "stale"), "400 decryption_failed");
+  assert.equal(await chatResult(once, "next call"), "done");
+  tamper = true;
   // A key set that cannot be fetched again leaves the call with its own error, not the fetch's.
   keysDown = true;
   assert.equal(await chatResult(client, "keys unreachable"), "400 decryption_failed");

@@ -467,6 +467,13 @@ export class GatewayClient {
     signal?: AbortSignal,
   ): Promise<false | _Retry> {
     if (!(error instanceof GatewayRequestError) || !_RETRYABLE.has(error.code)) return false;
+    const last = attempt >= this.#options.maxAttempts || signal?.aborted ||
+      (_ONCE.has(error.code) && spent.has(error.code));
+    // A key the gateway no longer holds is not kept for the next call when this one cannot retry (the
+    // next call fetches the signed key set first; a forged answer costs one fetch).
+    if (last && (error.code === "decryption_failed" || error.code === "unknown_key_id")) {
+      this.#keys = undefined;
+    }
     if (attempt >= this.#options.maxAttempts || signal?.aborted) return false;
     if (_ONCE.has(error.code)) {
       if (spent.has(error.code)) return false;
