@@ -19,7 +19,7 @@
  * once each, and so is a decryption failure when the refetched signed key set holds a new key (a restart
  * that reused the key id).
  */
-import { toBase64Url } from "../crypto/bytes.ts";
+import { constantTimeEqual, toBase64Url } from "../crypto/bytes.ts";
 import { deviceProofMessage } from "../protocol/device_proof.ts";
 import type { ChatEvent } from "../protocol/events.ts";
 import { encodeChatRequest, jsonBody } from "../protocol/inner_request.ts";
@@ -467,18 +467,16 @@ export class GatewayClient {
     signal?: AbortSignal,
   ): Promise<false | _Retry> {
     if (!(error instanceof GatewayRequestError) || !_RETRYABLE.has(error.code)) return false;
-    const last = attempt >= this.#options.maxAttempts || signal?.aborted ||
-      (_ONCE.has(error.code) && spent.has(error.code));
-    // A key the gateway no longer holds is not kept for the next call when this one cannot retry (the
-    // next call fetches the signed key set first; a forged answer costs one fetch).
-    if (last && (error.code === "decryption_failed" || error.code === "unknown_key_id")) {
-      this.#keys = undefined;
+    if (
+      attempt >= this.#options.maxAttempts || signal?.aborted ||
+      (_ONCE.has(error.code) && spent.has(error.code))
+    ) {
+      // A key the gateway no longer holds is not kept for the next call when this one cannot retry (the
+      // next call fetches the signed key set first; a forged answer costs one fetch).
+      if (error.code === "decryption_failed" || error.code === "unknown_key_id") this.#keys = undefined;
+      return false;
     }
-    if (attempt >= this.#options.maxAttempts || signal?.aborted) return false;
-    if (_ONCE.has(error.code)) {
-      if (spent.has(error.code)) return false;
-      spent.add(error.code);
-    }
+    if (_ONCE.has(error.code)) spent.add(error.code);
     if (error.code === "unknown_key_id" || error.code === "token_key_retired") {
       await this.keys(true);
       return {};
@@ -490,7 +488,7 @@ export class GatewayClient {
       // only if it now holds another key: a failure against the same key is not the client's to fix.
       // A refetch that fails leaves the call with its own error, not the refetch's.
       const [now] = await this.keys(true).catch(() => [] as UsableKey[]);
-      return sealedTo.key && now && !_sameBytes(sealedTo.key.publicKey, now.publicKey) ? {} : false;
+      return sealedTo.key && now && !constantTimeEqual(sealedTo.key.publicKey, now.publicKey) ? {} : false;
     }
     if (error.code === "token_invalid" || error.code === "token_spent") return {};
     if (error.code === "stale_request") {
@@ -600,10 +598,6 @@ export class GatewayClient {
 /** The key a call's last attempt was sealed to (what a decryption failure is checked against). */
 interface _SealedTo {
   key?: UsableKey;
-}
-
-function _sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
 }
 
 /**

@@ -21,6 +21,7 @@
  */
 import { STATUS_CODES } from "node:http";
 import { concat } from "../crypto/mod.ts";
+import { formatHttpDate } from "../protocol/mod.ts";
 
 /** Where the answer goes: each write completes (or fails) before the next; `onCancel` is set while reading. */
 export interface ResponseSink {
@@ -126,7 +127,7 @@ function _httpDate(): string {
   const second = Math.floor(Date.now() / 1000);
   if (second !== _dateSecond) {
     _dateSecond = second;
-    _dateText = new Date(second * 1000).toUTCString();
+    _dateText = formatHttpDate(second);
   }
   return _dateText;
 }

@@ -91,7 +91,7 @@ export function createSocketFetch(socketPath: string): { fetch: SocketFetch; clo
           signal?.removeEventListener("abort", onAbort);
           close();
         },
-        // Read the socket only when asked (no read ahead). Spacing the reads (at most one per 40 ms once
+        // The stream's default high-water mark: one piece read ahead, no more. Spacing the reads (at most one per 40 ms once
         // the first token is out) changed neither tokens/s nor the gateway's CPU at 8 and 32 streams
         // (docs/benchmarks.md): one read per token is not what limits the tiny model's tokens/s.
       });
