@@ -12,8 +12,11 @@
  *    the key's lifetime (it is as secret as the seed it comes from, and is dropped with the key: the cache
  *    is keyed weakly by the key's own buffer, and its bytes are checked on every use).
  * 2. The library computes X25519 in pure TypeScript (BigInt arithmetic, not constant-time). Here the
- *    decapsulation's X25519 runs in WebCrypto (native, constant-time), with sk_X imported once as a
- *    non-extractable key. Both reject an all-zero shared secret (RFC 7748 §6.1).
+ *    decapsulation's X25519 is the runtime's native one (node:crypto: constant-time, synchronous), with sk_X
+ *    imported once as a key object. Both reject an all-zero shared secret (RFC 7748 §6.1). Until issue 15's
+ *    fourth session this was WebCrypto's, whose asynchronous deriveBits is a hop to the runtime's thread
+ *    pool: ~90 µs per import + derive against ~50 here, and milliseconds while llama-server kept both cores
+ *    busy (docs/benchmarks.md).
  * 3. ML-KEM's implicit-rejection check re-encrypts, and `mlkem` (2.7.0, pinned by deno.lock) samples the
  *    matrix Â from ρ again each time: 9 SHAKE128 squeezes with rejection sampling, about a third of its
  *    decapsulation. Â is public (a function of ρ, part of pk_M) and fixed per key, so here it is sampled
@@ -32,10 +35,12 @@
  *
  * Measured on one core (bench/throughput_bench.ts, docs/benchmarks.md): decapsulation + HPKE key schedule
  * 829 µs before 1. and 2., 318–333 before 3., 263–266 after it; `openRequest()` 356–361 → 287–305 µs
- * (2,770–2,810 → 3,280–3,480 opens/s). What remains of a decapsulation (~195 µs): ML-KEM ~115, WebCrypto
- * X25519 ~68, the combiner and promises the rest. Encapsulation (the client's side) is the library's,
+ * (2,770–2,810 → 3,280–3,480 opens/s). What remained of a decapsulation then (~195 µs): ML-KEM ~115,
+ * WebCrypto X25519 ~68, the combiner and promises the rest. Encapsulation (the client's side) is the library's,
  * unchanged.
  */
+import { Buffer } from "node:buffer";
+import * as nodeCrypto from "node:crypto";
 import { XWing } from "@hpke/hybridkem-x-wing";
 import { constantTimeEqual } from "./bytes.ts";
 
@@ -80,21 +85,44 @@ const _PKCS8_X25519_PREFIX = new Uint8Array([
   0x04,
   0x20,
 ]);
-const _X25519 = { name: "X25519" };
+/** RFC 8410 SubjectPublicKeyInfo prefix of a 32-byte X25519 public key. */
+const _SPKI_X25519_PREFIX = new Uint8Array([
+  0x30,
+  0x2a,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x6e,
+  0x03,
+  0x21,
+  0x00,
+]);
+const _ZEROS = new Uint8Array(32);
+
+/** DER of a raw key (node:crypto takes a Buffer; Buffer.alloc never hands out the shared pool). */
+function _withPrefix(prefix: Uint8Array, key: Uint8Array): Buffer {
+  const out = Buffer.alloc(prefix.byteLength + key.byteLength);
+  out.set(prefix);
+  out.set(key, prefix.byteLength);
+  return out;
+}
 
 interface _Expansion {
   seed: Uint8Array;
   expanded: Promise<[Uint8Array, Uint8Array, Uint8Array, Uint8Array]>;
 }
 
-/** X-Wing whose decapsulation keeps each private key's expansion and uses WebCrypto's X25519. */
+/** X-Wing whose decapsulation keeps each private key's expansion and uses the runtime's native X25519. */
 export class XWingRecipient extends XWing {
   constructor() {
     super();
     const internals = this as unknown as _Internals;
     const expand = internals._expandDecapsulationKey.bind(this);
     const expansions = new WeakMap<ArrayBufferLike, _Expansion>();
-    // sk_X of each cached expansion: only these take the WebCrypto path below.
+    // sk_X of each cached expansion: only these take the native path below.
     const ours = new WeakSet<Uint8Array>();
     // Buffers of the sk_M of cached expansions (each its own buffer): only their ρ has Â kept (3. above).
     const oursM = new WeakSet<ArrayBufferLike>();
@@ -113,25 +141,35 @@ export class XWingRecipient extends XWing {
       }
       return found.expanded;
     };
-    // sk_X of a cached expansion → its WebCrypto key; any other scalar (the expansion's own base-point
+    // sk_X of a cached expansion → its native key; any other scalar (the expansion's own base-point
     // multiplication, an encapsulation's ephemeral key) goes to the library's X25519.
-    const native = new WeakMap<Uint8Array, Promise<CryptoKey>>();
+    const native = new WeakMap<Uint8Array, nodeCrypto.KeyObject>();
     const library = this._x25519;
     const derive = library.derive.bind(library);
     library.derive = async (sk: Uint8Array, pk: Uint8Array) => {
       if (!ours.has(sk)) return await derive(sk, pk);
       let key = native.get(sk);
       if (!key) {
-        const pkcs8 = new Uint8Array(_PKCS8_X25519_PREFIX.byteLength + 32);
-        pkcs8.set(_PKCS8_X25519_PREFIX);
-        pkcs8.set(sk, _PKCS8_X25519_PREFIX.byteLength);
-        key = crypto.subtle.importKey("pkcs8", pkcs8, _X25519, false, ["deriveBits"]);
-        key.finally(() => pkcs8.fill(0)).catch(() => {});
+        const pkcs8 = _withPrefix(_PKCS8_X25519_PREFIX, sk);
+        try {
+          key = nodeCrypto.createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" });
+        } finally {
+          pkcs8.fill(0);
+        }
         native.set(sk, key);
       }
-      const peer = await crypto.subtle.importKey("raw", new Uint8Array(pk), _X25519, true, []);
-      // The library's combiner takes a Uint8Array.
-      return new Uint8Array(await crypto.subtle.deriveBits({ name: "X25519", public: peer }, await key, 256));
+      const peer = nodeCrypto.createPublicKey({
+        key: _withPrefix(_SPKI_X25519_PREFIX, pk),
+        format: "der",
+        type: "spki",
+      });
+      // The library's combiner takes a Uint8Array. The runtime refuses a low-order point (all-zero result);
+      // checked here too, so that the rule does not rest on the runtime's version (RFC 7748 §6.1).
+      const shared = new Uint8Array(nodeCrypto.diffieHellman({ privateKey: key, publicKey: peer }));
+      if (constantTimeEqual(shared, _ZEROS)) {
+        throw new Error("Cannot decapsulate: X25519 result is all zeros");
+      }
+      return shared;
     };
     // Â of each cached sk_M, sampled once: the decapsulation's re-encryption passes ρ as a view of sk_M
     // (dk = dk_PKE ‖ ek ‖ H(ek) ‖ z, ek = t̂ ‖ ρ). Anything else (key generation's Â, an encapsulation to

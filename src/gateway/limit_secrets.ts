@@ -31,7 +31,7 @@ export async function deriveLimitSecrets(
     : crypto.getRandomValues(new Uint8Array(_SECRET_LENGTH));
   try {
     return {
-      hasher: await KeyHasher.fromSecret(derived.slice(0, _SECRET_LENGTH)),
+      hasher: KeyHasher.fromSecret(derived.subarray(0, _SECRET_LENGTH)),
       pow: await ProofOfWork.fromSecret(challengeSecret),
     };
   } finally {

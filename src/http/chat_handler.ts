@@ -108,7 +108,7 @@ export async function handleChat(
   deps: ChatHandlerDeps,
 ): Promise<Response> {
   const address = clientAddress(peer, request.headers.get("x-forwarded-for"), deps.trustedProxies);
-  const network = await deps.hasher.hash("net", networkOf(address));
+  const network = deps.hasher.hash("net", networkOf(address));
   await deps.guard.checkNetwork(network);
   let opened: OpenedRequest;
   try {
@@ -287,7 +287,7 @@ async function _device(
   ) {
     throw new GatewayError("device_proof_invalid");
   }
-  return await deps.hasher.hash("dev", chat.device.public_key);
+  return deps.hasher.hash("dev", chat.device.public_key);
 }
 
 /**

@@ -5,29 +5,29 @@
  * identity key, so every gateway sharing an identity derives the same keys and none of them, nor Redis,
  * ever stores an address or a device key in clear.
  */
-import { toBase64Url, utf8 } from "../crypto/mod.ts";
+import { hmacSha256, toBase64Url, utf8 } from "../crypto/mod.ts";
 import { parseIp, type TrustedProxies } from "./trusted_proxies.ts";
 
-/** HMAC-keyed hashing of identifiers. */
+/**
+ * HMAC-keyed hashing of identifiers. Synchronous (crypto/sha256.ts), not WebCrypto: every request hashes
+ * its network first, and a WebCrypto HMAC is a hop to the runtime's thread pool that took 1–3 ms instead of
+ * ~0.05 while llama-server kept both cores busy (issue 15, fourth session; docs/benchmarks.md).
+ */
 export class KeyHasher {
-  #key: CryptoKey;
+  #key: Uint8Array<ArrayBuffer>;
 
-  private constructor(key: CryptoKey) {
+  private constructor(key: Uint8Array<ArrayBuffer>) {
     this.#key = key;
   }
 
-  /** Derives the hashing key from 32+ bytes of secret material (wiped by the caller). */
-  static async fromSecret(secret: Uint8Array<ArrayBuffer>): Promise<KeyHasher> {
-    const key = await crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-    ]);
-    return new KeyHasher(key);
+  /** Derives the hashing key from 32+ bytes of secret material (copied; the caller wipes its own). */
+  static fromSecret(secret: Uint8Array<ArrayBuffer>): KeyHasher {
+    return new KeyHasher(secret.slice());
   }
 
   /** A short, stable, keyed hash of `value` in the namespace `kind`. */
-  async hash(kind: string, value: string): Promise<string> {
-    const mac = new Uint8Array(await crypto.subtle.sign("HMAC", this.#key, utf8(`${kind}\0${value}`)));
-    return toBase64Url(mac.subarray(0, 16));
+  hash(kind: string, value: string): string {
+    return toBase64Url(hmacSha256(this.#key, utf8(`${kind}\0${value}`)).subarray(0, 16));
   }
 }
 

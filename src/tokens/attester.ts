@@ -113,7 +113,7 @@ export class DeviceKeyAttester implements Attester {
     }
     if (!valid) return invalid();
     if (!await this.#spent.addIfAbsent(`tch:${parts[2]}`, _CHALLENGE_SECONDS + 1)) return invalid();
-    return { deviceId: await this.#hasher.hash("token-device", publicKey) };
+    return { deviceId: this.#hasher.hash("token-device", publicKey) };
   }
 
   async #sign(body: string, network: string): Promise<string> {
@@ -157,7 +157,7 @@ export class ProofOfWorkAttester implements Attester {
         now,
         (token, ttl) => this.#spent.addIfAbsent(`tpow:${token}`, ttl),
       );
-      if (verdict === "ok") return { deviceId: await this.#hasher.hash("token-pow", e.challenge) };
+      if (verdict === "ok") return { deviceId: this.#hasher.hash("token-pow", e.challenge) };
     }
     const challenge = await this.#pow.issue(
       _POW_DEVICE,

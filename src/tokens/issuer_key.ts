@@ -18,7 +18,7 @@
 import * as nodeCrypto from "node:crypto";
 import { Buffer } from "node:buffer";
 import { RsaBlinding } from "./rsa_blinding.ts";
-import { BLIND_RSA, fromPssSpki, NK, SALT_LENGTH, tokenKeyIdOf, toPssSpki } from "./wire.ts";
+import { NK, SALT_LENGTH, tokenKeyIdOf, toPssSpki } from "./wire.ts";
 
 /** RFC 9578 §6: the modulus size of token type 0x0002. */
 export const MODULUS_BITS = 2048;
@@ -40,13 +40,11 @@ export class IssuerKey {
   readonly notAfter: number;
   #private: nodeCrypto.KeyObject;
   #public: nodeCrypto.KeyObject;
-  #verifier: CryptoKey;
   #modulus: Uint8Array;
   #blinding: RsaBlinding;
 
   private constructor(
     privateKey: nodeCrypto.KeyObject,
-    verifier: CryptoKey,
     pssSpki: Uint8Array<ArrayBuffer>,
     tokenKeyId: Uint8Array<ArrayBuffer>,
     notBefore: number,
@@ -54,7 +52,6 @@ export class IssuerKey {
   ) {
     this.#private = privateKey;
     this.#public = nodeCrypto.createPublicKey(privateKey);
-    this.#verifier = verifier;
     this.pssSpki = pssSpki;
     this.tokenKeyId = tokenKeyId;
     this.notBefore = notBefore;
@@ -108,10 +105,7 @@ export class IssuerKey {
       nodeCrypto.createPublicKey(privateKey).export({ type: "spki", format: "der" }),
     );
     const pssSpki = toPssSpki(spki);
-    const verifier = await crypto.subtle.importKey("spki", fromPssSpki(pssSpki), BLIND_RSA.rsaParams, false, [
-      "verify",
-    ]);
-    return new IssuerKey(privateKey, verifier, pssSpki, await tokenKeyIdOf(pssSpki), notBefore, notAfter);
+    return new IssuerKey(privateKey, pssSpki, await tokenKeyIdOf(pssSpki), notBefore, notAfter);
   }
 
   /** RFC 9578 §6.1: the least significant byte of token_key_id. */
@@ -144,13 +138,17 @@ export class IssuerKey {
     return out;
   }
 
-  /** RSASSA-PSS-VERIFY of an authenticator over a token_input (RFC 9578 §6.4). */
-  verify(tokenInput: Uint8Array<ArrayBuffer>, authenticator: Uint8Array<ArrayBuffer>): Promise<boolean> {
-    return crypto.subtle.verify(
-      { name: "RSA-PSS", saltLength: SALT_LENGTH },
-      this.#verifier,
-      authenticator,
+  /**
+   * RSASSA-PSS-VERIFY of an authenticator over a token_input (RFC 9578 §6.4: SHA-384, MGF1-SHA-384, 48-byte
+   * salt). Synchronous (node:crypto, ~130 µs): WebCrypto's verify is a hop to the runtime's thread pool,
+   * which took milliseconds per request while llama-server kept both cores busy (docs/benchmarks.md).
+   */
+  verify(tokenInput: Uint8Array, authenticator: Uint8Array): boolean {
+    return nodeCrypto.verify(
+      "sha384",
       tokenInput,
+      { key: this.#public, padding: nodeCrypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: SALT_LENGTH },
+      authenticator,
     );
   }
 }

@@ -23,6 +23,7 @@
  */
 import type { RedemptionKeys } from "./issuer_keys.ts";
 import { TokenError } from "./token_error.ts";
+import { constantTimeEqual, sha256 } from "../crypto/mod.ts";
 import { toBase64Url } from "./base64url.ts";
 import { gatewayChallenge, parseToken } from "./wire.ts";
 
@@ -68,7 +69,7 @@ export class Redeemer {
   #observe: (outcome: RedemptionOutcome) => void;
   #nowMs: () => number;
   #claimSeconds: number;
-  #digest: Promise<Uint8Array>;
+  #digest: Uint8Array;
 
   constructor(options: RedeemerOptions) {
     if (!options.issuerName) throw new Error("Cannot create a redeemer: issuerName is empty");
@@ -77,9 +78,7 @@ export class Redeemer {
     this.#observe = options.observe ?? (() => {});
     this.#nowMs = options.nowMs ?? Date.now;
     this.#claimSeconds = options.claimSeconds ?? 60;
-    this.#digest = crypto.subtle.digest("SHA-256", gatewayChallenge(options.issuerName)).then((d) =>
-      new Uint8Array(d)
-    );
+    this.#digest = sha256(gatewayChallenge(options.issuerName));
   }
 
   /** Accepts a valid token once; throws {@link TokenError} otherwise. Returns nothing about the token. */
@@ -102,15 +101,19 @@ export class Redeemer {
     const now = this.#nowMs();
     const key = this.#keys.forRedemption(token.tokenKeyId, now);
     if (!key) return this.#refuse("key_retired", "token_key_retired");
-    if (!_equal(token.challengeDigest, await this.#digest)) return this.#refuse("invalid", "token_invalid");
+    if (!constantTimeEqual(token.challengeDigest, this.#digest)) {
+      return this.#refuse("invalid", "token_invalid");
+    }
     let valid = false;
     try {
-      valid = await key.verify(token.tokenInput, token.authenticator);
+      valid = key.verify(token.tokenInput, token.authenticator);
     } catch {
       valid = false;
     }
     if (!valid) return this.#refuse("invalid", "token_invalid");
-    const id = new Uint8Array(await crypto.subtle.digest("SHA-256", _concat(token.tokenKeyId, token.nonce)));
+    // Synchronous hashing and verification: each WebCrypto call is a hop to the runtime's thread pool, which
+    // took milliseconds per request while llama-server kept both cores busy (docs/benchmarks.md).
+    const id = sha256(token.tokenKeyId, token.nonce);
     const spentKey = `tok:${toBase64Url(id)}`;
     const ttlSeconds = Math.max(1, Math.ceil((key.notAfter - now) / 1000)) + _SPENT_SLACK_SECONDS;
     let spent: boolean;
@@ -156,18 +159,4 @@ export class Redeemer {
     this.#observe(outcome);
     throw new TokenError(code, retryAfterSeconds ? { retryAfterSeconds } : {});
   }
-}
-
-function _equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  let diff = 0;
-  for (let i = 0; i < a.byteLength; i++) diff |= a[i] ^ b[i];
-  return diff === 0;
-}
-
-function _concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a);
-  out.set(b, a.byteLength);
-  return out;
 }

@@ -21,7 +21,7 @@
  *   POST /api/tokens  JSON {"requests": [b64url(TokenRequest), …], "evidence": {…}, "pow"?: {"challenge", "solution"}}
  *   200               JSON {"responses": [b64url(TokenResponse), …]}   the first k requests, k ≤ count (quota)
  */
-import { TOKEN_TYPES, TokenChallenge, util } from "@cloudflare/privacypass-ts";
+import { TokenChallenge, util } from "@cloudflare/privacypass-ts";
 
 /** A public token key as the signed key set carries it (here, not in issuer_keys.ts, so the
  * app SDK's wallet does not load the issuer). */
@@ -50,13 +50,6 @@ export const TOKEN_REQUEST_LENGTH = 2 + 1 + NK;
 export const TOKEN_LENGTH = 2 + NONCE_LENGTH + 32 + NID + NK;
 /** Offset of the authenticator inside a Token (= length of token_input). */
 export const TOKEN_INPUT_LENGTH = TOKEN_LENGTH - NK;
-
-/**
- * The library's description of token type 0x0002 (RSA parameters). Typed here so that the SDK's published
- * declarations do not name the library, which the package bundles instead of depending on (review of
- * issue 16, finding 2).
- */
-export const BLIND_RSA: { rsaParams: RsaHashedImportParams } = TOKEN_TYPES.BLIND_RSA;
 
 /** The one challenge of a gateway (see the header): no redemption context, no origin info. */
 export function gatewayChallenge(issuerName: string): Uint8Array<ArrayBuffer> {
@@ -109,9 +102,4 @@ export async function tokenKeyIdOf(pssSpki: Uint8Array<ArrayBuffer>): Promise<Ui
 /** The RFC 9578 §6.5 key encoding (RSASSA-PSS OID, SHA-384, salt 48) of an rsaEncryption SPKI. */
 export function toPssSpki(rsaEncryptionSpki: Uint8Array): Uint8Array<ArrayBuffer> {
   return new Uint8Array(util.convertEncToRSASSAPSS(rsaEncryptionSpki));
-}
-
-/** The rsaEncryption SPKI WebCrypto imports, from the RFC 9578 §6.5 (RSASSA-PSS OID) encoding. */
-export function fromPssSpki(pssSpki: Uint8Array): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(util.convertRSASSAPSSToEnc(pssSpki));
 }

@@ -43,7 +43,7 @@ export function pow(): Promise<ProofOfWork> {
   return ProofOfWork.fromSecret(new Uint8Array(32).fill(3));
 }
 
-export function hasher(): Promise<KeyHasher> {
+export function hasher(): KeyHasher {
   return KeyHasher.fromSecret(new Uint8Array(32).fill(4));
 }
 

@@ -1,6 +1,6 @@
 /**
- * The gateway's X-Wing decapsulation (src/crypto/xwing_recipient.ts: cached key expansion, WebCrypto
- * X25519, ML-KEM's matrix Â kept per key) must compute exactly the library's X-Wing: same shared secret for honest ciphertexts, and the same
+ * The gateway's X-Wing decapsulation (src/crypto/xwing_recipient.ts: cached key expansion, the runtime's
+ * native X25519, ML-KEM's matrix Â kept per key) must compute exactly the library's X-Wing: same shared secret for honest ciphertexts, and the same
  * result for tampered ones (ML-KEM's implicit rejection, a changed X25519 share). No permissions.
  */
 import assert from "node:assert/strict";
@@ -38,6 +38,29 @@ Deno.test({
     const pair = await library.generateKeyPair();
     await _case(recipient, library, pair, 5); // inside ct_M: implicit rejection
     await _case(recipient, library, pair, 1088 + 3); // inside ct_X
+  },
+});
+
+Deno.test({
+  ...none,
+  name:
+    "XWingRecipient.decap() refuses a low-order X25519 share (all-zero shared secret), as the library does",
+  async fn() {
+    const library = new XWing();
+    const recipient = new XWingRecipient();
+    const pair = await library.generateKeyPair();
+    await _case(recipient, library, pair); // the key's expansion is cached: the native path is taken below
+    for (const u of [0, 1]) {
+      const { enc } = await library.encap({ recipientPublicKey: pair.publicKey });
+      const bytes = new Uint8Array(enc);
+      bytes.fill(0, 1088);
+      bytes[1088] = u;
+      await assert.rejects(library.decap({ enc: bytes.slice().buffer, recipientKey: pair }));
+      await assert.rejects(
+        recipient.decap({ enc: bytes.slice().buffer, recipientKey: pair }),
+        (error: Error) => /all zeros|derivation|decap/i.test(String(error.message ?? error)),
+      );
+    }
   },
 });
 
