@@ -52,12 +52,17 @@ export function createSocketFetch(socketPath: string): { fetch: SocketFetch; clo
     const onAbort = () => close();
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      let body = init.body === undefined ? undefined : encoder.encode(init.body);
-      const head = `${init.method ?? "GET"} ${path} HTTP/1.1\r\nHost: llama-server\r\nConnection: close\r\n` +
-        (body ? `Content-Type: application/json\r\nContent-Length: ${body.byteLength}\r\n` : "") + "\r\n";
-      await _writeAll(conn, encoder.encode(head));
-      if (body) await _writeAll(conn, body);
-      body = undefined;
+      // Head and body in one write: each write's completion costs an event-loop turn before the next, and
+      // while other requests keep the thread busy that turn comes late (docs/benchmarks.md, "Bursts").
+      const body = init.body === undefined ? undefined : encoder.encode(init.body);
+      const head = encoder.encode(
+        `${init.method ?? "GET"} ${path} HTTP/1.1\r\nHost: llama-server\r\nConnection: close\r\n` +
+          (body ? `Content-Type: application/json\r\nContent-Length: ${body.byteLength}\r\n` : "") + "\r\n",
+      );
+      const message = new Uint8Array(head.byteLength + (body?.byteLength ?? 0));
+      message.set(head);
+      if (body) message.set(body, head.byteLength);
+      await _writeAll(conn, message);
       const reader = new _ConnReader(conn);
       const { status, headers } = await reader.head();
       const length = headers.get("content-length");
