@@ -22,7 +22,8 @@ export class KeyHasher {
 
   /** Derives the hashing key from 32+ bytes of secret material (copied; the caller wipes its own). */
   static fromSecret(secret: Uint8Array<ArrayBuffer>): KeyHasher {
-    return new KeyHasher(secret.slice());
+    // A copy in every case: a Node Buffer's slice() would be a view of the caller's bytes.
+    return new KeyHasher(new Uint8Array(secret));
   }
 
   /** A short, stable, keyed hash of `value` in the namespace `kind`. */

@@ -142,8 +142,12 @@ export class IssuerKey {
    * RSASSA-PSS-VERIFY of an authenticator over a token_input (RFC 9578 §6.4: SHA-384, MGF1-SHA-384, 48-byte
    * salt). Synchronous (node:crypto, ~130 µs): WebCrypto's verify is a hop to the runtime's thread pool,
    * which took milliseconds per request while llama-server kept both cores busy (docs/benchmarks.md).
+   * RFC 8017 §8.1.2 / §5.2.2 RSAVP1 step 1: a signature representative not below the modulus is refused
+   * (both WebCrypto and node:crypto reduce it instead, so s + n verified as s: a second authenticator for
+   * one token; harmless for double spending, whose key is the nonce, but not RSASSA-PSS).
    */
   verify(tokenInput: Uint8Array, authenticator: Uint8Array): boolean {
+    if (authenticator.byteLength !== NK || !_lessThan(authenticator, this.#modulus)) return false;
     return nodeCrypto.verify(
       "sha384",
       tokenInput,

@@ -3,8 +3,11 @@
  * attesters, the wallet, and the unlinkability property. Memory stores, injected clocks, no permissions.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import * as nodeCrypto from "node:crypto";
 import { MemoryStore } from "../../src/limits/mod.ts";
 import {
+  IssuerKey,
   IssuerKeys,
   Redeemer,
   type RedemptionOutcome,
@@ -146,6 +149,45 @@ Deno.test({
       bad[index] ^= 1;
       await assert.rejects(redeemer().redeem(bad), refused("token_invalid"));
     }
+  },
+});
+
+Deno.test({
+  name: "IssuerKey.verify() refuses s + n, an authenticator not below the modulus (RFC 8017 RSAVP1 step 1)",
+  ...none,
+  fn: async () => {
+    // s + n must still fit in 256 bytes: a modulus whose top byte is at most 0xbf leaves room for a third of
+    // all signatures or more (PSS is salted, so signing again gives another s).
+    const toBig = (bytes: Uint8Array) => BigInt(`0x${Buffer.from(bytes).toString("hex") || "0"}`);
+    let pair: nodeCrypto.KeyPairKeyObjectResult | undefined;
+    let n = 0n;
+    for (let i = 0; i < 40 && !pair; i++) {
+      const candidate = nodeCrypto.generateKeyPairSync("rsa", { modulusLength: 2048, publicExponent: 65537 });
+      n = toBig(Buffer.from(candidate.publicKey.export({ format: "jwk" }).n!, "base64url"));
+      if (n >> 2040n <= 0xbfn) pair = candidate;
+    }
+    assert.ok(pair, "no modulus with a top byte ≤ 0xbf in 40 keys");
+    const { privateKey, publicKey } = pair;
+    const key = await IssuerKey.fromRecord({
+      pkcs8: new Uint8Array(privateKey.export({ type: "pkcs8", format: "der" })),
+      notBefore: T0,
+      notAfter: T0 + HOUR,
+    });
+    const input = crypto.getRandomValues(new Uint8Array(98));
+    const pss = { padding: nodeCrypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: 48 };
+    let forged: Uint8Array | undefined;
+    for (let i = 0; i < 40 && !forged; i++) {
+      const signature: Uint8Array = nodeCrypto.sign("sha384", input, { key: privateKey, ...pss });
+      assert.equal(key.verify(input, signature), true);
+      const sum = toBig(signature) + n;
+      if (sum < 1n << 2048n) {
+        forged = Uint8Array.from(Buffer.from(sum.toString(16).padStart(512, "0"), "hex"));
+      }
+    }
+    assert.ok(forged, "no signature with s + n < 2^2048 in 40 tries");
+    // The runtime alone reduces s + n modulo n and accepts it; the issuer key must not.
+    assert.equal(nodeCrypto.verify("sha384", input, { key: publicKey, ...pss }, forged), true);
+    assert.equal(key.verify(input, forged), false);
   },
 });
 
