@@ -42,7 +42,7 @@
 import { Buffer } from "node:buffer";
 import * as nodeCrypto from "node:crypto";
 import { XWing } from "@hpke/hybridkem-x-wing";
-import { constantTimeEqual } from "./bytes.ts";
+import { constantTimeEqual, fromHex } from "./bytes.ts";
 
 /** What the library's X-Wing keeps private but this subclass reuses (pinned version, see deno.json). */
 interface _Internals {
@@ -66,40 +66,10 @@ const _isMatrixSlot = (a: unknown): a is Int16Array[][] =>
     Array.isArray(row) && row.length === _K && row.every((p) => p instanceof Int16Array && p.length === _N)
   );
 
-/** RFC 8410 PKCS#8 prefix of a 32-byte X25519 private key. */
-const _PKCS8_X25519_PREFIX = new Uint8Array([
-  0x30,
-  0x2e,
-  0x02,
-  0x01,
-  0x00,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x6e,
-  0x04,
-  0x22,
-  0x04,
-  0x20,
-]);
-/** RFC 8410 SubjectPublicKeyInfo prefix of a 32-byte X25519 public key. */
-const _SPKI_X25519_PREFIX = new Uint8Array([
-  0x30,
-  0x2a,
-  0x30,
-  0x05,
-  0x06,
-  0x03,
-  0x2b,
-  0x65,
-  0x6e,
-  0x03,
-  0x21,
-  0x00,
-]);
+/** RFC 8410 PKCS#8 prefix of a 32-byte X25519 private key: SEQUENCE { version 0, id-X25519, OCTET STRING }. */
+const _PKCS8_X25519_PREFIX = fromHex("302e020100300506032b656e04220420");
+/** RFC 8410 SubjectPublicKeyInfo prefix of a 32-byte X25519 public key: SEQUENCE { id-X25519, BIT STRING }. */
+const _SPKI_X25519_PREFIX = fromHex("302a300506032b656e032100");
 const _ZEROS = new Uint8Array(32);
 
 /** DER of a raw key (node:crypto takes a Buffer; Buffer.alloc never hands out the shared pool). */
