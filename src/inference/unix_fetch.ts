@@ -59,10 +59,7 @@ export function createSocketFetch(socketPath: string): { fetch: SocketFetch; clo
         `${init.method ?? "GET"} ${path} HTTP/1.1\r\nHost: llama-server\r\nConnection: close\r\n` +
           (body ? `Content-Type: application/json\r\nContent-Length: ${body.byteLength}\r\n` : "") + "\r\n",
       );
-      const message = new Uint8Array(head.byteLength + (body?.byteLength ?? 0));
-      message.set(head);
-      if (body) message.set(body, head.byteLength);
-      await _writeAll(conn, message);
+      await _writeAll(conn, body ? concat(head, body) : head);
       const reader = new _ConnReader(conn);
       const { status, headers } = await reader.head();
       const length = headers.get("content-length");
@@ -96,9 +93,9 @@ export function createSocketFetch(socketPath: string): { fetch: SocketFetch; clo
           signal?.removeEventListener("abort", onAbort);
           close();
         },
-        // The stream's default high-water mark: one piece read ahead, no more. Spacing the reads (at most one per 40 ms once
-        // the first token is out) changed neither tokens/s nor the gateway's CPU at 8 and 32 streams
-        // (docs/benchmarks.md): one read per token is not what limits the tiny model's tokens/s.
+        // The stream's default high-water mark: one piece read ahead, no more. Spacing the reads (at most
+        // one per 40 ms once the first token is out) changed neither tokens/s nor the gateway's CPU at 8 and
+        // 32 streams (docs/benchmarks.md): one read per token is not what limits the tiny model's tokens/s.
       });
       // A status without a body (204, 304) has none; Response refuses a body for them.
       const empty = status === 204 || status === 304;
