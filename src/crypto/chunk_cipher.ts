@@ -15,7 +15,8 @@
  */
 import { concat, utf8 } from "./bytes.ts";
 import { hkdfExpand, hkdfExtract } from "./hkdf.ts";
-import { aeadInfo, createAead } from "./suite.ts";
+import { NativeAead, type NativeAeadContext } from "./native_aead.ts";
+import { aeadInfo } from "./suite_ids.ts";
 
 /** RFC 9458 §4.4 exporter label. */
 export const RESPONSE_LABEL = "message/bhttp response";
@@ -33,15 +34,19 @@ export function responseNonceLength(aeadId: number): number {
   return Math.max(aead.keyLength, aead.nonceLength);
 }
 
-/** Seals or opens the chunks of one response. One instance per request, never shared or stored. */
+/**
+ * Seals or opens the chunks of one response. One instance per request, never shared or stored. The gateway's
+ * side: the AEAD is the runtime's native one, synchronous (native_aead.ts); the SDK opens with its own.
+ */
 export class ChunkCipher {
-  #aead: ReturnType<ReturnType<typeof createAead>["createEncryptionContext"]>;
+  #aead: NativeAeadContext;
   #baseNonce: Uint8Array<ArrayBuffer>;
   #counter = 0;
   #finished = false;
 
   private constructor(aeadId: number, key: Uint8Array<ArrayBuffer>, baseNonce: Uint8Array<ArrayBuffer>) {
-    this.#aead = createAead(aeadId).createEncryptionContext(key.buffer);
+    this.#aead = new NativeAead(aeadId).createEncryptionContext(key);
+    key.fill(0);
     this.#baseNonce = baseNonce;
   }
 
@@ -67,25 +72,21 @@ export class ChunkCipher {
   }
 
   /** Seals the next chunk; `final` marks the last one. Sealing after the final chunk throws. */
-  async seal(plaintext: Uint8Array<ArrayBuffer>, final: boolean): Promise<Uint8Array<ArrayBuffer>> {
+  seal(plaintext: Uint8Array, final: boolean): Uint8Array<ArrayBuffer> {
     const nonce = this.#nextNonce();
     if (final) this.#finished = true;
-    return new Uint8Array(
-      await this.#aead.seal(nonce.buffer, _own(plaintext), (final ? _FINAL_AAD : _EMPTY).buffer),
-    );
+    return this.#aead.sealSync(nonce, plaintext, final ? _FINAL_AAD : _EMPTY);
   }
 
   /**
    * Opens the next chunk in order. Throws when the chunk was altered, reordered, duplicated, spliced from
    * another response, or when `final` does not match how it was sealed.
    */
-  async open(ciphertext: Uint8Array<ArrayBuffer>, final: boolean): Promise<Uint8Array<ArrayBuffer>> {
+  open(ciphertext: Uint8Array, final: boolean): Uint8Array<ArrayBuffer> {
     // The counter advances even on failure (a failed chunk poisons the stream), but the stream counts as
     // finished only once the chunk claiming to be final has authenticated.
     const nonce = this.#nextNonce();
-    const plaintext = new Uint8Array(
-      await this.#aead.open(nonce.buffer, _own(ciphertext), (final ? _FINAL_AAD : _EMPTY).buffer),
-    );
+    const plaintext = this.#aead.openSync(nonce, ciphertext, final ? _FINAL_AAD : _EMPTY);
     if (final) this.#finished = true;
     return plaintext;
   }
@@ -101,10 +102,4 @@ export class ChunkCipher {
     }
     return nonce;
   }
-}
-
-function _own(bytes: Uint8Array<ArrayBuffer>): ArrayBuffer {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-    ? bytes.buffer
-    : bytes.slice().buffer;
 }

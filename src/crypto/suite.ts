@@ -15,6 +15,7 @@ import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from "@hpke
 import { Chacha20Poly1305 } from "@hpke/chacha20poly1305";
 import { XWing } from "@hpke/hybridkem-x-wing";
 import { SyncHkdfSha256 } from "./hpke_kdf.ts";
+import { NativeAead } from "./native_aead.ts";
 import { XWingRecipient } from "./xwing_recipient.ts";
 import {
   AEAD_AES_128_GCM,
@@ -52,8 +53,9 @@ const _recipientSuites = new Map<string, CipherSuite>();
 
 /**
  * The suite the gateway opens requests with: {@link createSuite}'s, computing the same results faster:
- * the key schedule and exporter on synchronous HMAC (hpke_kdf.ts), and X-Wing decapsulation with each key's
- * expansion kept and WebCrypto's X25519 (xwing_recipient.ts).
+ * the key schedule and exporter on synchronous HMAC (hpke_kdf.ts), X-Wing decapsulation with each key's
+ * expansion kept and the runtime's native X25519 (xwing_recipient.ts), and the runtime's native AEADs
+ * (native_aead.ts).
  */
 export function createRecipientSuite(ids: SuiteIds): CipherSuite {
   const name = `${ids.kemId}/${ids.kdfId}/${ids.aeadId}`;
@@ -63,7 +65,7 @@ export function createRecipientSuite(ids: SuiteIds): CipherSuite {
     suite = new CipherSuite({
       kem: ids.kemId === KEM_XWING ? new XWingRecipient() : new DhkemX25519HkdfSha256(),
       kdf: new SyncHkdfSha256(),
-      aead: createAead(ids.aeadId),
+      aead: new NativeAead(ids.aeadId),
     });
     _recipientSuites.set(name, suite);
   }

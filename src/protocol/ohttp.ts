@@ -264,12 +264,12 @@ export async function responseCipher(
 }
 
 /** `message/ohttp-res`: response_nonce ‖ Seal(aead_key, aead_nonce, "", response) (RFC 9458 §4.4). */
-export async function sealWholeResponse(
+export function sealWholeResponse(
   cipher: ChunkCipher,
   responseNonce: Uint8Array,
   response: Uint8Array<ArrayBuffer>,
-): Promise<Uint8Array<ArrayBuffer>> {
-  return concat(responseNonce, await cipher.seal(response, false));
+): Uint8Array<ArrayBuffer> {
+  return concat(responseNonce, cipher.seal(response, false));
 }
 
 /** Frames one sealed chunk of a chunked response or request (chunked-OHTTP §3–4). */

@@ -27,7 +27,10 @@ import { decodeVarint } from "./varint.ts";
  * Only `open` is used, so the reader does not load the gateway's crypto (review of the app SDK, #16).
  */
 export interface ChunkCipher {
-  open(ciphertext: Uint8Array<ArrayBuffer>, final: boolean): Promise<Uint8Array<ArrayBuffer>>;
+  open(
+    ciphertext: Uint8Array<ArrayBuffer>,
+    final: boolean,
+  ): Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>>;
 }
 
 /** The final chunk is buffered until the end of the stream; the gateway's is one chunk (≤ 16 KiB). */

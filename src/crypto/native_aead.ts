@@ -1,0 +1,147 @@
+/**
+ * The gateway's AEADs (RFC 9180 §7.3: ChaCha20-Poly1305 and AES-128-GCM, 16-byte tags) on the runtime's
+ * native node:crypto, synchronous, behind hpke-js's AEAD interface: the recipient suite opens requests
+ * with them and the response chunks are sealed with them.
+ *
+ * Why not hpke-js's own here: its ChaCha20-Poly1305 is pure TypeScript (~11.5 µs per 512-byte chunk on
+ * one core against ~4 µs here), and its AES-128-GCM is WebCrypto, whose every call is a hop to the
+ * runtime's thread pool, which waits for a core while llama-server keeps both busy (docs/benchmarks.md,
+ * "Bursts"). The SDK keeps hpke-js's (it runs where node:crypto does not). Every result is a fresh
+ * buffer of exactly its length (node may hand out slices of a shared pool).
+ */
+import * as nodeCrypto from "node:crypto";
+import type { AeadEncryptionContext, AeadInterface } from "@hpke/core";
+import { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, aeadInfo } from "./suite_ids.ts";
+
+const _TAG_BYTES = 16;
+type _Name = "aes-128-gcm" | "chacha20-poly1305";
+const _CIPHERS = new Map<number, _Name>([
+  [AEAD_AES_128_GCM, "aes-128-gcm"],
+  [AEAD_CHACHA20_POLY1305, "chacha20-poly1305"],
+]);
+
+type _Bytes = ArrayBufferLike | ArrayBufferView;
+
+/** One of the two AEADs, as hpke-js's `AeadInterface`. */
+export class NativeAead implements AeadInterface {
+  readonly id: AeadInterface["id"];
+  readonly keySize: number;
+  readonly nonceSize: number;
+  readonly tagSize = _TAG_BYTES;
+  readonly #cipher: _Name;
+
+  constructor(aeadId: number) {
+    const cipher = _CIPHERS.get(aeadId);
+    const info = aeadInfo(aeadId);
+    if (!cipher || !info) throw new RangeError("Unsupported AEAD");
+    this.id = aeadId as AeadInterface["id"];
+    this.keySize = info.keyLength;
+    this.nonceSize = info.nonceLength;
+    this.#cipher = cipher;
+  }
+
+  createEncryptionContext(key: _Bytes): NativeAeadContext {
+    const bytes = _view(key);
+    if (bytes.byteLength !== this.keySize) throw new RangeError("AEAD key of the wrong length");
+    return new NativeAeadContext(this.#cipher, nodeCrypto.createSecretKey(bytes), this.nonceSize);
+  }
+}
+
+/** One key's context: synchronous `sealSync`/`openSync`, and hpke-js's asynchronous pair over them. */
+export class NativeAeadContext implements AeadEncryptionContext {
+  readonly #cipher: _Name;
+  readonly #key: nodeCrypto.KeyObject;
+  readonly #nonceSize: number;
+
+  constructor(
+    cipher: _Name,
+    key: nodeCrypto.KeyObject,
+    nonceSize: number,
+  ) {
+    this.#cipher = cipher;
+    this.#key = key;
+    this.#nonceSize = nonceSize;
+  }
+
+  /** ciphertext ‖ tag. */
+  sealSync(nonce: _Bytes, plaintext: _Bytes, aad: _Bytes): Uint8Array<ArrayBuffer> {
+    // Cast for the overload only: both names take the same options.
+    const cipher = nodeCrypto.createCipheriv(
+      this.#cipher as "chacha20-poly1305",
+      this.#key,
+      this.#nonce(nonce),
+      {
+        authTagLength: _TAG_BYTES,
+      },
+    );
+    const data = _view(plaintext);
+    cipher.setAAD(_view(aad), { plaintextLength: data.byteLength });
+    const body = cipher.update(data);
+    const tail = cipher.final();
+    const out = new Uint8Array(body.byteLength + tail.byteLength + _TAG_BYTES);
+    out.set(body);
+    out.set(tail, body.byteLength);
+    out.set(cipher.getAuthTag(), body.byteLength + tail.byteLength);
+    return out;
+  }
+
+  /** The plaintext; throws when the ciphertext, tag, nonce, AAD or key do not match. */
+  openSync(nonce: _Bytes, sealed: _Bytes, aad: _Bytes): Uint8Array<ArrayBuffer> {
+    const data = _view(sealed);
+    if (data.byteLength < _TAG_BYTES) throw new Error("AEAD ciphertext shorter than its tag");
+    const length = data.byteLength - _TAG_BYTES;
+    const decipher = nodeCrypto.createDecipheriv(
+      this.#cipher as "chacha20-poly1305",
+      this.#key,
+      this.#nonce(nonce),
+      {
+        authTagLength: _TAG_BYTES,
+      },
+    );
+    decipher.setAuthTag(data.subarray(length));
+    decipher.setAAD(_view(aad), { plaintextLength: length });
+    const body = decipher.update(data.subarray(0, length));
+    let tail: Uint8Array;
+    try {
+      tail = decipher.final();
+    } catch {
+      // The tag did not authenticate: nothing decrypted leaves.
+      body.fill(0);
+      throw new Error("AEAD open failed: invalid tag");
+    }
+    const out = new Uint8Array(body.byteLength + tail.byteLength);
+    out.set(body);
+    out.set(tail, body.byteLength);
+    body.fill(0);
+    return out;
+  }
+
+  // hpke-js's interface is asynchronous; a failure is a rejection, as its own AEADs' are.
+  seal(nonce: _Bytes, plaintext: _Bytes, aad: _Bytes): Promise<ArrayBuffer> {
+    return _settled(() => this.sealSync(nonce, plaintext, aad).buffer);
+  }
+
+  open(nonce: _Bytes, sealed: _Bytes, aad: _Bytes): Promise<ArrayBuffer> {
+    return _settled(() => this.openSync(nonce, sealed, aad).buffer);
+  }
+
+  #nonce(nonce: _Bytes): Uint8Array {
+    const bytes = _view(nonce);
+    if (bytes.byteLength !== this.#nonceSize) throw new RangeError("AEAD nonce of the wrong length");
+    return bytes;
+  }
+}
+
+function _settled<T>(compute: () => T): Promise<T> {
+  try {
+    return Promise.resolve(compute());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function _view(bytes: _Bytes): Uint8Array {
+  return ArrayBuffer.isView(bytes)
+    ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    : new Uint8Array(bytes);
+}
