@@ -61,11 +61,9 @@ export async function writeResponse(
     const body = await _collect(response.body, sink);
     return await sink.write(concat(_head(response, [`content-length: ${body.byteLength}`]), body));
   }
-  const chunk = (value: Uint8Array) =>
-    concat(_encoder.encode(`${value.byteLength.toString(16)}\r\n`), value, _CRLF);
   await _pump(response.body, sink, async (value) => {
     // An empty chunk would read as the last one.
-    if (value.byteLength > 0) await sink.write(chunk(value));
+    if (value.byteLength > 0) await sink.write(_chunk(value));
   }, () => sink.write(_head(response, ["transfer-encoding: chunked"])));
   await sink.write(_LAST_CHUNK);
 }
@@ -109,6 +107,17 @@ async function _pump(
     if (!ended) reader.cancel().catch(() => {});
   }
   if (cancelled) throw new Error("The answer was cancelled");
+}
+
+/** `hex-size CRLF data CRLF` in one buffer (a chunk per tick per stream: no text encoding, one copy). */
+function _chunk(value: Uint8Array): Uint8Array {
+  const size = value.byteLength.toString(16);
+  const out = new Uint8Array(size.length + value.byteLength + 4);
+  for (let i = 0; i < size.length; i++) out[i] = size.charCodeAt(i);
+  out.set(_CRLF, size.length);
+  out.set(value, size.length + 2);
+  out.set(_CRLF, out.byteLength - 2);
+  return out;
 }
 
 function _head(response: Response, framing: string[]): Uint8Array {

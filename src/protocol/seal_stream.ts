@@ -22,6 +22,8 @@ import { type ChatEvent, isTerminal } from "./events.ts";
 import { frameChunk } from "./ohttp.ts";
 import { encodeVarint } from "./varint.ts";
 
+const _NONE = new Uint8Array(0);
+
 /** Default padded chunk size: room for a tick's worth of text with little overhead. */
 export const DEFAULT_CHUNK_SIZE = 512;
 /** Media type of the inner response's content. */
@@ -36,9 +38,19 @@ export function encodeEventBatch(events: ChatEvent[]): Uint8Array<ArrayBuffer> {
 
 /** `length` bytes that an SSE parser ignores at a line start. */
 export function ssePadding(length: number): Uint8Array<ArrayBuffer> {
-  if (length <= 0) return new Uint8Array(0);
-  if (length === 1) return utf8("\n");
-  return utf8(":" + " ".repeat(length - 2) + "\n");
+  const out = new Uint8Array(Math.max(0, length));
+  _writePadding(out, 0, out.byteLength);
+  return out;
+}
+
+/** Writes {@link ssePadding}'s bytes into `out` at `at`: "" | "\n" | ":" ‖ " "… ‖ "\n". */
+function _writePadding(out: Uint8Array, at: number, length: number): void {
+  if (length <= 0) return;
+  if (length > 1) {
+    out[at] = 0x3a;
+    out.fill(0x20, at + 1, at + length - 1);
+  }
+  out[at + length - 1] = 0x0a;
 }
 
 /** The Binary HTTP head of a streamed response. */
@@ -46,15 +58,10 @@ export function encodeStreamHead(head: ResponseHead): Uint8Array<ArrayBuffer> {
   return concat(encodeVarint(3), encodeVarint(head.status), encodeFields(head.fields, true));
 }
 
-function _contentChunk(data: Uint8Array): Uint8Array<ArrayBuffer> {
-  // Always two bytes, so the chunk's layout does not depend on how much text it carries.
-  if (data.byteLength === 0 || data.byteLength >= 0x4000) throw new RangeError("Content chunk out of range");
-  return concat(new Uint8Array([0x40 | (data.byteLength >> 8), data.byteLength & 0xff]), data);
-}
-
 /**
  * Cuts one batch's SSE text into chunk plaintexts of exactly `chunkSize` bytes. `head` goes first in the
- * first chunk of the response; `final` closes the content and the trailer section in the last one.
+ * first chunk of the response; `final` closes the content and the trailer section in the last one. Each
+ * chunk is one buffer written in place (a chunk per tick per stream: no intermediate copies).
  */
 export function framePlaintexts(
   text: Uint8Array,
@@ -63,28 +70,29 @@ export function framePlaintexts(
   chunkSize: number,
 ): Uint8Array<ArrayBuffer>[] {
   const out: Uint8Array<ArrayBuffer>[] = [];
-  let prefix: Uint8Array = head ?? new Uint8Array(0);
   let offset = 0;
   for (;;) {
+    const prefix = out.length === 0 && head ? head : _NONE;
     const rest = text.byteLength - offset;
     const lastCapacity = chunkSize - prefix.byteLength - 2 - (final ? 2 : 0);
     if (lastCapacity < 2) throw new RangeError("Chunk size too small for the response head");
-    if (rest <= lastCapacity) {
-      const data = concat(text.subarray(offset), ssePadding(lastCapacity - rest));
-      out.push(concat(prefix, _contentChunk(data), final ? new Uint8Array([0, 0]) : new Uint8Array(0)));
-      return out;
-    }
-    const capacity = chunkSize - prefix.byteLength - 2;
+    const last = rest <= lastCapacity;
+    // ContentChunk's data (text, then padding at a line start) fills the chunk: the last one leaves room
+    // for the end of content and the empty trailer section (two zero bytes) when `final`.
+    const capacity = last ? lastCapacity : chunkSize - prefix.byteLength - 2;
+    if (capacity >= 0x4000) throw new RangeError("Content chunk out of range");
     const take = Math.min(rest, capacity);
-    // Only the end of the text is padded here, and it is at a line start.
-    out.push(
-      concat(
-        prefix,
-        _contentChunk(concat(text.subarray(offset, offset + take), ssePadding(capacity - take))),
-      ),
-    );
+    const chunk = new Uint8Array(chunkSize);
+    chunk.set(prefix);
+    let at = prefix.byteLength;
+    // L(i) always in two bytes, so the chunk's layout does not depend on how much text it carries.
+    chunk[at++] = 0x40 | (capacity >> 8);
+    chunk[at++] = capacity & 0xff;
+    chunk.set(text.subarray(offset, offset + take), at);
+    _writePadding(chunk, at + take, capacity - take);
+    out.push(chunk);
+    if (last) return out;
     offset += take;
-    prefix = new Uint8Array(0);
   }
 }
 
@@ -99,7 +107,7 @@ export function createSealStream(
   head: ResponseHead,
 ): TransformStream<ChatEvent[], Uint8Array> {
   let pendingHead: Uint8Array | undefined = encodeStreamHead(head);
-  const sealBatch = async (batch: ChatEvent[], controller: TransformStreamDefaultController<Uint8Array>) => {
+  const sealBatch = (batch: ChatEvent[], controller: TransformStreamDefaultController<Uint8Array>) => {
     const final = batch.some(isTerminal);
     const text = encodeEventBatch(batch);
     const plaintexts = framePlaintexts(text, pendingHead, final, chunkSize);
@@ -107,7 +115,7 @@ export function createSealStream(
     pendingHead = undefined;
     for (let i = 0; i < plaintexts.length; i++) {
       const last = final && i === plaintexts.length - 1;
-      const sealed = await cipher.seal(plaintexts[i], last);
+      const sealed = cipher.seal(plaintexts[i], last);
       plaintexts[i].fill(0);
       controller.enqueue(frameChunk(sealed, last));
     }
@@ -116,14 +124,14 @@ export function createSealStream(
     start(controller) {
       controller.enqueue(new Uint8Array(responseNonce));
     },
-    async transform(batch, controller) {
+    transform(batch, controller) {
       if (cipher.finished) return;
-      await sealBatch(batch, controller);
+      sealBatch(batch, controller);
     },
-    async flush(controller) {
+    flush(controller) {
       if (cipher.finished) return;
       const error = new GatewayError("internal_error");
-      await sealBatch([{ type: "error", code: error.code, message: error.message }], controller);
+      sealBatch([{ type: "error", code: error.code, message: error.message }], controller);
     },
   });
 }

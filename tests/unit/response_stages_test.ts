@@ -271,17 +271,41 @@ Deno.test({
 
 Deno.test({
   ...none,
-  name: "framePlaintexts() fills every chunk exactly with SSE padding at a line start",
+  name: "framePlaintexts() fills every chunk exactly: head, two-byte length, the text, SSE padding, end",
   fn() {
-    for (const length of [0, 1, 2, 60, 119, 120, 121, 122, 123, 124, 250, 1000]) {
-      for (const final of [false, true]) {
-        const textBytes = new TextEncoder().encode(`data: ${"y".repeat(length)}\n\n`);
-        const chunks = framePlaintexts(textBytes, new Uint8Array(10), final, 128);
-        assert.ok(chunks.every((c) => c.byteLength === 128), `${length} ${final}`);
+    const padding = (n: number) => n === 0 ? "" : n === 1 ? "\n" : `:${" ".repeat(n - 2)}\n`;
+    // Around 128's capacities (with and without the head and the final end) and across several chunks.
+    const lengths = [0, 1, 2, 60, 250, 1000, ...Array.from({ length: 13 }, (_, k) => 112 + k)];
+    for (const length of lengths) {
+      for (const [final, size] of [[false, 128], [true, 128], [false, 512], [true, 512]] as const) {
+        for (const head of [undefined, new Uint8Array([3, 0x40, 200, 7, 1, 2, 3, 4, 5, 0])]) {
+          const label = `${length} ${final} ${head ? "head" : "none"} ${size}`;
+          const input = `data: ${"y".repeat(length)}\n\n`;
+          const chunks = framePlaintexts(new TextEncoder().encode(input), head, final, size);
+          let rest = input;
+          chunks.forEach((chunk, i) => {
+            assert.equal(chunk.byteLength, size, label);
+            let at = 0;
+            if (i === 0 && head) {
+              assert.deepEqual(chunk.subarray(0, head.byteLength), head, label);
+              at = head.byteLength;
+            }
+            assert.equal(chunk[at] & 0xc0, 0x40, label);
+            const dataLength = ((chunk[at] & 0x3f) << 8) | chunk[at + 1];
+            const data = new TextDecoder().decode(chunk.subarray(at + 2, at + 2 + dataLength));
+            const text = rest.slice(0, Math.min(rest.length, dataLength));
+            rest = rest.slice(text.length);
+            assert.equal(data, text + padding(dataLength - text.length), label);
+            const end = final && i === chunks.length - 1 ? [0, 0] : [];
+            assert.deepEqual([...chunk.subarray(at + 2 + dataLength)], end, label);
+          });
+          assert.equal(rest, "", label);
+        }
       }
     }
     assert.deepEqual([...ssePadding(1)], [0x0a]);
     assert.equal(new TextDecoder().decode(ssePadding(4)), ":  \n");
+    assert.equal(ssePadding(0).byteLength, 0);
   },
 });
 
