@@ -40,11 +40,19 @@ const gateway = await run(loaded.config, { logger: createLogger("error", () => {
 await gateway.supervisor!.ensureReady(AbortSignal.timeout(30_000));
 
 const rssKiB = () => Deno.memoryUsage().rss / 1024;
-const settle = async () => {
+/**
+ * The heap's live size: full GCs with pauses between them (so that what they free is swept), and the size
+ * read right after the last one, in the same turn. Read 200 ms later, as before, it counted the garbage the
+ * open streams made meanwhile: 187–229 KiB per stream at 64 streams, against 61–62 read at once (the heap
+ * snapshot finds ~66 KiB of reachable objects per stream).
+ */
+const settle = async (): Promise<number> => {
   for (let i = 0; i < 3; i++) {
     gc();
     await new Promise((r) => setTimeout(r, 200));
   }
+  gc();
+  return Deno.memoryUsage().heapUsed;
 };
 
 /** Self size by "type:constructor" in a heap snapshot file. */
@@ -73,20 +81,17 @@ const message = (data: unknown) =>
   });
 try {
   await message({ url: gateway.url, fingerprint: gateway.fingerprint, streams: 1, warm: true });
-  await settle();
-  const idleHeap = Deno.memoryUsage().heapUsed;
+  const idleHeap = await settle();
   const idleRss = rssKiB();
   // Streams open in two halves: the second half's growth is the marginal cost of a stream, without what
   // the first streams grow once (code compiled for the streaming paths, the heap's own structures).
   const half = Math.floor(streams / 2);
   await message({ url: gateway.url, fingerprint: gateway.fingerprint, streams: half, warm: false });
-  await settle();
-  const halfHeap = Deno.memoryUsage().heapUsed;
+  const halfHeap = await settle();
   const halfRss = rssKiB();
   const idleSnapshot = snapshot ? v8.writeHeapSnapshot(`${dir}/half.heapsnapshot`) : "";
   await message({ url: gateway.url, fingerprint: gateway.fingerprint, streams: streams - half, warm: false });
-  await settle();
-  const openHeap = Deno.memoryUsage().heapUsed;
+  const openHeap = await settle();
   const openRss = rssKiB();
   const openSnapshot = snapshot ? v8.writeHeapSnapshot(`${dir}/open.heapsnapshot`) : "";
   const second = streams - half;

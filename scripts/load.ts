@@ -272,29 +272,32 @@ const table = [
       names.map((n) => `**${f(l.paths[n].tokensPerSecond / d.tokensPerSecond, 2)}**`).join(" | ")
     } | ${f(d.ttftP50)} | ${names.map((n) => `**${f(l.paths[n].ttftP50 / d.ttftP50, 2)}**`).join(" | ")} |`;
   }),
-  "",
-  `Timeline of ${rows.length} sequential gateway requests (p50 of each step, ms; one stream at a time):`,
-  "",
-  "| step | p50 (ms) |",
-  "|---|---:|",
-  `| SDK seal + send → gateway calls llama-server /completion (HTTP, HPKE open, validate, render, tokenize) | ${
-    f(p50(rows.map((r) => r.before)), 2)
-  } |`,
-  `| of which /tokenize round trips (count p50: ${p50(rows.map((r) => r.tokenizeCalls))}) | ${
-    f(p50(rows.map((r) => r.tokenizeMs)), 2)
-  } |`,
-  `| llama-server: /completion → first token chunk | ${f(p50(rows.map((r) => r.llamaFirst)), 2)} |`,
-  `| first chunk → first text in the SDK (parse, filter, coalesce, seal, SSE, open) | ${
-    f(p50(rows.map((r) => r.after)), 2)
-  } |`,
-  `| gateway TTFT (sequential) | ${f(p50(rows.map((r) => r.ttft)), 2)} |`,
-  `| direct TTFT (sequential, same prompt) | ${f(p50(result.directTtft), 2)} |`,
-  `| gateway thread CPU per request (mean over the run, everything but llama-server and the SDK) | ${
-    f(cpuPerRequest, 2)
-  } |`,
-  `| the same for ${rows.length} one-token requests (the per-request part: edge, HPKE open, checks, render, tokenize, upstream request, one chunk) | ${
-    f(cpuPerShortRequest, 2)
-  } |`,
+  // --timeline 0: the table alone (a timeline of no request has no medians).
+  ...(rows.length === 0 ? [] : [
+    "",
+    `Timeline of ${rows.length} sequential gateway requests (p50 of each step, ms; one stream at a time):`,
+    "",
+    "| step | p50 (ms) |",
+    "|---|---:|",
+    `| SDK seal + send → gateway calls llama-server /completion (HTTP, HPKE open, validate, render, tokenize) | ${
+      f(p50(rows.map((r) => r.before)), 2)
+    } |`,
+    `| of which /tokenize round trips (count p50: ${p50(rows.map((r) => r.tokenizeCalls))}) | ${
+      f(p50(rows.map((r) => r.tokenizeMs)), 2)
+    } |`,
+    `| llama-server: /completion → first token chunk | ${f(p50(rows.map((r) => r.llamaFirst)), 2)} |`,
+    `| first chunk → first text in the SDK (parse, filter, coalesce, seal, SSE, open) | ${
+      f(p50(rows.map((r) => r.after)), 2)
+    } |`,
+    `| gateway TTFT (sequential) | ${f(p50(rows.map((r) => r.ttft)), 2)} |`,
+    `| direct TTFT (sequential, same prompt) | ${f(p50(result.directTtft), 2)} |`,
+    `| gateway thread CPU per request (mean over the run, everything but llama-server and the SDK) | ${
+      f(cpuPerRequest, 2)
+    } |`,
+    `| the same for ${rows.length} one-token requests (the per-request part: edge, HPKE open, checks, render, tokenize, upstream request, one chunk) | ${
+      f(cpuPerShortRequest, 2)
+    } |`,
+  ]),
 ].join("\n");
 console.log(table);
 if (values.out) {
