@@ -45,8 +45,8 @@ export class ChunkCipher {
   #finished = false;
 
   private constructor(aeadId: number, key: Uint8Array<ArrayBuffer>, baseNonce: Uint8Array<ArrayBuffer>) {
+    // The context keeps its own copy and zeroes `key`.
     this.#aead = new NativeAead(aeadId).createEncryptionContext(key);
-    key.fill(0);
     this.#baseNonce = baseNonce;
   }
 
@@ -74,8 +74,9 @@ export class ChunkCipher {
   /** Seals the next chunk; `final` marks the last one. Sealing after the final chunk throws. */
   seal(plaintext: Uint8Array, final: boolean): Uint8Array<ArrayBuffer> {
     const nonce = this.#nextNonce();
-    if (final) this.#finished = true;
-    return this.#aead.sealSync(nonce, plaintext, final ? _FINAL_AAD : _EMPTY);
+    const sealed = this.#aead.sealSync(nonce, plaintext, final ? _FINAL_AAD : _EMPTY);
+    if (final) this.#finish();
+    return sealed;
   }
 
   /**
@@ -87,8 +88,14 @@ export class ChunkCipher {
     // finished only once the chunk claiming to be final has authenticated.
     const nonce = this.#nextNonce();
     const plaintext = this.#aead.openSync(nonce, ciphertext, final ? _FINAL_AAD : _EMPTY);
-    if (final) this.#finished = true;
+    if (final) this.#finish();
     return plaintext;
+  }
+
+  /** After the final chunk the keys are no longer needed: zeroed, and nothing more is sealed or opened. */
+  #finish(): void {
+    this.#finished = true;
+    this.#aead.dispose();
   }
 
   #nextNonce(): Uint8Array<ArrayBuffer> {

@@ -6,6 +6,7 @@ import { NativeAead } from "../../src/crypto/native_aead.ts";
 const none = { permissions: "none" as const };
 const _ids = [AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305];
 const _random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
+const label = (id: number, pt: number, aad: number) => `aead ${id}, ${pt} bytes, aad ${aad}`;
 
 Deno.test({
   ...none,
@@ -18,24 +19,26 @@ Deno.test({
         const nonce = _random(native.nonceSize);
         const plaintext = _random(ptLength);
         const aad = _random(aadLength);
-        const mine = native.createEncryptionContext(key);
         const theirs = createAead(id).createEncryptionContext(key.slice().buffer);
+        const mine = native.createEncryptionContext(key);
+        // The context took the key: the caller's bytes are zeroed.
+        assert.ok(key.every((b) => b === 0), label(id, ptLength, aadLength));
         const sealed = mine.sealSync(nonce, plaintext, aad);
         const expected = new Uint8Array(
           await theirs.seal(nonce.slice().buffer, plaintext.slice().buffer, aad.slice().buffer),
         );
-        const label = `aead ${id}, ${ptLength} bytes, aad ${aadLength}`;
-        assert.deepEqual(sealed, expected, label);
+        const where = label(id, ptLength, aadLength);
+        assert.deepEqual(sealed, expected, where);
         // A buffer of its own, exactly the result (node may hand out views of a shared pool).
-        assert.equal(sealed.byteOffset, 0, label);
-        assert.equal(sealed.buffer.byteLength, ptLength + 16, label);
-        assert.deepEqual(mine.openSync(nonce, expected, aad), plaintext, label);
+        assert.equal(sealed.byteOffset, 0, where);
+        assert.equal(sealed.buffer.byteLength, ptLength + 16, where);
+        assert.deepEqual(mine.openSync(nonce, expected, aad), plaintext, where);
         assert.deepEqual(
           new Uint8Array(await theirs.open(nonce.slice().buffer, sealed.slice().buffer, aad.slice().buffer)),
           plaintext,
-          label,
+          where,
         );
-        assert.deepEqual(new Uint8Array(await mine.open(nonce, sealed, aad)), plaintext, label);
+        assert.deepEqual(new Uint8Array(await mine.open(nonce, sealed, aad)), plaintext, where);
       }
     }
   },
@@ -88,5 +91,34 @@ Deno.test({
       assert.throws(() => native.createEncryptionContext(_random(native.keySize - 1)), RangeError);
     }
     assert.throws(() => new NativeAead(0xffff), RangeError);
+  },
+});
+
+Deno.test({
+  ...none,
+  name:
+    "NativeAead opens a large AES-128-GCM request off the event loop, as strictly, and dispose() zeroes the key",
+  async fn() {
+    const native = new NativeAead(AEAD_AES_128_GCM);
+    const key = _random(16);
+    const zero = native.createEncryptionContext(new Uint8Array(16));
+    const context = native.createEncryptionContext(key.slice());
+    const nonce = _random(12);
+    const aad = _random(3);
+    // Above the synchronous limit (16 KiB): WebCrypto opens it; the result and the refusals are the same.
+    const plaintext = _random(64 * 1024);
+    const sealed = context.sealSync(nonce, plaintext, aad);
+    assert.deepEqual(new Uint8Array(await context.open(nonce, sealed, aad)), plaintext);
+    const altered = sealed.slice();
+    altered[40_000] ^= 1;
+    await assert.rejects(context.open(nonce, altered, aad), /^Error: AEAD open failed: invalid tag$/);
+    await assert.rejects(context.open(nonce, sealed, _random(3)), /^Error: AEAD open failed: invalid tag$/);
+    await assert.rejects(context.open(nonce.subarray(1), sealed, aad), RangeError);
+    // After dispose() the context seals as under an all-zero key: its copy of the key is gone.
+    context.dispose();
+    assert.deepEqual(
+      context.sealSync(nonce, plaintext.subarray(0, 32), aad),
+      zero.sealSync(nonce, plaintext.subarray(0, 32), aad),
+    );
   },
 });
