@@ -11,9 +11,11 @@
  */
 import * as nodeCrypto from "node:crypto";
 import type { AeadEncryptionContext, AeadInterface } from "@hpke/core";
+import { concat } from "./bytes.ts";
 import { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, aeadInfo } from "./suite_ids.ts";
 
 const _TAG_BYTES = 16;
+const _OPTIONS = { authTagLength: _TAG_BYTES };
 /** Largest AES-128-GCM ciphertext opened on the event loop (see `#openAesOffThread`). */
 const _NATIVE_AES_OPEN_MAX = 16 * 1024;
 type _Name = "aes-128-gcm" | "chacha20-poly1305";
@@ -77,19 +79,11 @@ export class NativeAeadContext implements AeadEncryptionContext {
       this.#cipher as "chacha20-poly1305",
       this.#key,
       this.#nonce(nonce),
-      {
-        authTagLength: _TAG_BYTES,
-      },
+      _OPTIONS,
     );
     const data = _view(plaintext);
     cipher.setAAD(_view(aad), { plaintextLength: data.byteLength });
-    const body = cipher.update(data);
-    const tail = cipher.final();
-    const out = new Uint8Array(body.byteLength + tail.byteLength + _TAG_BYTES);
-    out.set(body);
-    out.set(tail, body.byteLength);
-    out.set(cipher.getAuthTag(), body.byteLength + tail.byteLength);
-    return out;
+    return concat(cipher.update(data), cipher.final(), cipher.getAuthTag());
   }
 
   /** The plaintext; throws when the ciphertext, tag, nonce, AAD or key do not match. */
@@ -101,9 +95,7 @@ export class NativeAeadContext implements AeadEncryptionContext {
       this.#cipher as "chacha20-poly1305",
       this.#key,
       this.#nonce(nonce),
-      {
-        authTagLength: _TAG_BYTES,
-      },
+      _OPTIONS,
     );
     decipher.setAuthTag(data.subarray(length));
     decipher.setAAD(_view(aad), { plaintextLength: length });
@@ -116,23 +108,21 @@ export class NativeAeadContext implements AeadEncryptionContext {
       body.fill(0);
       throw new Error("AEAD open failed: invalid tag");
     }
-    const out = new Uint8Array(body.byteLength + tail.byteLength);
-    out.set(body);
-    out.set(tail, body.byteLength);
+    const out = concat(body, tail);
     body.fill(0);
     return out;
   }
 
   // hpke-js's interface is asynchronous; a failure is a rejection, as its own AEADs' are.
   seal(nonce: _Bytes, plaintext: _Bytes, aad: _Bytes): Promise<ArrayBuffer> {
-    return _settled(() => this.sealSync(nonce, plaintext, aad).buffer);
+    return Promise.try(() => this.sealSync(nonce, plaintext, aad).buffer);
   }
 
   open(nonce: _Bytes, sealed: _Bytes, aad: _Bytes): Promise<ArrayBuffer> {
     if (this.#cipher === "aes-128-gcm" && _view(sealed).byteLength > _NATIVE_AES_OPEN_MAX) {
       return this.#openAesOffThread(nonce, sealed, aad);
     }
-    return _settled(() => this.openSync(nonce, sealed, aad).buffer);
+    return Promise.try(() => this.openSync(nonce, sealed, aad).buffer);
   }
 
   /** Zeroes the key; the context is unusable afterwards (ChunkCipher calls it after the final chunk). */
@@ -169,14 +159,6 @@ export class NativeAeadContext implements AeadEncryptionContext {
     const bytes = _view(nonce);
     if (bytes.byteLength !== this.#nonceSize) throw new RangeError("AEAD nonce of the wrong length");
     return bytes;
-  }
-}
-
-function _settled<T>(compute: () => T): Promise<T> {
-  try {
-    return Promise.resolve(compute());
-  } catch (error) {
-    return Promise.reject(error);
   }
 }
 
