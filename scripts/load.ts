@@ -11,7 +11,7 @@
  * request). Prints Markdown tables (and writes them to --out between markers).
  *
  *   deno task load [--concurrency 1,8,32] [--tokens 256] [--rounds 5] [--model tiny|small]
- *                  [--timeline 40] [--out docs/benchmarks.md] [--no-nginx]
+ *                  [--timeline 40] [--out docs/benchmarks.md] [--no-nginx] [--tick-ms 50]
  *
  * It starts its own gateway in process (generated gpt-oss model with the real vocabulary; the real
  * llama-server from scripts/build-llama-server.sh) and its own nginx (`apt-get install nginx-light`),
@@ -56,6 +56,8 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "5" },
     model: { type: "string", default: "tiny" },
     timeline: { type: "string", default: "40" },
+    // A fixed coalescing tick (PG_STREAM_TICK_MS, not lengthened under load); the product's defaults unless given.
+    "tick-ms": { type: "string" },
     out: { type: "string" },
     "no-nginx": { type: "boolean", default: false },
     nginx: { type: "string", default: "/usr/sbin/nginx" },
@@ -102,6 +104,7 @@ const loaded = loadConfig({
   // Token mode (the default): client 0 spends ~100 tokens; batches of up to 100.
   PG_TOKEN_BATCH_SIZE: "100",
   PG_TOKENS_PER_DEVICE_PER_DAY: big,
+  ...(values["tick-ms"] ? { PG_STREAM_TICK_MS: values["tick-ms"], PG_STREAM_CHUNKS_PER_SECOND: "0" } : {}),
 }, () => "");
 if (!loaded.ok) throw new Error(loaded.problems.join("; "));
 const controller = new AbortController();

@@ -198,7 +198,11 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
       requireDevice: limits.requireDevice,
       redeemer: tokens?.redeemer,
       maxBodyBytes: config.PG_MAX_BODY_BYTES,
-      tickMs: config.PG_STREAM_TICK_MS,
+      tick: {
+        baseMs: config.PG_STREAM_TICK_MS,
+        maxMs: config.PG_STREAM_TICK_MAX_MS,
+        chunksPerSecond: config.PG_STREAM_CHUNKS_PER_SECOND,
+      },
       chunkSize: config.PG_CHUNK_SIZE,
       requestTimeoutMs: config.PG_REQUEST_TIMEOUT_SECONDS * 1000,
       stallMs: config.PG_STALL_TIMEOUT_SECONDS * 1000,

@@ -46,6 +46,10 @@ export const ENV_SCHEMA = z.strictObject({
   PG_REPLAY_WINDOW_SECONDS: _int(5, 600).default(60).describe("Accepted request clock skew (± seconds)"),
   PG_MAX_BODY_BYTES: _int(1024, 16_777_216).default(262_144).describe("Largest encapsulated request"),
   PG_STREAM_TICK_MS: _int(0, 1000).default(50).describe("Coalescing tick for streamed deltas"),
+  PG_STREAM_CHUNKS_PER_SECOND: _int(0, 1_000_000).default(320).describe(
+    "Chunks per second all streams aim at together: more streams lengthen every tick (0: fixed tick)",
+  ),
+  PG_STREAM_TICK_MAX_MS: _int(0, 5000).default(250).describe("Longest tick under load"),
   PG_CHUNK_SIZE: _int(128, 16_384).default(512).describe("Padded plaintext size of every response chunk"),
   PG_BACKEND: z.enum(["llama", "echo"]).default("llama").describe("`llama`, or `echo` (development only)"),
   PG_MODEL_FORMAT: z.enum(["harmony", "chat"]).default("harmony").describe(
@@ -227,6 +231,9 @@ function _rules(c: EnvConfig, ctx: z.RefinementCtx): void {
   }
   if (c.PG_TOKEN_KEY_LIFETIME_SECONDS <= 2 * c.PG_TOKEN_KEY_OVERLAP_SECONDS) {
     problem("PG_TOKEN_KEY_OVERLAP_SECONDS", "the token key lifetime must exceed twice the overlap");
+  }
+  if (c.PG_STREAM_TICK_MAX_MS < c.PG_STREAM_TICK_MS) {
+    problem("PG_STREAM_TICK_MAX_MS", "the longest tick must not be shorter than PG_STREAM_TICK_MS");
   }
   if (c.PG_NODES && c.PG_MODEL_FORMAT === "chat") {
     // Issue 12, finding 13: nodes forward only /completion, /tokenize and /health (node_server.ts); the

@@ -9,6 +9,11 @@
  * arrive one per token, and a pipe into a TransformStream cost several promise hops per event
  * (docs/benchmarks.md, "Per-token work"); here an event costs one `next()`, and stream machinery runs once
  * per batch. It pulls only while its reader wants a batch, so backpressure still reaches the source.
+ *
+ * Under load the tick lengthens ({@link loadTickMs}): each batch costs the gateway's thread a sealed
+ * chunk and a socket write (~100 µs at 32 streams, docs/benchmarks.md "What a tick costs"), so the
+ * streams together aim at a number of chunks per second. The tick follows how many streams run, which
+ * is the gateway's load and shows in every stream's token rate anyway, never a stream's own content.
  */
 import { type ChatEvent, isTerminal } from "./events.ts";
 
@@ -23,10 +28,30 @@ const _REAL_TIMER: TickTimer = {
   clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
+/** How the tick follows the load: see {@link loadTickMs}. */
+export interface LoadTickOptions {
+  /** The tick while the streams stay under `chunksPerSecond`; 0 emits each event as its own batch. */
+  baseMs: number;
+  /** The longest tick, however many streams run. */
+  maxMs: number;
+  /** Chunks per second all streams aim at together; 0 keeps the base tick. */
+  chunksPerSecond: number;
+}
+
+/**
+ * The tick when `streams` streams run: the base tick while one chunk per stream per tick stays within
+ * `chunksPerSecond`, longer beyond it (so the chunk rate stays there), at most `maxMs`.
+ */
+export function loadTickMs(options: LoadTickOptions, streams: number): number {
+  const { baseMs, maxMs, chunksPerSecond } = options;
+  if (baseMs <= 0 || chunksPerSecond <= 0) return baseMs;
+  return Math.min(maxMs, Math.max(baseMs, Math.ceil((streams * 1000) / chunksPerSecond)));
+}
+
 /** Options of {@link coalesceEvents}. */
 export interface CoalesceOptions {
-  /** Tick; 0 emits each event as its own batch (tests, benchmarks). */
-  tickMs: number;
+  /** Tick, read each time one is armed (a function: it follows the load); 0 emits each event as its own batch. */
+  tickMs: number | (() => number);
   clock?: TickTimer;
   /** Called once when the reader cancels (the client went away), before the source is returned. */
   onCancel?: () => void;
@@ -38,6 +63,7 @@ export function coalesceEvents(
   options: CoalesceOptions,
 ): ReadableStream<ChatEvent[]> {
   const { tickMs } = options;
+  const tick = typeof tickMs === "number" ? () => tickMs : tickMs;
   const clock = options.clock ?? _REAL_TIMER;
   const iterator = source[Symbol.asyncIterator]();
   let pending: ChatEvent[] = [];
@@ -74,11 +100,12 @@ export function coalesceEvents(
     if (isTerminal(event)) {
       ended = true;
       flush();
-    } else if (tickMs <= 0 || first) {
-      first = false;
-      flush();
     } else if (timer === undefined) {
-      timer = clock.set(flush, tickMs);
+      // The first batch goes at once; later ones wait for a tick (none while one runs).
+      const ms = first ? 0 : tick();
+      first = false;
+      if (ms <= 0) flush();
+      else timer = clock.set(flush, ms);
     }
   };
   return new ReadableStream<ChatEvent[]>({

@@ -37,6 +37,17 @@ Deno.test({
 
 Deno.test({
   ...none,
+  name: "loadConfig() refuses a longest tick shorter than the base tick",
+  fn() {
+    const result = loadConfig({ PG_STREAM_TICK_MS: "300", PG_STREAM_TICK_MAX_MS: "250" }, noFile);
+    assert.equal(result.ok, false);
+    if (!result.ok) assert.match(result.problems.join("\n"), /^PG_STREAM_TICK_MAX_MS: the longest tick/m);
+    assert.ok(loadConfig({ PG_STREAM_TICK_MS: "300", PG_STREAM_TICK_MAX_MS: "300" }, noFile).ok);
+  },
+});
+
+Deno.test({
+  ...none,
   name: "loadConfig() ignores variables without the PG_ prefix",
   fn() {
     assert.ok(loadConfig({ HOME: "/root", PATH: "/bin" }, noFile).ok);

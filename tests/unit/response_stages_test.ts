@@ -10,6 +10,7 @@ import {
   createSealStream,
   decodeVarint,
   framePlaintexts,
+  loadTickMs,
   ResponseReader,
   ssePadding,
   type TickTimer,
@@ -42,7 +43,7 @@ class ManualTimer implements TickTimer {
 }
 
 /** Drives a coalesce stage by hand: push events into its source, advance the clock, read what came out. */
-function _coalescer(tickMs: number) {
+function _coalescer(tickMs: number | (() => number)) {
   const clock = new ManualTimer();
   const queued: ChatEvent[] = [];
   let wake: (() => void) | undefined;
@@ -109,6 +110,53 @@ const done: ChatEvent = {
   finish_reason: "stop",
   usage: { prompt_tokens: 1, completion_tokens: 3 },
 };
+
+Deno.test({
+  ...none,
+  name:
+    "loadTickMs() keeps the base tick up to the chunk rate, then lengthens it with the streams, up to the cap",
+  fn() {
+    const options = { baseMs: 50, maxMs: 250, chunksPerSecond: 320 };
+    // 320 chunks/s at one chunk per stream per tick: 16 streams fit 50 ms ticks, 32 need 100 ms.
+    assert.deepEqual([0, 1, 16, 17, 32, 64, 80, 81, 1000].map((n) => loadTickMs(options, n)), [
+      50,
+      50,
+      50,
+      54,
+      100,
+      200,
+      250,
+      250,
+      250,
+    ]);
+    assert.equal(loadTickMs({ ...options, chunksPerSecond: 0 }, 1000), 50, "0: a fixed tick");
+    assert.equal(loadTickMs({ ...options, baseMs: 0 }, 1000), 0, "a base of 0 stays 0 (every event at once)");
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "coalesceEvents() reads its tick each time it arms one (the tick follows the load)",
+  async fn() {
+    let tick = 50;
+    const c = _coalescer(() => tick);
+    await c.write(text("a"));
+    await c.write(text("b"));
+    tick = 200;
+    await c.advance(50);
+    assert.deepEqual(c.out, [[text("a")], [text("b")]], "the tick armed at 50 ms keeps it");
+    await c.write(text("c"));
+    await c.advance(199);
+    assert.equal(c.out.length, 2, "the next tick is the new 200 ms");
+    await c.advance(1);
+    assert.deepEqual(c.out.at(-1), [text("c")]);
+    tick = 0;
+    await c.write(text("d"));
+    assert.deepEqual(c.out.at(-1), [text("d")], "a tick of 0 sends at once");
+    await c.write(done);
+    await c.close();
+  },
+});
 
 Deno.test({
   ...none,
