@@ -7,16 +7,19 @@ import { permissionFlags, scopeFromEnv } from "../permissions.ts";
 
 /**
  * Spawns the gateway for `env`; `v8Flags` (e.g. --max-semi-space-size=1) go to its V8, to compare flags.
- * BENCH_PROF_DIR, when set, makes the gateway write a V8 CPU profile there when it exits (`--cpu-prof`).
+ * BENCH_PROF_DIR, when set, makes the gateway write a V8 CPU profile there when it exits (`--cpu-prof`);
+ * BENCH_GATEWAY_ENV, a JSON object of PG_* values, is added to `env`, to compare settings (e.g.
+ * `{"PG_STREAM_CHUNKS_PER_SECOND":"0"}`).
  */
 export function spawnBenchGateway(
   env: Record<string, string>,
   options: { v8Flags?: string; stdout: "inherit" | "null"; stderr: "inherit" | "null" },
 ): Deno.ChildProcess {
+  const all = { ...env, ...JSON.parse(Deno.env.get("BENCH_GATEWAY_ENV") ?? "{}") };
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
-      ...permissionFlags(scopeFromEnv("gateway", env)),
+      ...permissionFlags(scopeFromEnv("gateway", all)),
       ...(options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : []),
       ...(Deno.env.get("BENCH_PROF_DIR")
         ? ["--cpu-prof", `--cpu-prof-dir=${Deno.env.get("BENCH_PROF_DIR")}`]
@@ -24,7 +27,7 @@ export function spawnBenchGateway(
       new URL("../../src/main.ts", import.meta.url).pathname,
       "serve",
     ],
-    env,
+    env: all,
     stdout: options.stdout,
     stderr: options.stderr,
   }).spawn();
