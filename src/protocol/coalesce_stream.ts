@@ -40,12 +40,15 @@ export interface LoadTickOptions {
 
 /**
  * The tick when `streams` streams run: the base tick while one chunk per stream per tick stays within
- * `chunksPerSecond`, longer beyond it (so the chunk rate stays there), at most `maxMs`.
+ * `chunksPerSecond`, longer beyond it (so the chunk rate stays there), at most `maxMs`. It is rounded up
+ * to a whole number of base ticks: a client timing its own chunks then learns the gateway's load in a
+ * few coarse steps (50, 100, … 250 ms by default), not how many streams run to the stream.
  */
 export function loadTickMs(options: LoadTickOptions, streams: number): number {
   const { baseMs, maxMs, chunksPerSecond } = options;
   if (baseMs <= 0 || chunksPerSecond <= 0) return baseMs;
-  return Math.min(maxMs, Math.max(baseMs, Math.ceil((streams * 1000) / chunksPerSecond)));
+  const needed = (streams * 1000) / chunksPerSecond;
+  return Math.min(maxMs, Math.max(1, Math.ceil(needed / baseMs)) * baseMs);
 }
 
 /** Options of {@link coalesceEvents}. */

@@ -117,13 +117,16 @@ Deno.test({
     "loadTickMs() keeps the base tick up to the chunk rate, then lengthens it with the streams, up to the cap",
   fn() {
     const options = { baseMs: 50, maxMs: 250, chunksPerSecond: 320 };
-    // 320 chunks/s at one chunk per stream per tick: 16 streams fit 50 ms ticks, 32 need 100 ms.
-    assert.deepEqual([0, 1, 16, 17, 32, 64, 80, 81, 1000].map((n) => loadTickMs(options, n)), [
+    // 320 chunks/s at one chunk per stream per tick: 16 streams fit 50 ms ticks, 32 need 100 ms; always a
+    // whole number of base ticks (17 streams would need 53.1 ms: 100), never more than the cap.
+    assert.deepEqual([0, 1, 16, 17, 32, 33, 48, 64, 65, 80, 1000].map((n) => loadTickMs(options, n)), [
       50,
       50,
       50,
-      54,
       100,
+      100,
+      150,
+      150,
       200,
       250,
       250,
