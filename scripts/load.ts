@@ -95,7 +95,8 @@ const loaded = loadConfig({
   PG_DEMO_MODEL: "true",
   PG_LLAMA_PARALLEL: String(maxLevel),
   PG_LLAMA_CTX: String(maxLevel * 1024),
-  PG_MAX_CONCURRENT_STREAMS: String(maxLevel * 2),
+  // As an admin sets it (one stream per slot); it also sizes the coalescing tick (100 ms for 32).
+  PG_MAX_CONCURRENT_STREAMS: String(maxLevel),
   PG_QUEUE_SIZE: String(maxLevel * 2),
   // One source, many devices: the per-network and per-device abuse limits would refuse the benchmark itself.
   ...SINGLE_SOURCE_LIMITS,

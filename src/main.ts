@@ -39,7 +39,7 @@ import {
   Metrics,
   RequestIdHasher,
 } from "./observability/mod.ts";
-import { chatRequestSchema, ReplayGuard } from "./protocol/mod.ts";
+import { chatRequestSchema, ReplayGuard, streamTickMs } from "./protocol/mod.ts";
 
 /** Version printed by `--version`. */
 export { VERSION } from "./cli/mod.ts";
@@ -198,11 +198,11 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
       requireDevice: limits.requireDevice,
       redeemer: tokens?.redeemer,
       maxBodyBytes: config.PG_MAX_BODY_BYTES,
-      tick: {
+      tickMs: streamTickMs({
         baseMs: config.PG_STREAM_TICK_MS,
         maxMs: config.PG_STREAM_TICK_MAX_MS,
         chunksPerSecond: config.PG_STREAM_CHUNKS_PER_SECOND,
-      },
+      }, config.PG_MAX_CONCURRENT_STREAMS),
       chunkSize: config.PG_CHUNK_SIZE,
       requestTimeoutMs: config.PG_REQUEST_TIMEOUT_SECONDS * 1000,
       stallMs: config.PG_STALL_TIMEOUT_SECONDS * 1000,

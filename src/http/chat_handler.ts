@@ -40,8 +40,6 @@ import {
   type Field,
   formatHttpDate,
   GatewayError,
-  loadTickMs,
-  type LoadTickOptions,
   OHTTP_CHUNKED_REQUEST_TYPE,
   OHTTP_CHUNKED_RESPONSE_TYPE,
   OHTTP_REQUEST_TYPE,
@@ -75,8 +73,8 @@ export interface ChatHandlerDeps {
   metrics?: Metrics;
   nowSeconds: () => number;
   maxBodyBytes: number;
-  /** The coalescing tick and how it lengthens with the number of running streams. */
-  tick: LoadTickOptions;
+  /** The coalescing tick, sized for capacity (streamTickMs). */
+  tickMs: number;
   chunkSize: number;
   requestTimeoutMs: number;
   /** A client that takes nothing of its full buffer this long loses its stream (stall_buffer.ts). */
@@ -236,8 +234,7 @@ async function _answerOpened(
       return _wholeResponse(await sealWholeResponse(cipher, responseNonce, plaintext));
     }
     const onCancel = () => disconnected.abort(new DOMException("Client disconnected", "AbortError"));
-    const tickMs = () => loadTickMs(deps.tick, deps.queue.active);
-    const stream = coalesceEvents(events, { tickMs, onCancel })
+    const stream = coalesceEvents(events, { tickMs: deps.tickMs, onCancel })
       .pipeThrough(
         createSealStream(cipher, responseNonce, deps.chunkSize, { status: 200, fields: fields() }),
       );

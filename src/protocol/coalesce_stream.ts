@@ -10,10 +10,11 @@
  * (docs/benchmarks.md, "Per-token work"); here an event costs one `next()`, and stream machinery runs once
  * per batch. It pulls only while its reader wants a batch, so backpressure still reaches the source.
  *
- * Under load the tick lengthens ({@link loadTickMs}): each batch costs the gateway's thread a sealed
- * chunk and a socket write (~100 µs at 32 streams, docs/benchmarks.md "What a tick costs"), so the
- * streams together aim at a number of chunks per second. The tick follows how many streams run, which
- * is the gateway's load and shows in every stream's token rate anyway, never a stream's own content.
+ * The tick is sized for the gateway's capacity ({@link streamTickMs}), once, from its configuration: each
+ * batch costs the gateway's thread a sealed chunk and a socket write (~100 µs at 32 streams,
+ * docs/benchmarks.md "What a tick costs"). It never follows the live load: a tick that lengthened with the
+ * number of running streams would tell any client, timing its own chunks, when other streams start and end
+ * (and a client holding streams could probe that count exactly).
  */
 import { type ChatEvent, isTerminal } from "./events.ts";
 
@@ -28,33 +29,32 @@ const _REAL_TIMER: TickTimer = {
   clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 
-/** How the tick follows the load: see {@link loadTickMs}. */
-export interface LoadTickOptions {
-  /** The tick while the streams stay under `chunksPerSecond`; 0 emits each event as its own batch. */
+/** How the tick is sized for capacity: see {@link streamTickMs}. */
+export interface StreamTickOptions {
+  /** The shortest tick; 0 emits each event as its own batch. */
   baseMs: number;
-  /** The longest tick, however many streams run. */
+  /** The longest a tick is lengthened to (a base above it is kept as is). */
   maxMs: number;
-  /** Chunks per second all streams aim at together; 0 keeps the base tick. */
+  /** Chunks per second all streams may cost together at full capacity; 0 keeps the base tick. */
   chunksPerSecond: number;
 }
 
 /**
- * The tick when `streams` streams run: the base tick while one chunk per stream per tick stays within
- * `chunksPerSecond`, longer beyond it (so the chunk rate stays there), at most `maxMs`. It is rounded up
- * to a whole number of base ticks: a client timing its own chunks then learns the gateway's load in a
- * few coarse steps (50, 100, … 250 ms by default), not how many streams run to the stream.
+ * The tick for a gateway that runs up to `capacity` streams: the base tick if one chunk per stream per
+ * tick stays within `chunksPerSecond` at full capacity, else lengthened in whole base ticks until it does,
+ * at most `maxMs` (defaults: 50 ms up to 16 streams, 100 ms for 32, 250 ms from 65).
  */
-export function loadTickMs(options: LoadTickOptions, streams: number): number {
+export function streamTickMs(options: StreamTickOptions, capacity: number): number {
   const { baseMs, maxMs, chunksPerSecond } = options;
   if (baseMs <= 0 || chunksPerSecond <= 0) return baseMs;
-  const needed = (streams * 1000) / chunksPerSecond;
-  return Math.min(maxMs, Math.max(1, Math.ceil(needed / baseMs)) * baseMs);
+  const needed = Math.ceil((capacity * 1000) / chunksPerSecond / baseMs) * baseMs;
+  return Math.max(baseMs, Math.min(maxMs, needed));
 }
 
 /** Options of {@link coalesceEvents}. */
 export interface CoalesceOptions {
-  /** Tick, read each time one is armed (a function: it follows the load); 0 emits each event as its own batch. */
-  tickMs: number | (() => number);
+  /** Tick; 0 emits each event as its own batch (tests, benchmarks). */
+  tickMs: number;
   clock?: TickTimer;
   /** Called once when the reader cancels (the client went away), before the source is returned. */
   onCancel?: () => void;
@@ -66,7 +66,6 @@ export function coalesceEvents(
   options: CoalesceOptions,
 ): ReadableStream<ChatEvent[]> {
   const { tickMs } = options;
-  const tick = typeof tickMs === "number" ? () => tickMs : tickMs;
   const clock = options.clock ?? _REAL_TIMER;
   const iterator = source[Symbol.asyncIterator]();
   let pending: ChatEvent[] = [];
@@ -103,12 +102,11 @@ export function coalesceEvents(
     if (isTerminal(event)) {
       ended = true;
       flush();
-    } else if (timer === undefined) {
-      // The first batch goes at once; later ones wait for a tick (none while one runs).
-      const ms = first ? 0 : tick();
+    } else if (tickMs <= 0 || first) {
       first = false;
-      if (ms <= 0) flush();
-      else timer = clock.set(flush, ms);
+      flush();
+    } else if (timer === undefined) {
+      timer = clock.set(flush, tickMs);
     }
   };
   return new ReadableStream<ChatEvent[]>({

@@ -10,9 +10,9 @@ import {
   createSealStream,
   decodeVarint,
   framePlaintexts,
-  loadTickMs,
   ResponseReader,
   ssePadding,
+  streamTickMs,
   type TickTimer,
 } from "../../src/protocol/mod.ts";
 
@@ -43,7 +43,7 @@ class ManualTimer implements TickTimer {
 }
 
 /** Drives a coalesce stage by hand: push events into its source, advance the clock, read what came out. */
-function _coalescer(tickMs: number | (() => number)) {
+function _coalescer(tickMs: number) {
   const clock = new ManualTimer();
   const queued: ChatEvent[] = [];
   let wake: (() => void) | undefined;
@@ -114,13 +114,12 @@ const done: ChatEvent = {
 Deno.test({
   ...none,
   name:
-    "loadTickMs() keeps the base tick up to the chunk rate, then lengthens it with the streams, up to the cap",
+    "streamTickMs() sizes the tick for capacity: the base tick up to the chunk budget, then whole base ticks up to the cap",
   fn() {
     const options = { baseMs: 50, maxMs: 250, chunksPerSecond: 320 };
     // 320 chunks/s at one chunk per stream per tick: 16 streams fit 50 ms ticks, 32 need 100 ms; always a
     // whole number of base ticks (17 streams would need 53.1 ms: 100), never more than the cap.
-    assert.deepEqual([0, 1, 16, 17, 32, 33, 48, 64, 65, 80, 1000].map((n) => loadTickMs(options, n)), [
-      50,
+    assert.deepEqual([1, 16, 17, 32, 33, 48, 64, 65, 10_000].map((n) => streamTickMs(options, n)), [
       50,
       50,
       100,
@@ -130,34 +129,15 @@ Deno.test({
       200,
       250,
       250,
-      250,
     ]);
-    assert.equal(loadTickMs({ ...options, chunksPerSecond: 0 }, 1000), 50, "0: a fixed tick");
-    assert.equal(loadTickMs({ ...options, baseMs: 0 }, 1000), 0, "a base of 0 stays 0 (every event at once)");
-  },
-});
-
-Deno.test({
-  ...none,
-  name: "coalesceEvents() reads its tick each time it arms one (the tick follows the load)",
-  async fn() {
-    let tick = 50;
-    const c = _coalescer(() => tick);
-    await c.write(text("a"));
-    await c.write(text("b"));
-    tick = 200;
-    await c.advance(50);
-    assert.deepEqual(c.out, [[text("a")], [text("b")]], "the tick armed at 50 ms keeps it");
-    await c.write(text("c"));
-    await c.advance(199);
-    assert.equal(c.out.length, 2, "the next tick is the new 200 ms");
-    await c.advance(1);
-    assert.deepEqual(c.out.at(-1), [text("c")]);
-    tick = 0;
-    await c.write(text("d"));
-    assert.deepEqual(c.out.at(-1), [text("d")], "a tick of 0 sends at once");
-    await c.write(done);
-    await c.close();
+    assert.equal(streamTickMs({ ...options, maxMs: 120 }, 10_000), 120, "the cap, even off the base's grid");
+    assert.equal(streamTickMs({ ...options, baseMs: 500 }, 10_000), 500, "a base above the cap is kept");
+    assert.equal(streamTickMs({ ...options, chunksPerSecond: 0 }, 10_000), 50, "0: the base tick");
+    assert.equal(
+      streamTickMs({ ...options, baseMs: 0 }, 10_000),
+      0,
+      "a base of 0 stays 0 (every event at once)",
+    );
   },
 });
 
