@@ -97,6 +97,8 @@ Deno.test("Production requires a device proof", async () => {
     PG_LLAMA_SERVER_BIN: new URL("./helpers/fake_harmony_llama.py", import.meta.url).pathname,
     PG_MODEL_PATH: `${dir}/fake.gguf`,
     PG_RUNTIME_DIR: `${dir}/run`,
+    // Production coalesces (the helper's development default of 0 is refused there).
+    PG_STREAM_TICK_MS: "10",
   });
   await gateway.supervisor!.ensureReady(AbortSignal.timeout(10_000));
   const sealed = await sealFor(gateway.keyRing);

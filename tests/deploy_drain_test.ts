@@ -120,7 +120,8 @@ Deno.test("Stopping privacy-gateway.service as systemd would lets an open stream
     assert.equal(last?.type, "done", `the stream ended with ${JSON.stringify(last)}`);
     assert.equal(last?.type === "done" && last.usage.completion_tokens, 800);
     assert.ok(llamaAliveWhileStreaming, "llama-server went away before the stream ended");
-    assert.ok(events.filter((e) => e.type === "text").length > 10, "the stream was cut short");
+    // Several batches, not one: ~1 s of answer at the tick sized for 32 streams (100 ms) is ~10.
+    assert.ok(events.filter((e) => e.type === "text").length > 3, "the stream was cut short");
     // The gateway shut down by itself, within the drain deadline, and took llama-server with it.
     assert.equal(status.code, 0, gateway.output());
     assert.equal(status.signal, null);
