@@ -177,6 +177,11 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
   const trustedProxies = config.PG_BEHIND_TLS_PROXY
     ? TrustedProxies.parse(config.PG_TRUSTED_PROXIES ?? LOOPBACK_PROXIES)
     : undefined;
+  const tickMs = streamTickMs({
+    baseMs: config.PG_STREAM_TICK_MS,
+    maxMs: config.PG_STREAM_TICK_MAX_MS,
+    chunksPerSecond: config.PG_STREAM_CHUNKS_PER_SECOND,
+  }, config.PG_MAX_CONCURRENT_STREAMS);
   const app = createApp({
     chat: {
       ring,
@@ -198,11 +203,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
       requireDevice: limits.requireDevice,
       redeemer: tokens?.redeemer,
       maxBodyBytes: config.PG_MAX_BODY_BYTES,
-      tickMs: streamTickMs({
-        baseMs: config.PG_STREAM_TICK_MS,
-        maxMs: config.PG_STREAM_TICK_MAX_MS,
-        chunksPerSecond: config.PG_STREAM_CHUNKS_PER_SECOND,
-      }, config.PG_MAX_CONCURRENT_STREAMS),
+      tickMs,
       chunkSize: config.PG_CHUNK_SIZE,
       requestTimeoutMs: config.PG_REQUEST_TIMEOUT_SECONDS * 1000,
       stallMs: config.PG_STALL_TIMEOUT_SECONDS * 1000,
@@ -272,6 +273,7 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     url,
     profile: config.PG_PROFILE,
     fingerprint: identity.fingerprint,
+    tick_ms: tickMs,
   });
 
   // Everything started: the running gateway owns the resources from here on.

@@ -98,6 +98,8 @@ Deno.test("Stopping privacy-gateway.service as systemd would lets an open stream
       /* drain */
     }
     const llamaPid = gateway.logs().find((l) => l.event === "supervisor.ready")?.pid as number;
+    // The unit's settings and a 20 ms base give the tick sized for 32 streams at 320 chunks/s: 100 ms.
+    assert.equal(gateway.logs().find((l) => l.event === "gateway.listening")?.tick_ms, 100);
     assert.ok(llamaPid && alive(llamaPid), "llama-server is running");
     assert.ok(controlGroup(gateway.child.pid).includes(llamaPid), "llama-server is in the gateway's group");
 

@@ -45,7 +45,9 @@ export const ENV_SCHEMA = z.strictObject({
   ),
   PG_REPLAY_WINDOW_SECONDS: _int(5, 600).default(60).describe("Accepted request clock skew (± seconds)"),
   PG_MAX_BODY_BYTES: _int(1024, 16_777_216).default(262_144).describe("Largest encapsulated request"),
-  PG_STREAM_TICK_MS: _int(0, 1000).default(50).describe("Coalescing tick for streamed deltas"),
+  PG_STREAM_TICK_MS: _int(0, 1000).default(50).describe(
+    "Shortest coalescing tick for streamed deltas (the `tick_ms` logged at start is the one used)",
+  ),
   PG_STREAM_CHUNKS_PER_SECOND: _int(0, 1_000_000).default(320).describe(
     "Chunks/s all streams may cost at PG_MAX_CONCURRENT_STREAMS: a longer tick if needed (0: never)",
   ),

@@ -54,6 +54,8 @@ export interface LogFields {
   fingerprint?: string;
   url?: string;
   profile?: string;
+  /** The coalescing tick the configuration gives (streamTickMs). */
+  tick_ms?: number;
   problem?: string;
   reason?: string;
 }
@@ -74,6 +76,7 @@ const _ALLOWED: Record<keyof LogFields, "string" | "number"> = {
   fingerprint: "string",
   url: "string",
   profile: "string",
+  tick_ms: "number",
   problem: "string",
   reason: "string",
 };
