@@ -240,12 +240,72 @@ Deno.test({
     queued.push(text("b"));
     wake?.();
     await new Promise((r) => setTimeout(r, 0));
+    assert.equal(clock.pending, 0, "the event in flight arms no tick");
     // A tick passes while the source cleans up: nothing may fire into the cancelled stream.
     clock.advance(100);
     cleanup.resolve();
     await cancelling;
     assert.equal((await waiting).done, true);
     assert.equal(clock.pending, 0, "no tick left armed");
+  },
+});
+
+Deno.test({
+  ...none,
+  name:
+    "coalesceEvents() cancelled with a batch waiting for its tick clears the tick at once, while the source still cleans up",
+  async fn() {
+    const clock = new ManualTimer();
+    const cleanup = Promise.withResolvers<void>();
+    let wake: (() => void) | undefined;
+    async function* source(): AsyncGenerator<ChatEvent> {
+      try {
+        yield text("a");
+        yield text("b");
+        await new Promise<void>((resolve) => wake = resolve);
+      } finally {
+        await cleanup.promise;
+      }
+    }
+    const reader = coalesceEvents(source(), { tickMs: 50, clock }).getReader();
+    assert.deepEqual((await reader.read()).value, [text("a")]);
+    const waiting = reader.read();
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(clock.pending, 1, "b waits for its tick");
+    const cancelling = reader.cancel();
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(clock.pending, 0, "the tick goes with the cancel, not with the source's end");
+    wake?.();
+    cleanup.resolve();
+    await cancelling;
+    assert.equal((await waiting).done, true);
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "coalesceEvents() clears its tick when the source fails: the stream errors and no tick fires into it",
+  async fn() {
+    // A batch waits for its tick when the upstream fails: the stream must error at once and its tick must go,
+    // or it would enqueue into the errored stream from a timer (a throw there ends the process).
+    const clock = new ManualTimer();
+    const failure = new Error("upstream failed");
+    let fail!: () => void;
+    async function* source(): AsyncGenerator<ChatEvent> {
+      yield text("a");
+      yield text("b");
+      await new Promise<void>((resolve) => fail = resolve);
+      throw failure;
+    }
+    const reader = coalesceEvents(source(), { tickMs: 50, clock }).getReader();
+    assert.deepEqual((await reader.read()).value, [text("a")]);
+    const next = reader.read();
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(clock.pending, 1, "b waits for its tick");
+    fail();
+    await assert.rejects(next, (error) => error === failure);
+    assert.equal(clock.pending, 0, "the tick is cleared");
+    clock.advance(100);
   },
 });
 
