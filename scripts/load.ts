@@ -56,7 +56,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "5" },
     model: { type: "string", default: "tiny" },
     timeline: { type: "string", default: "40" },
-    // A fixed coalescing tick (PG_STREAM_TICK_MS, not lengthened under load); the product's defaults unless given.
+    // A fixed coalescing tick (PG_STREAM_TICK_MS, not lengthened for capacity); the product's defaults unless given.
     "tick-ms": { type: "string" },
     out: { type: "string" },
     "no-nginx": { type: "boolean", default: false },

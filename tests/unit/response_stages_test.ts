@@ -250,6 +250,16 @@ Deno.test({
   },
 });
 
+/** Reads the first batch (a source's "a") and starts the next read, with its "b" waiting for a 50 ms tick. */
+async function _bWaitingForItsTick(source: AsyncGenerator<ChatEvent>, clock: ManualTimer) {
+  const reader = coalesceEvents(source, { tickMs: 50, clock }).getReader();
+  assert.deepEqual((await reader.read()).value, [text("a")]);
+  const next = reader.read();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(clock.pending, 1, "b waits for its tick");
+  return { reader, next };
+}
+
 Deno.test({
   ...none,
   name:
@@ -267,11 +277,7 @@ Deno.test({
         await cleanup.promise;
       }
     }
-    const reader = coalesceEvents(source(), { tickMs: 50, clock }).getReader();
-    assert.deepEqual((await reader.read()).value, [text("a")]);
-    const waiting = reader.read();
-    await new Promise((r) => setTimeout(r, 0));
-    assert.equal(clock.pending, 1, "b waits for its tick");
+    const { reader, next: waiting } = await _bWaitingForItsTick(source(), clock);
     const cancelling = reader.cancel();
     await new Promise((r) => setTimeout(r, 0));
     assert.equal(clock.pending, 0, "the tick goes with the cancel, not with the source's end");
@@ -297,11 +303,7 @@ Deno.test({
       await new Promise<void>((resolve) => fail = resolve);
       throw failure;
     }
-    const reader = coalesceEvents(source(), { tickMs: 50, clock }).getReader();
-    assert.deepEqual((await reader.read()).value, [text("a")]);
-    const next = reader.read();
-    await new Promise((r) => setTimeout(r, 0));
-    assert.equal(clock.pending, 1, "b waits for its tick");
+    const { next } = await _bWaitingForItsTick(source(), clock);
     fail();
     await assert.rejects(next, (error) => error === failure);
     assert.equal(clock.pending, 0, "the tick is cleared");
