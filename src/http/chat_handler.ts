@@ -231,7 +231,7 @@ async function _answerOpened(
       for await (const event of events) all.push(event);
       const status = all.find((e) => e.type === "error") ? finalStatus : 200;
       const plaintext = encodeWholeAnswer({ status, fields: fields() }, all, deps.chunkSize);
-      return _wholeResponse(await sealWholeResponse(cipher, responseNonce, plaintext));
+      return _wholeResponse(sealWholeResponse(cipher, responseNonce, plaintext));
     }
     const onCancel = () => disconnected.abort(new DOMException("Client disconnected", "AbortError"));
     const stream = coalesceEvents(events, { tickMs: deps.tickMs, onCancel })
@@ -261,7 +261,7 @@ async function _answerOpened(
     };
     if (!opened.chunked) {
       const plaintext = encodeWholeAnswer(head, [event], deps.chunkSize);
-      return _wholeResponse(await sealWholeResponse(cipher, responseNonce, plaintext));
+      return _wholeResponse(sealWholeResponse(cipher, responseNonce, plaintext));
     }
     const stream = ReadableStream.from([[event]])
       .pipeThrough(createSealStream(cipher, responseNonce, deps.chunkSize, head));

@@ -163,8 +163,8 @@ Deno.test({
     const enc = crypto.getRandomValues(new Uint8Array(32));
     const nonce = crypto.getRandomValues(new Uint8Array(32));
     const sealer = await ChunkCipher.derive(AEAD_CHACHA20_POLY1305, secret, enc, nonce);
-    const a = await sealer.seal(new Uint8Array([1]), false);
-    const b = await sealer.seal(new Uint8Array([2]), true);
+    const a = sealer.seal(new Uint8Array([1]), false);
+    const b = sealer.seal(new Uint8Array([2]), true);
     assert.throws(() => sealer.seal(new Uint8Array([3]), false), /^Error: Response already finished$/);
     const opener = await ChunkCipher.derive(AEAD_CHACHA20_POLY1305, secret, enc, nonce);
     // The AEAD's own failure ("invalid tag") is the only acceptable reason for each refusal below.

@@ -87,7 +87,7 @@ test("sealWholeResponse() reproduces the RFC 9458 Appendix A encapsulated respon
     Date.now() / 1000,
   );
   const { responseNonce, cipher } = await responseCipher(opened, fromHex(RFC9458_EXAMPLE.responseNonce));
-  const body = await sealWholeResponse(cipher, responseNonce, fromHex(RFC9458_EXAMPLE.response));
+  const body = sealWholeResponse(cipher, responseNonce, fromHex(RFC9458_EXAMPLE.response));
   assert.equal(toHex(body), RFC9458_EXAMPLE.encapsulatedResponse);
 });
 
@@ -127,9 +127,9 @@ test("ChunkCipher reproduces the chunked-OHTTP example response (chunks of 1, 2 
   const { responseNonce, cipher } = await responseCipher(opened, fromHex(CHUNKED_EXAMPLE.responseNonce));
   const response = fromHex(CHUNKED_EXAMPLE.response);
   const parts = [toHex(responseNonce)];
-  parts.push(toHex(frameChunk(await cipher.seal(response.slice(0, 1), false), false)));
-  parts.push(toHex(frameChunk(await cipher.seal(response.slice(1, 3), false), false)));
-  parts.push(toHex(frameChunk(await cipher.seal(new Uint8Array(0), true), true)));
+  parts.push(toHex(frameChunk(cipher.seal(response.slice(0, 1), false), false)));
+  parts.push(toHex(frameChunk(cipher.seal(response.slice(1, 3), false), false)));
+  parts.push(toHex(frameChunk(cipher.seal(new Uint8Array(0), true), true)));
   assert.equal(parts.join(""), CHUNKED_EXAMPLE.encapsulatedResponse);
 });
 
@@ -145,7 +145,7 @@ test("ResponseReader reads the chunked-OHTTP example response as 200", async () 
 test("ChunkedResponseOpener treats an empty non-final chunk as a decryption error", async () => {
   const sealed = await sdkSeal(CHUNKED_EXAMPLE, true);
   const { responseNonce, cipher } = await responseCipher(sealed, fromHex(CHUNKED_EXAMPLE.responseNonce));
-  const empty = frameChunk(await cipher.seal(new Uint8Array(0), false), false);
+  const empty = frameChunk(cipher.seal(new Uint8Array(0), false), false);
   const opener = new ChunkedResponseOpener(16, async (nonce) => (await responseCipher(sealed, nonce)).cipher);
   await assert.rejects(
     opener.push(new Uint8Array([...responseNonce, ...empty])),

@@ -118,11 +118,11 @@ Deno.test({
     await reader.push(nonce);
     await reader.push(
       frameChunk(
-        await sealer.seal(new Uint8Array([...head, ...encodeVarint(body.byteLength), ...body]), false),
+        sealer.seal(new Uint8Array([...head, ...encodeVarint(body.byteLength), ...body]), false),
         false,
       ),
     );
-    await reader.push(frameChunk(await sealer.seal(new Uint8Array(0), true), true));
+    await reader.push(frameChunk(sealer.seal(new Uint8Array(0), true), true));
     await assert.rejects(
       reader.end(),
       (e) => e instanceof ResponseIntegrityError && e.reason === "truncated",
