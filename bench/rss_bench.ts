@@ -17,7 +17,8 @@ await Deno.chmod(dir, 0o700);
 // Generated here, not in the gateway: a production gateway loads a model file, it never generates one.
 await demoModelFile(dir);
 const port = 20_000 + Math.floor(Math.random() * 20_000);
-// RSS_BENCH_V8_FLAGS (e.g. --max-semi-space-size=1) is passed to the gateway's V8, to compare flags.
+// RSS_BENCH_V8_FLAGS (e.g. --max-semi-space-size=32, V8's default: no cap) is passed to the gateway's V8
+// after the product's own launch flags, to compare flags.
 const v8Flags = Deno.env.get("RSS_BENCH_V8_FLAGS");
 const env: Record<string, string> = {
   PG_RUNTIME_DIR: dir,

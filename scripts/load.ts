@@ -16,7 +16,9 @@
  * It starts its own gateway in process (generated gpt-oss model with the real vocabulary; the real
  * llama-server from scripts/build-llama-server.sh) and its own nginx (`apt-get install nginx-light`),
  * both on private UNIX sockets and loopback; nothing else is contacted. The gateway's abuse limits are
- * raised for this single-source benchmark (one network, many devices).
+ * raised for this single-source benchmark (one network, many devices). The task runs it with
+ * `--v8-flags=--max-semi-space-size=8`, the young generation's cap the product launches with for up to
+ * 256 streams (src/config/heap.ts): the gateway runs in this process, so its V8 flags are this process's.
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../src/config/mod.ts";

@@ -14,7 +14,7 @@
  * and exits 78; a configuration that would make the binary run anything but llama-server exits 78 too.
  */
 import { parseArgs } from "node:util";
-import { grantFlags, loadConfig, requiredGrants, type Role, SETPRIV } from "../src/config/mod.ts";
+import { grantFlags, loadConfig, requiredGrants, type Role, SETPRIV, v8Flags } from "../src/config/mod.ts";
 
 /** What the flags are computed from: the role and its PG_* environment (which may name a PG_ENV_FILE). */
 export interface PermissionScope {
@@ -22,7 +22,7 @@ export interface PermissionScope {
   env: Record<string, string | undefined>;
 }
 
-/** Flags every build and launch carries besides the grants. */
+/** Flags every build and launch carries besides the grants and the young generation's cap (src/config/heap.ts). */
 const _BASE = [
   "--no-prompt",
   // Certificate renewal hands the port to a new listener with SO_REUSEPORT (src/http/listener.ts).
@@ -47,7 +47,7 @@ export function permissionFlags(scope: PermissionScope): string[] {
   if (!loaded.ok) {
     return [..._BASE, ...(env.PG_ENV_FILE ? [`--allow-read=${env.PG_ENV_FILE}`] : []), "--allow-env=PG_*"];
   }
-  return [..._BASE, ...grantFlags(requiredGrants(loaded.config, scope.role))];
+  return [..._BASE, ...v8Flags(loaded.config), ...grantFlags(requiredGrants(loaded.config, scope.role))];
 }
 
 /** The result of building grants from an env file: the flags, or the lines that explain the refusal. */
@@ -70,7 +70,7 @@ export function buildFlags(role: Role, envText: string, installedAs: string): Bu
       ],
     };
   }
-  return { ok: true, flags: [..._BASE, ...grantFlags(grants)] };
+  return { ok: true, flags: [..._BASE, ...v8Flags(loaded.config), ...grantFlags(grants)] };
 }
 
 if (import.meta.main) {

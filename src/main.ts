@@ -4,6 +4,7 @@
  * serve, and wire signals to an AbortController. The builders live in gateway/; `run()` is the seam tests
  * use to start a whole gateway in-process.
  */
+import { getHeapStatistics } from "node:v8";
 import { dispatch } from "./cli/mod.ts";
 import { edgeLimitsFor, ENV_SCHEMA, type EnvConfig, limitsFor } from "./config/mod.ts";
 import type { Identity, KeyRing } from "./crypto/mod.ts";
@@ -274,6 +275,8 @@ export async function run(config: EnvConfig, deps: RunDeps, signal: AbortSignal)
     profile: config.PG_PROFILE,
     fingerprint: identity.fingerprint,
     tick_ms: tickMs,
+    // The young generation's cap from the launch flags (config/heap.ts) shows here: V8 gives no other view.
+    heap_limit_mib: Math.round(getHeapStatistics().heap_size_limit / 1_048_576),
   });
 
   // Everything started: the running gateway owns the resources from here on.

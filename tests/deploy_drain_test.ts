@@ -12,6 +12,7 @@ import { llamaServerBin, privateTempDir } from "./helpers/gateway.ts";
 import { spawnGateway } from "./helpers/gateway_process.ts";
 import { alive } from "./helpers/process.ts";
 import { ROOT } from "./helpers/deploy.ts";
+import { heapLimitMiBWith } from "./helpers/deployed.ts";
 
 /** The [Service] settings of a unit that matter for stopping it. */
 async function stopSettings(unit: string) {
@@ -99,7 +100,11 @@ Deno.test("Stopping privacy-gateway.service as systemd would lets an open stream
     }
     const llamaPid = gateway.logs().find((l) => l.event === "supervisor.ready")?.pid as number;
     // The unit's settings and a 20 ms base give the tick sized for 32 streams at 320 chunks/s: 100 ms.
-    assert.equal(gateway.logs().find((l) => l.event === "gateway.listening")?.tick_ms, 100);
+    const listening = gateway.logs().find((l) => l.event === "gateway.listening");
+    assert.equal(listening?.tick_ms, 100);
+    // The same capacity caps V8's young generation at 8 MiB through the grants' launch flags (config/heap.ts).
+    assert.equal(listening?.heap_limit_mib, await heapLimitMiBWith(8));
+    assert.notEqual(listening?.heap_limit_mib, await heapLimitMiBWith(32));
     assert.ok(llamaPid && alive(llamaPid), "llama-server is running");
     assert.ok(controlGroup(gateway.child.pid).includes(llamaPid), "llama-server is in the gateway's group");
 

@@ -8,7 +8,14 @@ import assert from "node:assert/strict";
 import { GatewayClient } from "../src/client/mod.ts";
 import { llamaServerBin } from "./helpers/gateway.ts";
 import { freePort } from "./helpers/gateway_process.ts";
-import { builtGrants, type DeployedProcess, REPO, stage, startDeployed } from "./helpers/deployed.ts";
+import {
+  builtGrants,
+  type DeployedProcess,
+  heapLimitMiBWith,
+  REPO,
+  stage,
+  startDeployed,
+} from "./helpers/deployed.ts";
 import { startRedis } from "./helpers/redis.ts";
 
 /** `deno task start` / `deno task node`: the launcher with the task's own flags (deno.json). */
@@ -59,6 +66,32 @@ Deno.test("deno task start with PG_REDIS_URL shares limits and replay state in R
     assert.ok(await redisKeys(redis.port) > 0, "nothing was stored in Redis");
   } finally {
     await stopped(gateway);
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("deno task start caps V8's young generation for PG_MAX_CONCURRENT_STREAMS (launcher flags)", async () => {
+  const home = await Deno.makeTempDir({ prefix: "pg-home-" });
+  const heapLimit = async (extraEnv: Record<string, string>) => {
+    const gateway = startDeployed({
+      command: LAUNCHER("gateway"),
+      args: [],
+      extraEnv: { HOME: home, PG_BACKEND: "echo", PG_PORT: String(freePort()), ...extraEnv },
+    });
+    try {
+      return (await gateway.waitFor("gateway.listening")).heap_limit_mib;
+    } finally {
+      await stopped(gateway);
+    }
+  };
+  try {
+    const [eight, sixteen, uncapped] = await Promise.all([8, 16, 32].map(heapLimitMiBWith));
+    assert.equal(sixteen - eight, 24, "3 MiB of heap limit per MiB of semi-space");
+    assert.equal(uncapped - eight, 72, "V8's own cap is 32 MiB");
+    // The default capacity (32 streams) gets 8 MiB; 512 streams get 16 (src/config/heap.ts).
+    assert.equal(await heapLimit({}), eight);
+    assert.equal(await heapLimit({ PG_MAX_CONCURRENT_STREAMS: "512" }), sixteen);
+  } finally {
     await Deno.remove(home, { recursive: true });
   }
 });

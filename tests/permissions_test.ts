@@ -102,7 +102,32 @@ Deno.test("compile.sh --env-file bakes only what that env file needs: the node's
   assert.match(line, / --allow-run=\/usr\/lib\/privacy-gateway\/llama-server /);
   assert.match(line, / --allow-net=10\.88\.0\.2:9443\\,unix:\/run\/privacy-gateway\/llama\.sock /);
   assert.match(line, /--allow-read=\/etc\/privacy-gateway\/node\.env\\,/);
+  assert.match(line, / --v8-flags=--max-semi-space-size=8 /, "the young generation's cap for 32 streams");
   assert.doesNotMatch(line, /setpriv|--allow-all|--allow-ffi|--allow-env=[^ ]*OTEL/);
+});
+
+Deno.test("compile.sh bakes the young generation's cap from the env file's PG_MAX_CONCURRENT_STREAMS", async () => {
+  const root = new URL("..", import.meta.url).pathname;
+  const dir = await Deno.makeTempDir({ prefix: "pg-compile-" });
+  const example = await Deno.readTextFile(`${root}deploy/privacy-gateway.env.example`);
+  assert.match(example, /^PG_MAX_CONCURRENT_STREAMS=\d+$/m, "the example sets the capacity");
+  const bake = async (streams: number) => {
+    const text = example.replace(/^PG_MAX_CONCURRENT_STREAMS=\d+$/m, `PG_MAX_CONCURRENT_STREAMS=${streams}`);
+    await Deno.writeTextFile(`${dir}/gateway.env`, text);
+    const output = await new Deno.Command("bash", {
+      args: ["scripts/compile.sh", "--dry-run", "--env-file", `${dir}/gateway.env`],
+      cwd: root,
+    }).output();
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    return new TextDecoder().decode(output.stdout).match(/--v8-flags=[^ ]*/g);
+  };
+  try {
+    assert.deepEqual(await bake(32), ["--v8-flags=--max-semi-space-size=8"]);
+    assert.deepEqual(await bake(512), ["--v8-flags=--max-semi-space-size=16"]);
+    assert.deepEqual(await bake(5000), ["--v8-flags=--max-semi-space-size=32"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("compile.sh refuses an env file that would let the binary run setpriv, or that is invalid: exit 78, one line per problem", async () => {

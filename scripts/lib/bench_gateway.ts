@@ -6,7 +6,9 @@
 import { permissionFlags, scopeFromEnv } from "../permissions.ts";
 
 /**
- * Spawns the gateway for `env`; `v8Flags` (e.g. --max-semi-space-size=1) go to its V8, to compare flags.
+ * Spawns the gateway for `env`, with the launch flags its configuration gets (grants and the young
+ * generation's cap, src/config/heap.ts); `v8Flags` go to its V8 after those and win, to compare flags
+ * (`--max-semi-space-size=32` is V8's own default, i.e. no cap).
  * BENCH_PROF_DIR, when set, makes the gateway write a V8 CPU profile there when it exits (`--cpu-prof`);
  * BENCH_GATEWAY_ENV, a JSON object of PG_* values, is added to `env`, to compare settings (e.g.
  * `{"PG_STREAM_CHUNKS_PER_SECOND":"0"}`).

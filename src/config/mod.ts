@@ -11,6 +11,7 @@ export {
 } from "./secret_files.ts";
 export { edgeLimitsFor, limitsFor } from "./limits.ts";
 export { fileStamp } from "./file_stamp.ts";
+export { semiSpaceMiB, v8Flags } from "./heap.ts";
 export {
   type Grant,
   grantFlags,

@@ -56,6 +56,8 @@ export interface LogFields {
   profile?: string;
   /** The coalescing tick the configuration gives (streamTickMs). */
   tick_ms?: number;
+  /** V8's heap limit, which moves with the young generation's cap the launch flags set (config/heap.ts). */
+  heap_limit_mib?: number;
   problem?: string;
   reason?: string;
 }
@@ -77,6 +79,7 @@ const _ALLOWED: Record<keyof LogFields, "string" | "number"> = {
   url: "string",
   profile: "string",
   tick_ms: "number",
+  heap_limit_mib: "number",
   problem: "string",
   reason: "string",
 };

@@ -1,6 +1,6 @@
 /** Configuration: strict schema, one line per problem, production refusals, the example env file. */
 import assert from "node:assert/strict";
-import { loadConfig, parseEnvFile } from "../../src/config/mod.ts";
+import { loadConfig, parseEnvFile, semiSpaceMiB, v8Flags } from "../../src/config/mod.ts";
 
 const none = { permissions: "none" as const };
 const noFile = () => {
@@ -243,5 +243,39 @@ Deno.test({
         PG_REDIS_URL: "redis://127.0.0.1:6379",
       }, noFile).ok,
     );
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "semiSpaceMiB() caps the young generation at 32 streams per MiB, from 8 MiB up to V8's own 32",
+  fn() {
+    // 256 streams at 8 MiB and 128 at 4 were measured below the promotion cliff, 256 at 4 past it.
+    assert.deepEqual([1, 32, 256, 257, 288, 512, 1000, 1024, 1025, 10_000].map(semiSpaceMiB), [
+      8,
+      8,
+      8,
+      9,
+      9,
+      16,
+      32,
+      32,
+      32,
+      32,
+    ]);
+  },
+});
+
+Deno.test({
+  ...none,
+  name: "v8Flags() gives the default capacity's launch flag, and follows PG_MAX_CONCURRENT_STREAMS",
+  fn() {
+    const flags = (env: Record<string, string>) => {
+      const result = loadConfig(env, noFile);
+      assert.ok(result.ok);
+      return v8Flags(result.config);
+    };
+    assert.deepEqual(flags({}), ["--v8-flags=--max-semi-space-size=8"]);
+    assert.deepEqual(flags({ PG_MAX_CONCURRENT_STREAMS: "640" }), ["--v8-flags=--max-semi-space-size=20"]);
   },
 });
