@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the single `privacy-gateway` binary with `deno compile`, for x86_64 and aarch64 Linux, with the
 # permissions baked in from the env file the service will run with (scripts/permissions.ts): one binary per
-# role and env file. At start-up the binary checks its grants against its configuration and exits 78 with
+# role and env file. The gateway's V8 young-generation cap follows the file's PG_MAX_CONCURRENT_STREAMS and
+# is baked too: rebuild after changing it. At start-up the binary checks its grants against its configuration and exits 78 with
 # one line per missing grant when they do not fit (src/config/grants.ts).
 #
 # Usage: scripts/compile.sh [--role gateway|node] [--env-file FILE] [--installed-as PATH]
@@ -47,7 +48,8 @@ if [ -z "$env_file" ]; then
 fi
 installed_as="${installed_as:-/etc/privacy-gateway/$role.env}"
 
-# Grants from the env file; a configuration that is invalid or needs more than llama-server stops here.
+# Grants (and the gateway's young-generation cap, src/config/heap.ts) from the env file; a configuration
+# that is invalid or needs more than llama-server stops here.
 if ! grants="$(cd "$root" && deno run --no-prompt --allow-read scripts/permissions.ts \
   --role "$role" --env-file "$env_file" --installed-as "$installed_as")"; then
   echo "compile: fix $env_file and run again" >&2

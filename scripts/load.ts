@@ -21,7 +21,7 @@
  * 256 streams (src/config/heap.ts): the gateway runs in this process, so its V8 flags are this process's.
  */
 import { parseArgs } from "node:util";
-import { loadConfig } from "../src/config/mod.ts";
+import { loadConfig, semiSpaceMiB } from "../src/config/mod.ts";
 import {
   conversationFor,
   DEFAULT_POLICY,
@@ -73,6 +73,13 @@ const levels = values.concurrency!.split(",").map(Number);
 const tokens = Number(values.tokens);
 const rounds = Number(values.rounds);
 const maxLevel = Math.max(...levels);
+if (semiSpaceMiB(maxLevel) !== 8) {
+  console.error(
+    `Note: the product launches ${maxLevel} streams of capacity with --max-semi-space-size=${
+      semiSpaceMiB(maxLevel)
+    }; \`deno task load\` runs with 8: pass --v8-flags yourself to match it.`,
+  );
+}
 const shape = values.model === "small" ? SMALL_SHAPE : GPT_OSS_TINY_SHAPE;
 const bin = values["llama-server"] ?? Deno.env.get("PG_TEST_LLAMA_SERVER_BIN") ??
   `${Deno.env.get("HOME")}/.cache/privacy-gateway/llama-server-node-llama-cpp-3.22.1-cpu/bin/llama-server`;

@@ -1,5 +1,6 @@
 /**
- * The one place that turns a configuration into Deno permission flags. `deno task start`
+ * The one place that turns a configuration into Deno permission flags, and the launch flags that go with
+ * them (the young generation's cap, src/config/heap.ts). `deno task start`
  * (scripts/launch.ts), the tests (tests/helpers/gateway_process.ts) and `deno compile` (scripts/compile.sh,
  * which runs this file with `--env-file`) all take their flags from here, and the grants come from the
  * same validated configuration the program reads (src/config/grants.ts), which also checks them at
@@ -47,7 +48,11 @@ export function permissionFlags(scope: PermissionScope): string[] {
   if (!loaded.ok) {
     return [..._BASE, ...(env.PG_ENV_FILE ? [`--allow-read=${env.PG_ENV_FILE}`] : []), "--allow-env=PG_*"];
   }
-  return [..._BASE, ...v8Flags(loaded.config), ...grantFlags(requiredGrants(loaded.config, scope.role))];
+  return [
+    ..._BASE,
+    ...v8Flags(loaded.config, scope.role),
+    ...grantFlags(requiredGrants(loaded.config, scope.role)),
+  ];
 }
 
 /** The result of building grants from an env file: the flags, or the lines that explain the refusal. */
@@ -70,7 +75,7 @@ export function buildFlags(role: Role, envText: string, installedAs: string): Bu
       ],
     };
   }
-  return { ok: true, flags: [..._BASE, ...v8Flags(loaded.config), ...grantFlags(grants)] };
+  return { ok: true, flags: [..._BASE, ...v8Flags(loaded.config, role), ...grantFlags(grants)] };
 }
 
 if (import.meta.main) {

@@ -85,12 +85,13 @@ Deno.test("deno task start caps V8's young generation for PG_MAX_CONCURRENT_STRE
     }
   };
   try {
-    const [eight, sixteen, uncapped] = await Promise.all([8, 16, 32].map(heapLimitMiBWith));
-    assert.equal(sixteen - eight, 24, "3 MiB of heap limit per MiB of semi-space");
-    assert.equal(uncapped - eight, 72, "V8's own cap is 32 MiB");
-    // The default capacity (32 streams) gets 8 MiB; 512 streams get 16 (src/config/heap.ts).
-    assert.equal(await heapLimit({}), eight);
-    assert.equal(await heapLimit({ PG_MAX_CONCURRENT_STREAMS: "512" }), sixteen);
+    const [unflagged, eight, sixteen] = await Promise.all([undefined, 8, 16].map(heapLimitMiBWith));
+    assert.equal(sixteen - eight, 24, "the heap limit moves by 3 MiB per MiB of semi-space");
+    // V8 derives its default from the host's memory (32 MiB here): on any host at least one of these two
+    // differs from it, so a flag that does not reach V8 fails here.
+    console.log(`heap limit: ${unflagged} MiB by default, ${eight} at 8 MiB, ${sixteen} at 16`);
+    assert.equal(await heapLimit({}), eight, "the default capacity, 32 streams");
+    assert.equal(await heapLimit({ PG_MAX_CONCURRENT_STREAMS: "300" }), sixteen);
   } finally {
     await Deno.remove(home, { recursive: true });
   }

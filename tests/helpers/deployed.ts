@@ -29,14 +29,14 @@ const _PRODUCTION_DIRS = [
 
 /**
  * V8's heap limit in MiB (what `gateway.listening` logs as heap_limit_mib) for a process of this deno
- * started with `--max-semi-space-size=MIB`: the limit moves by 3 MiB per MiB of semi-space, so it shows
- * whether a launch's young-generation cap reached V8.
+ * started with `--max-semi-space-size=MIB` (V8's default without): the limit moves by 3 MiB per MiB of
+ * semi-space, so it shows whether a launch's young-generation cap reached V8.
  */
-export async function heapLimitMiBWith(semiSpaceMiB: number): Promise<number> {
+export async function heapLimitMiBWith(semiSpaceMiB?: number): Promise<number> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
       "eval",
-      `--v8-flags=--max-semi-space-size=${semiSpaceMiB}`,
+      ...(semiSpaceMiB === undefined ? [] : [`--v8-flags=--max-semi-space-size=${semiSpaceMiB}`]),
       'import { getHeapStatistics } from "node:v8"; console.log(getHeapStatistics().heap_size_limit)',
     ],
     stderr: "inherit",
