@@ -141,7 +141,15 @@ Deno.test("Stopping privacy-gateway.service as systemd would lets an open stream
     assert.ok(order.indexOf("supervisor.stopped") < order.indexOf("gateway.shutdown_complete"));
     await assert.rejects(Deno.lstat(`${dir}/llama.sock`), Deno.errors.NotFound);
   } finally {
+    // As systemd's control group would on a failed run: llama-server runs unguarded here (the unit's
+    // PG_LLAMA_GUARD=none), so a failing assertion would otherwise leave it behind (zz_leftovers_test).
+    const group = controlGroup(gateway.child.pid);
     await gateway.stop("SIGKILL").catch(() => {});
+    for (const pid of group.slice(1)) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* already gone */ }
+    }
     await Deno.remove(dir, { recursive: true });
   }
 });
