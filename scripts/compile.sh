@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the single `privacy-gateway` binary with `deno compile`, for x86_64 and aarch64 Linux, with the
 # permissions baked in from the env file the service will run with (scripts/permissions.ts): one binary per
-# role and env file. The gateway's V8 young-generation cap follows the file's PG_MAX_CONCURRENT_STREAMS and
-# is baked too: rebuild after changing it. At start-up the binary checks its grants against its configuration and exits 78 with
-# one line per missing grant when they do not fit (src/config/grants.ts).
+# role and env file. At start-up the binary checks its grants against its configuration and exits 78 with
+# one line per missing grant when they do not fit (src/config/grants.ts). The gateway's V8 young-generation
+# cap follows the file's PG_MAX_CONCURRENT_STREAMS (src/config/heap.ts) and is baked too: rebuild after
+# changing it.
 #
 # Usage: scripts/compile.sh [--role gateway|node] [--env-file FILE] [--installed-as PATH]
 #                           [--target x86_64|aarch64|all] [--out DIR] [--dry-run]

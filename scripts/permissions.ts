@@ -23,7 +23,7 @@ export interface PermissionScope {
   env: Record<string, string | undefined>;
 }
 
-/** Flags every build and launch carries besides the grants and the young generation's cap (src/config/heap.ts). */
+/** Flags every build and launch carries, besides the grants and the young-generation cap (config/heap.ts). */
 const _BASE = [
   "--no-prompt",
   // Certificate renewal hands the port to a new listener with SO_REUSEPORT (src/http/listener.ts).

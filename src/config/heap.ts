@@ -11,10 +11,10 @@
  * between two of its tokens then outlives two scavenges, is promoted, and old space fills with garbage.
  * What a stream allocates between two of its tokens does not depend on the token rate, so that cliff
  * follows streams per MiB of semi-space; measured: 32 per MiB is below it (256 streams at 8 MiB, 128 at
- * 4), 64 per MiB past it (256 at 4, 128 at 2). So the cap grows with capacity, at most 32 streams per MiB, never
- * under 8 MiB (the CPU per stream at 32 streams is the same as uncapped: 17.1–17.7 against 16.8–17.1 ms)
- * and never over 32 MiB, the default of a large host. Above 256 streams the rule is extrapolated: the
- * llama-server here serves at most 256 slots, so no more could be opened to measure.
+ * 4), 64 per MiB past it (256 at 4, 128 at 2). So the cap grows with capacity, at most 32 streams per MiB,
+ * never under 8 MiB (the CPU per stream at 32 streams is the same as uncapped: 17.1–17.7 against
+ * 16.8–17.1 ms) and never over 32 MiB, the default of a large host. Above 256 streams the rule is
+ * extrapolated: llama-server serves at most 256 slots here, so no more streams could be opened to measure.
  *
  * Only the gateway role: an inference node relays streams through node:https and was not measured, so it
  * keeps V8's default. Like the grants, a compiled binary keeps the cap of the env file it was built from:
@@ -25,7 +25,7 @@ import type { EnvConfig } from "./schema.ts";
 
 /** Streams per MiB of semi-space: half of the measured cliff (64). */
 const _STREAMS_PER_MIB = 32;
-/** The smallest cap: below it the per-request work itself would churn the scavenger for no memory gained. */
+/** The smallest cap: the one measured at the default capacity (32 streams); smaller ones were not. */
 const _MIN_SEMI_SPACE_MIB = 8;
 /** V8's default on a large host (Deno 2.9.6, 24 GiB; `heap_size_limit` moves by 3 MiB per MiB of cap). */
 const _MAX_SEMI_SPACE_MIB = 32;
