@@ -71,10 +71,17 @@ try {
   const loaded = rssKiB();
   controller.abort();
   await Promise.all(streams);
-  await sleep(5000);
-  const after = rssKiB();
-  // V8 shrinks its heap and the allocator returns pages only once the process has been idle a while.
-  await sleep(25_000);
+  const ended = Date.now();
+  // V8 shrinks its heap and the allocator returns pages only once the process has been idle a while: the
+  // RSS is sampled every second for 30 s, and the first second it is back at the idle figure reported.
+  let after = 0;
+  let backAfterS: number | undefined;
+  for (let second = 1; second <= 30; second++) {
+    await sleep(ended + second * 1000 - Date.now());
+    const now = rssKiB();
+    if (second === 5) after = now;
+    if (backAfterS === undefined && now <= idle) backAfterS = second;
+  }
   const later = rssKiB();
   console.log(
     `Gateway RSS (${open} of ${STREAMS} streams opened): idle ${
@@ -82,7 +89,9 @@ try {
     } MiB, ${STREAMS} open streams ${(loaded / 1024).toFixed(0)} MiB ` +
       `(${((loaded - idle) / STREAMS).toFixed(0)} KiB per stream), 5 s after they end ${
         (after / 1024).toFixed(0)
-      } MiB, 30 s after ${(later / 1024).toFixed(0)} MiB`,
+      } MiB, 30 s after ${(later / 1024).toFixed(0)} MiB; back at the idle figure ${
+        backAfterS === undefined ? "not within 30 s" : `${backAfterS} s after they end`
+      }`,
   );
 } finally {
   child.kill("SIGTERM");
