@@ -14,7 +14,8 @@ async function readyAfterMs(dir: string, port: number): Promise<number> {
   const started = performance.now();
   const env = { PG_RUNTIME_DIR: dir, PG_LLAMA_SERVER_BIN: bin, PG_PORT: String(port), PG_LOG_LEVEL: "error" };
   // The product's own permission flags for this configuration, as `deno task start`.
-  // STARTUP_BENCH_V8_FLAGS (e.g. --max-semi-space-size=32, V8's default) go after the product's own, to compare.
+  // STARTUP_BENCH_V8_FLAGS (e.g. --max-semi-space-size=32, V8's default) go after the product's own flags,
+  // to compare.
   const v8Flags = Deno.env.get("STARTUP_BENCH_V8_FLAGS");
   const child = spawnBenchGateway(env, { v8Flags, stdout: "null", stderr: "null" });
   try {

@@ -15,7 +15,16 @@
  * and exits 78; a configuration that would make the binary run anything but llama-server exits 78 too.
  */
 import { parseArgs } from "node:util";
-import { grantFlags, loadConfig, requiredGrants, type Role, SETPRIV, v8Flags } from "../src/config/mod.ts";
+import {
+  type EnvConfig,
+  type Grant,
+  grantFlags,
+  loadConfig,
+  requiredGrants,
+  type Role,
+  SETPRIV,
+  v8Flags,
+} from "../src/config/mod.ts";
 
 /** What the flags are computed from: the role and its PG_* environment (which may name a PG_ENV_FILE). */
 export interface PermissionScope {
@@ -48,11 +57,12 @@ export function permissionFlags(scope: PermissionScope): string[] {
   if (!loaded.ok) {
     return [..._BASE, ...(env.PG_ENV_FILE ? [`--allow-read=${env.PG_ENV_FILE}`] : []), "--allow-env=PG_*"];
   }
-  return [
-    ..._BASE,
-    ...v8Flags(loaded.config, scope.role),
-    ...grantFlags(requiredGrants(loaded.config, scope.role)),
-  ];
+  return _launchFlags(loaded.config, scope.role, requiredGrants(loaded.config, scope.role));
+}
+
+/** What every valid configuration launches with: the base flags, the V8 flags, then the grants. */
+function _launchFlags(config: EnvConfig, role: Role, grants: Grant[]): string[] {
+  return [..._BASE, ...v8Flags(config, role), ...grantFlags(grants)];
 }
 
 /** The result of building grants from an env file: the flags, or the lines that explain the refusal. */
@@ -75,7 +85,7 @@ export function buildFlags(role: Role, envText: string, installedAs: string): Bu
       ],
     };
   }
-  return { ok: true, flags: [..._BASE, ...v8Flags(loaded.config, role), ...grantFlags(grants)] };
+  return { ok: true, flags: _launchFlags(loaded.config, role, grants) };
 }
 
 if (import.meta.main) {
